@@ -1,0 +1,79 @@
+package messages
+
+import "time"
+
+// Event is a lifecycle event, published on the actor system's EventStream and
+// delivered to Supervisor.Subscribe callbacks. Switch on the concrete type.
+type Event interface {
+	// Box returns the box the event is about.
+	Box() string
+	// Kind returns the event's type name, e.g. "BoxReady".
+	Kind() string
+}
+
+// EventHeader is embedded in every event.
+type EventHeader struct {
+	BoxID      string    `json:"box_id"`
+	At         time.Time `json:"at"`
+	Generation uint64    `json:"generation"`
+}
+
+// Box implements Event.
+func (h EventHeader) Box() string { return h.BoxID }
+
+// BoxStarted: the shim was spawned (not yet ready).
+type BoxStarted struct {
+	EventHeader
+	PID int `json:"pid"`
+}
+
+// BoxReady: the shim signalled readiness; Took is spawn → ready.
+type BoxReady struct {
+	EventHeader
+	PID  int           `json:"pid"`
+	Took time.Duration `json:"took"`
+}
+
+// BoxExited: the shim exited. Requested is true when a Stop, Kill or Remove
+// caused it, false for a crash or a clean exit nobody asked for.
+type BoxExited struct {
+	EventHeader
+	PID       int        `json:"pid"`
+	Exit      ExitRecord `json:"exit"`
+	Requested bool       `json:"requested"`
+}
+
+// BoxRestarting: the restart policy will start the box again after Delay.
+type BoxRestarting struct {
+	EventHeader
+	Attempt int           `json:"attempt"` // restarts within the current window, this one included
+	Delay   time.Duration `json:"delay"`
+}
+
+// BoxAdopted: an already running shim was taken over by PID after its
+// identity was verified.
+type BoxAdopted struct {
+	EventHeader
+	PID int `json:"pid"`
+}
+
+// BoxFailed: the box is in state failed (start failed, ready timeout, restart
+// intensity exceeded, or its actor kept panicking).
+type BoxFailed struct {
+	EventHeader
+	Reason string `json:"reason"`
+}
+
+// BoxRemoved: the box's directory was removed.
+type BoxRemoved struct {
+	EventHeader
+}
+
+// Kind implementations.
+func (BoxStarted) Kind() string    { return "BoxStarted" }
+func (BoxReady) Kind() string      { return "BoxReady" }
+func (BoxExited) Kind() string     { return "BoxExited" }
+func (BoxRestarting) Kind() string { return "BoxRestarting" }
+func (BoxAdopted) Kind() string    { return "BoxAdopted" }
+func (BoxFailed) Kind() string     { return "BoxFailed" }
+func (BoxRemoved) Kind() string    { return "BoxRemoved" }

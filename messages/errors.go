@@ -24,6 +24,7 @@ const (
 	CodeCorruptFile      ErrorCode = "corrupt_file"
 	CodeNotSocket        ErrorCode = "not_socket"
 	CodeBusy             ErrorCode = "busy"
+	CodeNotRunning       ErrorCode = "not_running"
 	CodeShuttingDown     ErrorCode = "shutting_down"
 	CodeCgroup           ErrorCode = "cgroup"
 	CodeTimeout          ErrorCode = "timeout"
@@ -64,6 +65,7 @@ var (
 	ErrCorruptFile      = &Error{CodeCorruptFile, "corrupt or truncated file"}
 	ErrNotSocket        = &Error{CodeNotSocket, "path exists and is not a socket"}
 	ErrBusy             = &Error{CodeBusy, "box is busy"}
+	ErrNotRunning       = &Error{CodeNotRunning, "box is not running"}
 	ErrShuttingDown     = &Error{CodeShuttingDown, "supervisor is shutting down"}
 	ErrCgroup           = &Error{CodeCgroup, "cgroup setup failed"}
 	ErrTimeout          = &Error{CodeTimeout, "operation timed out"}

@@ -20,7 +20,7 @@ type RestartPolicy struct {
 	Mode           RestartMode   `json:"mode"`
 	MaxRestarts    int           `json:"max_restarts"`    // within Window; 0 = default, <0 = unlimited
 	Window         time.Duration `json:"window"`          // intensity period
-	InitialBackoff time.Duration `json:"initial_backoff"` // first delay ceiling
+	InitialBackoff time.Duration `json:"initial_backoff"` // first delay ceiling; negative = restart at once
 	MaxBackoff     time.Duration `json:"max_backoff"`     // delay cap
 	StableAfter    time.Duration `json:"stable_after"`    // uptime that resets the backoff
 	NoJitter       bool          `json:"no_jitter,omitempty"`
@@ -70,10 +70,10 @@ func (p RestartPolicy) Validate() error {
 	default:
 		return Errorf(ErrBadSpec, "restart.mode: %q is not no, on-failure or always", p.Mode)
 	}
-	if p.Window < 0 || p.InitialBackoff < 0 || p.MaxBackoff < 0 || p.StableAfter < 0 {
-		return Errorf(ErrBadSpec, "restart: durations must not be negative")
+	if p.Window < 0 || p.MaxBackoff < 0 || p.StableAfter < 0 {
+		return Errorf(ErrBadSpec, "restart: window, max_backoff and stable_after must not be negative")
 	}
-	if p.MaxBackoff != 0 && p.InitialBackoff > p.MaxBackoff {
+	if p.MaxBackoff > 0 && p.InitialBackoff > p.MaxBackoff {
 		return Errorf(ErrBadSpec, "restart: initial_backoff %v exceeds max_backoff %v", p.InitialBackoff, p.MaxBackoff)
 	}
 	return nil

@@ -1,0 +1,101 @@
+package layout
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// WriteJSON replaces path with v encoded as JSON, atomically and durably: it
+// writes a temporary file in the same directory (created exclusively with
+// mode perm, set exactly whatever the umask; 0 means 0600), fsyncs it,
+// renames it over path and fsyncs the directory. A crash leaves either the old
+// or the new file, never half of one, and on any error the temporary file is
+// removed and path is untouched.
+func WriteJSON(path string, v any, perm os.FileMode) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: encode: %w", path, err)
+	}
+	data = append(data, '\n')
+	perm &= os.ModePerm
+	if perm == 0 {
+		perm = 0o600
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp := filepath.Join(dir, "."+base+".tmp-"+randomHex(6))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := writeSyncClose(f, data, perm); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeSyncClose sets the mode, writes data, fsyncs and closes f, closing it
+// on every path.
+func writeSyncClose(f *os.File, data []byte, perm os.FileMode) error {
+	err := f.Chmod(perm) // OpenFile's mode was filtered by the umask
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// syncDir fsyncs a directory, making renames and creations in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+// ReadJSON decodes the JSON file at path into v. A missing file gives an error
+// that satisfies errors.Is(err, fs.ErrNotExist); an empty, truncated or
+// otherwise invalid file gives messages.ErrCorruptFile naming the path. The
+// file is never modified.
+func ReadJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	if len(data) == 0 {
+		return messages.Errorf(messages.ErrCorruptFile, "%s: empty file", path)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return messages.Errorf(messages.ErrCorruptFile, "%s: %v", path, err)
+	}
+	return nil
+}
+
+// unwrapPath strips the *fs.PathError wrapper (whose text repeats the path we
+// already name) while keeping the errno for errors.Is.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,166 @@
+package layout
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Names of the files in a box directory.
+const (
+	specFileName     = "spec.json"
+	stateFileName    = "state.json"
+	exitFileName     = "exit.json"
+	prevExitFileName = "exit.previous.json"
+	shimLogFileName  = "shim.log"
+	consoleFileName  = "console.log"
+	socketsDirName   = "sockets"
+)
+
+// tombstoneMarker is part of the hidden name a box directory is renamed to
+// before it is deleted: boxes/.ID.removed-<random>.
+const tombstoneMarker = ".removed-"
+
+// removeAll deletes a tree. Tests replace it to simulate a crash half-way.
+var removeAll = os.RemoveAll
+
+// Box is one box's directory. Get one from Home.Box; the zero Box is not
+// usable. A Box is a value with no open resources.
+type Box struct {
+	// ID is the validated box ID.
+	ID string
+	// Dir is HOME/boxes/ID.
+	Dir string
+}
+
+// SpecPath returns Dir/spec.json: the StartBox that created the box (mode
+// 0600: it holds secrets; never log it).
+func (b Box) SpecPath() string { return filepath.Join(b.Dir, specFileName) }
+
+// StatePath returns Dir/state.json (mode 0600).
+func (b Box) StatePath() string { return filepath.Join(b.Dir, stateFileName) }
+
+// ExitPath returns Dir/exit.json, written by the shim when it exits.
+func (b Box) ExitPath() string { return filepath.Join(b.Dir, exitFileName) }
+
+// PrevExitPath returns Dir/exit.previous.json, the previous run's exit record.
+func (b Box) PrevExitPath() string { return filepath.Join(b.Dir, prevExitFileName) }
+
+// ShimLogPath returns Dir/shim.log, the shim's stdout and stderr.
+func (b Box) ShimLogPath() string { return filepath.Join(b.Dir, shimLogFileName) }
+
+// ConsoleLogPath returns Dir/console.log, the guest's output.
+func (b Box) ConsoleLogPath() string { return filepath.Join(b.Dir, consoleFileName) }
+
+// SocketsDir returns Dir/sockets, the real directory for the box's sockets.
+// Bind through SocketDir(b.SocketsDir(), name) when the path may be too long.
+func (b Box) SocketsDir() string { return filepath.Join(b.Dir, socketsDirName) }
+
+// check refuses a Box that did not come from Home.Box (a zero value, or a Dir
+// that is not .../ID), before Create or Remove acts on its Dir.
+func (b Box) check() error {
+	if err := ValidateID(b.ID); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(b.Dir) || filepath.Base(b.Dir) != b.ID || filepath.Clean(b.Dir) != b.Dir {
+		return messages.Errorf(messages.ErrInvalidID, "%q: box directory %q does not match the id", b.ID, b.Dir)
+	}
+	return nil
+}
+
+// Create makes the box directory and its sockets/ subdirectory, both 0700.
+// It is exclusive: an existing box is messages.ErrAlreadyExists. On failure
+// nothing is left behind.
+func (b Box) Create() error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := os.Mkdir(b.Dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return messages.Errorf(messages.ErrAlreadyExists, "%q: %s exists", b.ID, b.Dir)
+		}
+		return fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	if err := b.finishCreate(); err != nil {
+		_ = os.RemoveAll(b.Dir)
+		return fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	return nil
+}
+
+func (b Box) finishCreate() error {
+	// Mkdir's mode is filtered by the umask; set it exactly.
+	if err := os.Chmod(b.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(b.SocketsDir(), 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(b.SocketsDir(), 0o700); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(b.Dir))
+}
+
+// Exists reports whether the box directory exists.
+func (b Box) Exists() bool {
+	fi, err := os.Lstat(b.Dir)
+	return err == nil && fi.IsDir()
+}
+
+// Remove deletes the box directory. It is crash-safe: the directory is first
+// renamed to a hidden boxes/.ID.removed-<random> (which BoxIDs skips and
+// Home.SweepRemoved deletes), so a crash during the deletion never leaves a
+// half box that looks real. A missing box is messages.ErrNotFound. The box's
+// short socket directory, if any, is removed too (best effort).
+func (b Box) Remove() error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(b.Dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return messages.Errorf(messages.ErrNotFound, "%q: no directory %s", b.ID, b.Dir)
+	}
+	if err != nil {
+		return fmt.Errorf("remove box %q: %w", b.ID, err)
+	}
+	parent := filepath.Dir(b.Dir)
+	tomb := filepath.Join(parent, "."+b.ID+tombstoneMarker+randomHex(8))
+	if err := os.Rename(b.Dir, tomb); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return messages.Errorf(messages.ErrNotFound, "%q: no directory %s", b.ID, b.Dir)
+		}
+		return fmt.Errorf("remove box %q: %w", b.ID, err)
+	}
+	// Make the rename durable before deleting, so that after a power cut the
+	// box is either whole or hidden, never half-deleted under its own name.
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("remove box %q: %w", b.ID, err)
+	}
+	if err := removeAll(tomb); err != nil {
+		return fmt.Errorf("remove box %q: delete %s (Home.SweepRemoved will retry): %w", b.ID, tomb, err)
+	}
+	// A leftover short socket directory is empty, harmless and reused by a
+	// later box with the same ID, so a failure here is not the caller's concern.
+	_ = RemoveSocketDir(b.SocketsDir())
+	return nil
+}
+
+// isTombstone reports whether name is a box directory being removed.
+func isTombstone(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tombstoneMarker)
+}
+
+// randomHex returns 2n random hex digits.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,8 @@
+// Package layout owns boxsup's files: the home directory and its lock, each
+// box's directory and the paths inside it, box-ID validation, crash-safe JSON
+// records (temp file + fsync + rename + directory fsync) and short directories
+// for Unix sockets whose real path would not fit in sun_path.
+//
+// Directories are created 0700 and files that may hold secrets 0600, whatever
+// the process umask. layout knows nothing about processes.
+package layout

@@ -1,0 +1,170 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// File and directory names under the home root.
+const (
+	boxesDirName      = "boxes"
+	lockFileName      = "lock"
+	controlSocketName = "boxsup.sock"
+)
+
+// Home is a boxsup home directory: root/lock, root/boxsup.sock and one
+// directory per box under root/boxes. Get one from Open.
+type Home struct {
+	// Root is the absolute, cleaned path of the home directory.
+	Root string
+}
+
+// ResolveHome returns the home directory to use: $BOXSUP_HOME (made absolute
+// against the working directory when relative), else $XDG_STATE_HOME/boxsup,
+// else ~/.local/state/boxsup. A relative $XDG_STATE_HOME is ignored, as the
+// XDG base directory specification requires. It touches nothing on disk.
+func ResolveHome() (string, error) {
+	if h := os.Getenv("BOXSUP_HOME"); h != "" {
+		abs, err := filepath.Abs(h)
+		if err != nil {
+			return "", messages.Errorf(messages.ErrBadSpec, "BOXSUP_HOME %q: %v", h, err)
+		}
+		return abs, nil
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "boxsup"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || !filepath.IsAbs(home) {
+		return "", messages.Errorf(messages.ErrBadSpec,
+			"cannot locate the boxsup home: set BOXSUP_HOME (no usable $HOME: %q)", home)
+	}
+	return filepath.Join(home, ".local", "state", "boxsup"), nil
+}
+
+// Open makes sure root and root/boxes exist and returns the Home. root must be
+// absolute. Directories it creates get mode 0700; existing ones are used as
+// they are (Open fixes nothing else). A root that exists and is not a
+// directory is refused before anything is created.
+func Open(root string) (*Home, error) {
+	if !filepath.IsAbs(root) {
+		return nil, messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
+	}
+	root = filepath.Clean(root)
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, messages.Errorf(messages.ErrBadSpec, "home %s: exists and is not a directory", root)
+	}
+	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
+		return nil, fmt.Errorf("open home %s: %w", root, err)
+	}
+	if err := ensurePrivateDir(root); err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(filepath.Join(root, boxesDirName)); err != nil {
+		return nil, err
+	}
+	return &Home{Root: root}, nil
+}
+
+// ensurePrivateDir creates dir with mode 0700 (whatever the umask) unless it
+// exists; an existing non-directory is an error.
+func ensurePrivateDir(dir string) error {
+	err := os.Mkdir(dir, 0o700)
+	switch {
+	case err == nil:
+		// Mkdir's mode is filtered by the umask; set it exactly.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("set mode of %s: %w", dir, err)
+		}
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		fi, serr := os.Stat(dir)
+		if serr != nil {
+			return fmt.Errorf("open home: %w", serr)
+		}
+		if !fi.IsDir() {
+			return messages.Errorf(messages.ErrBadSpec, "home: %s exists and is not a directory", dir)
+		}
+		return nil
+	default:
+		return fmt.Errorf("open home: %w", err)
+	}
+}
+
+// BoxesDir returns root/boxes, the parent of every box directory.
+func (h *Home) BoxesDir() string { return filepath.Join(h.Root, boxesDirName) }
+
+// LockPath returns root/lock, the file Lock holds.
+func (h *Home) LockPath() string { return filepath.Join(h.Root, lockFileName) }
+
+// Box returns the box with this ID. It validates the ID and has no effect on
+// disk: the box may or may not exist.
+func (h *Home) Box(id string) (Box, error) {
+	if err := ValidateID(id); err != nil {
+		return Box{}, err
+	}
+	return Box{ID: id, Dir: filepath.Join(h.BoxesDir(), id)}, nil
+}
+
+// BoxIDs returns the IDs of the box directories under root/boxes, sorted.
+// Hidden names (a box being removed) and names that are not valid IDs, not
+// directories, or symbolic links are skipped. A missing boxes directory means
+// no boxes.
+func (h *Home) BoxIDs() ([]string, error) {
+	entries, err := os.ReadDir(h.BoxesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list boxes: %w", err)
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || ValidateID(e.Name()) != nil {
+			continue
+		}
+		ids = append(ids, e.Name())
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// SweepRemoved deletes what a crash during Box.Remove left behind: the hidden
+// ".ID.removed-*" directories under root/boxes. Call it at start-up, under
+// the home lock.
+func (h *Home) SweepRemoved() error {
+	entries, err := os.ReadDir(h.BoxesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep removed boxes: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if isTombstone(e.Name()) {
+			if err := removeAll(filepath.Join(h.BoxesDir(), e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ControlSocketPath returns the path of the supervisor's control socket:
+// root/boxsup.sock, or the same name in a short directory (see SocketDir)
+// when that would not fit in sun_path. The short directory is created.
+func (h *Home) ControlSocketPath() (string, error) {
+	dir, err := SocketDir(h.Root, controlSocketName)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, controlSocketName), nil
+}

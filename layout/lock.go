@@ -1,0 +1,108 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Lock is the exclusive hold on a home: one supervisor per home at a time.
+// It is an flock on root/lock, which belongs to the open file description:
+// a second Lock, even from the same process, conflicts with it, and the kernel
+// drops it when the holder dies, so a crash never leaves a stale lock. The
+// file is opened close-on-exec, so spawned shims never inherit (and never
+// prolong) the hold.
+type Lock struct {
+	mu   sync.Mutex
+	f    *os.File // nil once released
+	path string
+}
+
+// Lock takes the home lock without waiting and writes this process's pid into
+// the lock file for the benefit of the next contender. When another holder
+// has it, the error is messages.ErrHomeLocked naming the holder's pid.
+func (h *Home) Lock() (*Lock, error) {
+	path := h.LockPath()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock home: %w", err)
+	}
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, messages.Errorf(messages.ErrHomeLocked, "%s: %s", path, describeHolder(path))
+		}
+		return nil, fmt.Errorf("lock home %s: %w", path, err)
+	}
+	// The lock file holds no secret, but a umask could have left it readable
+	// by others or, worse, not writable by us; set the mode we document.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock home %s: %w", path, err)
+	}
+	if err := writeHolder(f, os.Getpid()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock home %s: record holder pid: %w", path, err)
+	}
+	return &Lock{f: f, path: path}, nil
+}
+
+// Path returns the lock file's path.
+func (l *Lock) Path() string { return l.path }
+
+// Release clears the recorded pid and drops the lock. Calling it again does
+// nothing and returns nil.
+func (l *Lock) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	f := l.f
+	l.f = nil
+	// Clear the pid while still holding the lock, so nobody reads a stale one.
+	truncErr := f.Truncate(0)
+	closeErr := f.Close() // closing the only descriptor releases the flock
+	if err := errors.Join(truncErr, closeErr); err != nil {
+		return fmt.Errorf("release home lock %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// flock retries flock(2) when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// writeHolder replaces the file's content with "PID\n".
+func writeHolder(f *os.File, pid int) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt([]byte(strconv.Itoa(pid)+"\n"), 0)
+	return err
+}
+
+// describeHolder reads the holder's pid for an error message. The holder may
+// be between taking the lock and writing its pid, so an empty file is normal.
+func describeHolder(path string) string {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+			return "held by pid " + strconv.Itoa(pid)
+		}
+	}
+	return "held by another process (pid unknown)"
+}

@@ -272,3 +272,25 @@ func TestWriteJSONConcurrentReadersSeeWholeFiles(t *testing.T) {
 	}
 	assertNoTempFiles(t, dir)
 }
+
+func TestWriteJSONVolatileReplacesAtomicallyWithExactMode(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	for i := 0; i < 3; i++ {
+		if err := WriteJSONVolatile(p, map[string]int{"n": i}, 0o600); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	var got map[string]int
+	if err := ReadJSON(p, &got); err != nil || got["n"] != 2 {
+		t.Fatalf("read back %v, %v; want n=2", got, err)
+	}
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only state.json (no temp file)", len(entries))
+	}
+}

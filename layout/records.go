@@ -28,9 +28,11 @@ func (b Box) ReadSpec() (messages.StartBox, error) {
 	return s, nil
 }
 
-// WriteState atomically writes the box's state.json (mode 0600).
+// WriteState atomically writes the box's state.json (mode 0600). It does not
+// fsync: see WriteJSONVolatile for why a state record needs no durability
+// beyond a crash of the supervisor process.
 func (b Box) WriteState(s messages.StateRecord) error {
-	return WriteJSON(b.StatePath(), s, secretFileMode)
+	return WriteJSONVolatile(b.StatePath(), s, secretFileMode)
 }
 
 // ReadState reads the box's state.json. A record whose state is not one of

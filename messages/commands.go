@@ -2,9 +2,10 @@ package messages
 
 import "time"
 
-// StartBox creates a box and starts it, or starts an exited box again. The
-// reply (a BoxStatus) comes when the box is ready, or when the start failed:
-// never at "spawned".
+// StartBox creates a box and starts it. The reply (a BoxStatus) comes when
+// the box is ready, or when the start failed: never at "spawned". An ID that
+// exists already, in any state, is messages.ErrAlreadyExists: remove the box
+// first to reuse its name.
 type StartBox struct {
 	ID           string        `json:"id"`
 	Spec         InstanceSpec  `json:"spec"`

@@ -1,0 +1,23 @@
+// A shim needs no cgroup-aware GOMAXPROCS: turning it off saves start-up
+// syscalls and keeps the runtime from holding cgroup files open at low
+// descriptor numbers (see shim.inspectInheritedFDs).
+
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
+// Command boxsup-shim is boxsup's reference shim (the "process" engine): it
+// runs one box's guest command under the shim contract described in
+// docs/SHIM-PROTOCOL.md. It is started by the supervisor as
+//
+//	boxsup-shim --box-id ID
+//
+// with the box's InstanceSpec as JSON on stdin.
+package main
+
+import (
+	"os"
+
+	"github.com/boxsup/boxsup/shimproc/shim"
+)
+
+func main() { os.Exit(shim.Main()) }

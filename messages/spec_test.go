@@ -1,0 +1,123 @@
+package messages
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidateAcceptsAFullSpec(t *testing.T) {
+	spec := sampleSpec()
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// TestValidateNamesTheField checks each rejection is ErrBadSpec naming the
+// field at fault, and never quotes a secret value.
+func TestValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		field string
+		mut   func(*InstanceSpec)
+	}{
+		{"version", func(s *InstanceSpec) { s.Version = 9 }},
+		{"engine", func(s *InstanceSpec) { s.Engine = "" }},
+		{"engine", func(s *InstanceSpec) { s.Engine = "../x" }},
+		{"box_id", func(s *InstanceSpec) { s.BoxID = "" }},
+		{"guest_entrypoint.executable", func(s *InstanceSpec) { s.GuestEntrypoint.Executable = "" }},
+		{"guest_entrypoint.args[0]", func(s *InstanceSpec) { s.GuestEntrypoint.Args = []string{"a\x00b"} }},
+		{"guest_entrypoint.env[0]", func(s *InstanceSpec) { s.GuestEntrypoint.Env = []string{"NOEQUALS"} }},
+		{"guest_entrypoint.env[0]", func(s *InstanceSpec) { s.GuestEntrypoint.Env = []string{"1BAD=x"} }},
+		{"secrets[0].name", func(s *InstanceSpec) { s.Secrets = []SecretVar{{Name: "BAD-NAME", Value: NewSecret(sentinel)}} }},
+		{"secrets[1].name", func(s *InstanceSpec) {
+			s.Secrets = []SecretVar{{Name: "A", Value: NewSecret(sentinel)}, {Name: "A", Value: NewSecret(sentinel)}}
+		}},
+		{"secrets[0].value", func(s *InstanceSpec) { s.Secrets = []SecretVar{{Name: "A", Value: NewSecret(sentinel + "\x00")}} }},
+		{"console_output", func(s *InstanceSpec) { s.ConsoleOutput = "relative/console.log" }},
+		{"exit_file", func(s *InstanceSpec) { s.ExitFile = "exit.json" }},
+		{"fs_shares[0]", func(s *InstanceSpec) { s.FSShares = []FSShare{{Tag: "", HostPath: "/x"}} }},
+		{"block_devices[0].format", func(s *InstanceSpec) { s.BlockDevices[0].Format = "vmdk" }},
+		{"memory_mib", func(s *InstanceSpec) { s.MemoryMiB = 1 }},
+	}
+	for _, c := range cases {
+		spec := sampleSpec()
+		c.mut(&spec)
+		err := spec.Validate()
+		if !errors.Is(err, ErrBadSpec) {
+			t.Fatalf("%s: want ErrBadSpec, got %v", c.field, err)
+		}
+		if !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: error %q does not name the field", c.field, err)
+		}
+		if strings.Contains(err.Error(), sentinel) {
+			t.Errorf("%s: error quotes a secret: %q", c.field, err)
+		}
+	}
+}
+
+func TestRestartPolicy(t *testing.T) {
+	if err := (RestartPolicy{Mode: "sometimes"}).Validate(); !errors.Is(err, ErrBadSpec) {
+		t.Fatalf("bad mode: %v", err)
+	}
+	if err := (RestartPolicy{Window: -1}).Validate(); !errors.Is(err, ErrBadSpec) {
+		t.Fatalf("negative window: %v", err)
+	}
+	if err := (RestartPolicy{InitialBackoff: -1}).Validate(); err != nil {
+		t.Fatalf("negative initial backoff means no delay: %v", err)
+	}
+	fail := ExitRecord{ExitCode: 3}
+	ok := ExitRecord{ExitCode: 0}
+	sig := ExitRecord{ExitCode: -1, Signal: "SIGKILL"}
+	for _, c := range []struct {
+		mode RestartMode
+		exit ExitRecord
+		want bool
+	}{
+		{RestartNo, fail, false}, {RestartOnFailure, fail, true}, {RestartOnFailure, ok, false},
+		{RestartOnFailure, sig, true}, {RestartAlways, ok, true},
+	} {
+		if got := (RestartPolicy{Mode: c.mode}).ShouldRestart(c.exit); got != c.want {
+			t.Errorf("%s after %s: got %v want %v", c.mode, c.exit, got, c.want)
+		}
+	}
+	if _, err := ParseRestartMode("never"); !errors.Is(err, ErrBadSpec) {
+		t.Fatalf("ParseRestartMode: %v", err)
+	}
+}
+
+func TestExitRecordShellCode(t *testing.T) {
+	for _, c := range []struct {
+		e    ExitRecord
+		want int
+	}{
+		{ExitRecord{ExitCode: 7}, 7},
+		{ExitRecord{ExitCode: -1, Signal: "SIGTERM"}, 143},
+		{ExitRecord{ExitCode: -1, Signal: "SIGKILL"}, 137},
+		{UnknownExit(sampleTime()), -1},
+	} {
+		if got := c.e.ShellCode(); got != c.want {
+			t.Errorf("%s: ShellCode %d want %d", c.e, got, c.want)
+		}
+	}
+	if SignalName(15) != "SIGTERM" || SignalNumber("TERM") != 15 || SignalNumber("SIGNOPE") != 0 {
+		t.Fatal("signal name table broken")
+	}
+}
+
+// FuzzSpecJSON: any JSON that decodes into a spec either validates or gives
+// ErrBadSpec, never a panic or another error class.
+func FuzzSpecJSON(f *testing.F) {
+	seed, _ := json.Marshal(sampleSpec())
+	f.Add(seed)
+	f.Add([]byte(`{"engine":"process","box_id":"a","guest_entrypoint":{"executable":"/bin/true"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s InstanceSpec
+		if json.Unmarshal(data, &s) != nil {
+			return
+		}
+		if err := s.Validate(); err != nil && !errors.Is(err, ErrBadSpec) {
+			t.Fatalf("Validate returned a non-ErrBadSpec error: %v", err)
+		}
+	})
+}

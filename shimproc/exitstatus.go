@@ -1,0 +1,82 @@
+package shimproc
+
+import (
+	"errors"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// exitFileSlack is how much earlier than the shim's start an exit record's
+// finished_at may be and still count as this run's: the start time is known to
+// 10 ms and a shim may write finished_at with one-second precision.
+const exitFileSlack = 2 * time.Second
+
+// settleExit decides the exit record once the shim has exited:
+//
+//  1. exit.json, when this run wrote it (Spawn rotates the previous one away
+//     first; finished_at must not predate the shim's start): it describes the
+//     guest, which the wait status cannot (source "exit_file");
+//  2. else an owned child's wait status: killed by a signal (e.g. KillTree's
+//     SIGKILL, which leaves the shim no time to write exit.json) or its exit
+//     code (source "wait");
+//  3. else "unknown (no exit record)".
+func (h *Handle) settleExit(ws unix.WaitStatus, haveWait bool) messages.ExitRecord {
+	now := time.Now()
+	if rec, ok := h.readThisRunsExitFile(); ok {
+		rec.Source = messages.SourceExitFile
+		if rec.FinishedAt.IsZero() {
+			rec.FinishedAt = now
+		}
+		return rec
+	}
+	if haveWait {
+		switch {
+		case ws.Signaled():
+			return messages.ExitRecord{
+				ExitCode:   -1,
+				Signal:     signalName(ws.Signal()),
+				Reason:     "killed",
+				FinishedAt: now,
+				Source:     messages.SourceWait,
+			}
+		case ws.Exited():
+			return messages.ExitRecord{
+				ExitCode:   ws.ExitStatus(),
+				Reason:     "exited without an exit record",
+				FinishedAt: now,
+				Source:     messages.SourceWait,
+			}
+		}
+	}
+	return messages.UnknownExit(now)
+}
+
+// readThisRunsExitFile reads exit.json and accepts it only when it was
+// written after this shim started.
+func (h *Handle) readThisRunsExitFile() (messages.ExitRecord, bool) {
+	rec, err := h.box.ReadExit()
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			h.log.WithError(err).Warn("ignoring unreadable exit record")
+		}
+		return messages.ExitRecord{}, false
+	}
+	if !rec.FinishedAt.IsZero() && rec.FinishedAt.Before(h.startedAt.Add(-exitFileSlack)) {
+		h.log.WithField("finished_at", rec.FinishedAt).Warn("ignoring an exit record older than the box runner")
+		return messages.ExitRecord{}, false
+	}
+	return rec, true
+}
+
+// signalName names a signal the way exit records do ("SIGKILL").
+func signalName(sig unix.Signal) string {
+	if name := messages.SignalName(int(sig)); name != "" {
+		return name
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}

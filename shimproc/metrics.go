@@ -1,0 +1,196 @@
+package shimproc
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// maxTreeSize bounds a process-tree walk (a fork bomb must not make a metrics
+// sample unbounded).
+const maxTreeSize = 100_000
+
+// enableBootTimeCache turns on gopsutil's boot time cache once: without it
+// every sample re-reads /proc/stat for each process.
+var enableBootTimeCache = sync.OnceFunc(func() { process.EnableBootTimeCache(true) })
+
+// metricsState is what Metrics keeps between samples: one gopsutil Process per
+// pid of the tree (fresh ones cost ~4x more per sample) and the previous
+// sample's time, the start of the CPU window.
+type metricsState struct {
+	procs  map[int]*sampledProc
+	lastAt time.Time
+}
+
+// sampledProc is one process of the tree and its CPU time at the last sample.
+type sampledProc struct {
+	proc    *process.Process
+	start   time.Time
+	cpuSecs float64 // user+system at the last sample; <0 before the first
+}
+
+// Metrics samples the box's whole tree: the cgroup's members, else the shim
+// and its descendants. CPUPercent is the tree's CPU time since the previous
+// call (the first call: since the shim started) over the wall time, ×100, so
+// one busy core reads 100. MemoryBytes sums RSS, DiskBytes is the size of the
+// box directory, Uptime counts from the shim's start. After the exit it
+// returns an error wrapping ErrGone.
+func (h *Handle) Metrics() (messages.BoxMetrics, error) {
+	enableBootTimeCache()
+	if h.hasExited() {
+		return messages.BoxMetrics{}, fmt.Errorf("metrics of box %s: %w", h.box.ID, ErrGone)
+	}
+	pids := h.treePIDs()
+
+	h.metricsMu.Lock()
+	defer h.metricsMu.Unlock()
+	now := time.Now()
+	windowStart := h.metrics.lastAt
+	if windowStart.IsZero() {
+		windowStart = h.startedAt
+	}
+	var cpuSecs float64
+	var rss uint64
+	next := make(map[int]*sampledProc, len(pids))
+	for _, pid := range pids {
+		sp := h.metrics.procs[pid]
+		if sp == nil {
+			if sp = newSampledProc(pid); sp == nil {
+				continue // exited meanwhile
+			}
+		}
+		times, err := sp.proc.Times()
+		if err != nil {
+			continue
+		}
+		mem, err := sp.proc.MemoryInfo()
+		if err != nil {
+			continue
+		}
+		total := times.User + times.System
+		cpuSecs += sp.cpuInWindow(total, windowStart, now)
+		sp.cpuSecs = total
+		next[pid] = sp
+		rss += mem.RSS
+	}
+	if len(next) == 0 {
+		return messages.BoxMetrics{}, fmt.Errorf("metrics of box %s: %w", h.box.ID, ErrGone)
+	}
+	h.metrics = metricsState{procs: next, lastAt: now}
+
+	var percent float64
+	if wall := now.Sub(windowStart).Seconds(); wall > 0 {
+		percent = min(max(cpuSecs/wall*100, 0), float64(100*runtime.NumCPU()))
+	}
+	return messages.BoxMetrics{
+		ID:          h.box.ID,
+		PID:         h.pid,
+		CPUPercent:  percent,
+		MemoryBytes: rss,
+		Processes:   len(next),
+		DiskBytes:   dirSize(h.box.Dir),
+		Uptime:      now.Sub(h.startedAt),
+		SampledAt:   now,
+	}, nil
+}
+
+// newSampledProc starts tracking pid, or returns nil when it is gone.
+func newSampledProc(pid int) *sampledProc {
+	p, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return nil
+	}
+	createMillis, err := p.CreateTime()
+	if err != nil {
+		return nil
+	}
+	return &sampledProc{proc: p, start: time.UnixMilli(createMillis), cpuSecs: -1}
+}
+
+// cpuInWindow returns the CPU seconds the process spent in [windowStart, now].
+// A process seen before contributes its delta. A new one contributes all of
+// its CPU time if it started inside the window, else the window's share of it
+// (an estimate: its CPU time is spread evenly over its life). A negative
+// delta means the pid now names another process (recycled): count it as new.
+func (sp *sampledProc) cpuInWindow(total float64, windowStart, now time.Time) float64 {
+	if sp.cpuSecs >= 0 && total >= sp.cpuSecs {
+		return total - sp.cpuSecs
+	}
+	if !sp.start.Before(windowStart) {
+		return total
+	}
+	life := now.Sub(sp.start).Seconds()
+	if life <= 0 {
+		return total
+	}
+	return total * now.Sub(windowStart).Seconds() / life
+}
+
+// treePIDs lists the box's processes: the cgroup's members when there is a
+// cgroup, else the shim and its descendants.
+func (h *Handle) treePIDs() []int {
+	if h.cgroup != "" {
+		if pids, err := FindCgroupProcs(h.cgroup); err == nil && len(pids) > 0 {
+			return pids
+		}
+	}
+	return descendants(h.pid)
+}
+
+// descendants returns root and every process below it, walking
+// /proc/PID/task/TID/children (breadth first).
+func descendants(root int) []int {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(root)); err != nil {
+		return nil
+	}
+	out := []int{root}
+	seen := map[int]bool{root: true}
+	for i := 0; i < len(out) && len(out) < maxTreeSize; i++ {
+		taskDir := "/proc/" + strconv.Itoa(out[i]) + "/task"
+		tasks, err := os.ReadDir(taskDir)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, task := range tasks {
+			raw, err := os.ReadFile(taskDir + "/" + task.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			for _, field := range strings.Fields(string(raw)) {
+				if pid, err := strconv.Atoi(field); err == nil && !seen[pid] {
+					seen[pid] = true
+					out = append(out, pid)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dirSize sums the sizes of the regular files below dir (files vanishing
+// during the walk are skipped).
+func dirSize(dir string) uint64 {
+	var total uint64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			// Vanished or unreadable entries are skipped (a sample is best
+			// effort); directories are descended into.
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			total += uint64(info.Size())
+		}
+		return nil
+	})
+	return total
+}

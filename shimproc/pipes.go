@@ -1,0 +1,78 @@
+package shimproc
+
+import (
+	"fmt"
+	"os"
+)
+
+// childFiles are the shim's ends of its stdio and pipes. The parent closes
+// them right after the spawn: holding one would keep a pipe from reporting
+// EOF and costs an fd per box (every open fd slows every later spawn).
+type childFiles struct {
+	stdin     *os.File // read end of the spec pipe
+	log       *os.File // shim.log, O_APPEND
+	ready     *os.File // write end of the ready pipe (fd 3)
+	keepalive *os.File // read end of the keepalive pipe (fd 4), nil when detached
+	cgroup    *os.File // the box's cgroup directory, for CLONE_INTO_CGROUP
+}
+
+// parentFiles are the supervisor's ends. All are O_CLOEXEC (os.Pipe and
+// os.OpenFile set it), so no other child ever inherits them.
+type parentFiles struct {
+	stdin     *os.File // write end of the spec pipe, closed once written
+	ready     *os.File // read end of the ready pipe, kept until ready
+	keepalive *os.File // write end of the keepalive pipe, nil when detached
+}
+
+// open creates shim.log and the pipes, filling c and returning the parent's
+// ends. On error everything opened so far is closed again (c's other members
+// are closed by the caller's deferred c.close).
+func (c *childFiles) open(shimLogPath string, keepalive bool) (*parentFiles, error) {
+	var err error
+	if c.log, err = os.OpenFile(shimLogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("opening the runner log: %w", err)
+	}
+	p := &parentFiles{}
+	if c.stdin, p.stdin, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("creating the spec pipe: %w", err)
+	}
+	if p.ready, c.ready, err = os.Pipe(); err != nil {
+		p.close()
+		return nil, fmt.Errorf("creating the ready pipe: %w", err)
+	}
+	if keepalive {
+		if c.keepalive, p.keepalive, err = os.Pipe(); err != nil {
+			p.close()
+			return nil, fmt.Errorf("creating the keepalive pipe: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// extraFiles returns fds 3 (ready) and, when attached, 4 (keepalive).
+func (c *childFiles) extraFiles() []*os.File {
+	if c.keepalive == nil {
+		return []*os.File{c.ready}
+	}
+	return []*os.File{c.ready, c.keepalive}
+}
+
+// close closes every child end still open; it is safe to call twice.
+func (c *childFiles) close() {
+	for _, f := range []**os.File{&c.stdin, &c.log, &c.ready, &c.keepalive, &c.cgroup} {
+		if *f != nil {
+			_ = (*f).Close()
+			*f = nil
+		}
+	}
+}
+
+// close closes every parent end still open; it is safe to call twice.
+func (p *parentFiles) close() {
+	for _, f := range []**os.File{&p.stdin, &p.ready, &p.keepalive} {
+		if *f != nil {
+			_ = (*f).Close()
+			*f = nil
+		}
+	}
+}

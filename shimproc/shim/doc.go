@@ -1,0 +1,15 @@
+// Package shim is the child side of the boxsup shim contract (version 1,
+// docs/SHIM-PROTOCOL.md): the reference "process" engine that
+// cmd/boxsup-shim runs. One shim runs one box's guest, a plain command, as
+// its child.
+//
+// The shim reads its InstanceSpec from stdin, signals readiness on fd 3,
+// watches the supervisor's keepalive pipe on fd 4, forwards stop requests to
+// the guest, and leaves an exit record (exit.json) behind before it exits
+// with the guest's status.
+//
+// It imports only the standard library, golang.org/x/sys/unix and boxsup's
+// messages and layout packages: a shim is started for every box start and
+// restart, so its start-up time matters (no protoactor, no gopsutil, no
+// logrus, and not even package net, which would link the cgo resolver).
+package shim

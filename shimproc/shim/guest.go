@@ -1,0 +1,122 @@
+package shim
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Environment variables the shim adds to the guest's environment.
+const (
+	// ReadySocketEnv carries spec.ready_transport: connect to it once when ready.
+	ReadySocketEnv = "BOXSUP_READY_SOCKET"
+	// TransportEnv carries spec.transport, the box's control channel, on
+	// which the guest is expected to listen (the shim does not).
+	TransportEnv = "BOXSUP_TRANSPORT"
+)
+
+// guestEnv builds the guest's whole environment: the spec's env, then the
+// secrets as NAME=VALUE, then the BOXSUP_* variables; a later entry wins
+// over an earlier one with the same name (os/exec keeps the last). The
+// shim's own environment is deliberately not inherited: the guest's
+// environment travels only in the spec, and the slice is never nil, since a
+// nil Env would make os/exec pass the shim's environment on.
+func guestEnv(spec *messages.InstanceSpec) []string {
+	env := make([]string, 0, len(spec.GuestEntrypoint.Env)+len(spec.Secrets)+2)
+	env = append(env, spec.GuestEntrypoint.Env...)
+	for _, s := range spec.Secrets {
+		env = append(env, s.Name+"="+s.Value.Reveal()) // handed to its consumer: the guest
+	}
+	if spec.ReadyTransport != "" {
+		env = append(env, ReadySocketEnv+"="+spec.ReadyTransport)
+	}
+	if spec.Transport != "" {
+		env = append(env, TransportEnv+"="+spec.Transport)
+	}
+	return env
+}
+
+// lookupEnv returns the last value of name in env (the one os/exec keeps).
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// resolveExecutable finds the guest's program the way exec.LookPath does,
+// but searching the guest's PATH (the shim's own when the spec sets none). A
+// name with a slash is used as given; a relative one is then relative to
+// work_dir, since the child changes directory before it executes. Relative
+// PATH entries (and empty ones, meaning ".") are skipped, as exec.LookPath
+// refuses them (exec.ErrDot): the meaning of "." would depend on the
+// directory.
+func resolveExecutable(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path, ok := lookupEnv(env, "PATH")
+	if !ok {
+		path = os.Getenv("PATH")
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		candidate := filepath.Join(dir, name)
+		if fi, err := os.Stat(candidate); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("%q: executable file not found in the guest's PATH", name)
+}
+
+// guestCommand builds the guest's exec.Cmd: argv[0] is the executable as the
+// spec names it, stdin is /dev/null, stdout and stderr go to the console.
+//
+// The guest stays in the shim's process group, so that the supervisor can
+// kill the whole box with one kill(-pgid). Pdeathsig makes the kernel
+// SIGKILL the guest when the thread that forked it dies; the caller keeps
+// that thread alive for the shim's whole life (runtime.LockOSThread in Main).
+func guestCommand(spec *messages.InstanceSpec, console *os.File) (*exec.Cmd, error) {
+	env := guestEnv(spec)
+	path, err := resolveExecutable(spec.GuestEntrypoint.Executable, env)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]string, 0, 1+len(spec.GuestEntrypoint.Args))
+	args = append(args, spec.GuestEntrypoint.Executable)
+	args = append(args, spec.GuestEntrypoint.Args...)
+	return &exec.Cmd{
+		Path:        path,
+		Args:        args,
+		Env:         env,
+		Dir:         spec.GuestEntrypoint.WorkDir,
+		Stdin:       nil, // os/exec opens /dev/null
+		Stdout:      console,
+		Stderr:      console,
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}, nil
+}
+
+// openConsole opens spec.console_output for appending (created 0600: the
+// guest may print anything, its secrets included). An empty path means the
+// guest writes to the shim's own stderr (shim.log); the returned close
+// function is then a no-op.
+func openConsole(path string) (*os.File, func(), error) {
+	if path == "" {
+		return os.Stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console_output: %w", err)
+	}
+	return f, func() { _ = f.Close() }, nil
+}

@@ -1,0 +1,216 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Main runs the shim: it reads the spec, starts the guest, signals
+// readiness, relays stop requests and keepalive loss, and returns the exit
+// code for os.Exit once the guest is gone and exit.json is written.
+func Main() int {
+	// Pdeathsig ties the guest's life to the OS thread that forks it, not to
+	// the process: this goroutine starts and waits for the guest and returns
+	// only when the shim exits, so its thread must never be handed back.
+	runtime.LockOSThread()
+
+	// Look at fds 3 and 4 before anything can open a descriptor that might
+	// take their numbers.
+	readyFD, keepaliveFD := inspectInheritedFDs()
+
+	// Catch stop requests from the start; one caught before the guest exists
+	// is relayed as soon as it does.
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, forwardedSignals...)
+	defer signal.Stop(signals)
+	// A write to a stderr whose reader is gone must fail with EPIPE, not
+	// kill the shim (and with it, through Pdeathsig, the guest). A handler,
+	// unlike signal.Ignore, is reset by exec: the guest keeps the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
+	s := &shim{stderr: os.Stderr}
+	s.ready, s.readyErr = openReadyPipe(readyFD)
+	defer s.ready.abandon()
+	return s.run(os.Args[1:], os.Stdin, keepaliveFD, signals)
+}
+
+// shim holds what every exit path needs.
+type shim struct {
+	stderr   io.Writer
+	ready    *readyPipe // nil when nobody waits for readiness
+	readyErr error      // fd 3 is open but unusable
+	exitFile string     // "" until the spec names one
+}
+
+// logf writes one line to the shim's stderr (shim.log). Never pass it the
+// spec, its JSON or a secret.
+func (s *shim) logf(format string, args ...any) {
+	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d]: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), fmt.Sprintf(format, args...))
+}
+
+// fail ends a shim that did not get its guest running: the exit record is
+// written (when the spec named an exit file), the ready pipe closed without
+// its byte, and code returned.
+func (s *shim) fail(code int, reason string) int {
+	s.logf("%s", reason)
+	if err := writeExitRecord(s.exitFile, failureRecord(code, reason)); err != nil {
+		s.logf("%v", err)
+	}
+	s.ready.abandon()
+	return code
+}
+
+// run checks the command line and the spec, then runs the box.
+func (s *shim) run(args []string, stdin *os.File, keepaliveFD inheritedFD, signals <-chan os.Signal) int {
+	boxID, argErr := parseArgs(args)
+	if argErr != nil && isTerminal(stdin) {
+		// Run by hand with a wrong command line: do not wait for a spec
+		// that nobody is going to type.
+		return s.fail(ExitUsage, "usage: "+argErr.Error()+"\n"+usageText)
+	}
+	// Drain stdin first, even after a usage error, so that the writer is
+	// never left blocked and the exit file can still be learnt.
+	raw, readErr := readSpecBytes(stdin)
+	var spec messages.InstanceSpec
+	var decodeErr error
+	if readErr == nil {
+		spec, decodeErr = decodeSpec(raw)
+		s.exitFile = exitFileOf(spec)
+	}
+	clear(raw) // the JSON holds secrets; keep one copy (in spec), not two
+	switch {
+	case argErr != nil:
+		return s.fail(ExitUsage, "usage: "+argErr.Error())
+	case readErr != nil:
+		return s.fail(ExitUsage, "bad spec: "+readErr.Error())
+	case decodeErr != nil:
+		return s.fail(ExitUsage, "bad spec: "+decodeErr.Error())
+	}
+	if err := checkSpec(&spec, boxID); err != nil {
+		return s.fail(ExitUsage, "bad spec: "+err.Error())
+	}
+	return s.runBox(&spec, keepaliveFD, signals)
+}
+
+// runBox sets the box up, runs the guest to its end and records its exit.
+func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, signals <-chan os.Signal) int {
+	if s.readyErr != nil {
+		return s.fail(ExitUsage, "usage: "+s.readyErr.Error())
+	}
+	grace, err := keepaliveGrace()
+	if err != nil {
+		return s.fail(ExitUsage, "usage: "+err.Error())
+	}
+	var keepalive *keepaliveWatch
+	switch {
+	case spec.Detach:
+		if keepaliveFD.present {
+			// A detached box has no keepalive; a pipe at fd 4 means
+			// nothing. Close it so that it does not linger.
+			_ = unix.Close(keepaliveFD.fd)
+		}
+	case !keepaliveFD.present:
+		return s.fail(ExitUsage, "usage: fd 4 is not a keepalive pipe and the spec is not detached")
+	case keepaliveFD.err != nil:
+		return s.fail(ExitUsage, "usage: keepalive: "+keepaliveFD.err.Error())
+	default:
+		if keepalive, err = watchKeepalive(keepaliveFD); err != nil {
+			return s.fail(ExitUsage, "setup failed: "+err.Error())
+		}
+		defer keepalive.stop()
+	}
+
+	console, closeConsole, err := openConsole(spec.ConsoleOutput)
+	if err != nil {
+		return s.fail(ExitUsage, "setup failed: "+err.Error())
+	}
+	defer closeConsole()
+
+	var readySock *readySocket
+	if spec.ReadyTransport != "" {
+		if readySock, err = listenReadySocket(spec.ReadyTransport); err != nil {
+			return s.fail(ExitUsage, "setup failed: "+err.Error())
+		}
+		defer readySock.close()
+	}
+
+	cmd, err := guestCommand(spec, console)
+	if err == nil {
+		err = cmd.Start() // forks from this goroutine's locked thread (Pdeathsig)
+	}
+	if err != nil {
+		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
+	}
+	s.logf("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
+
+	if readySock != nil {
+		readySock.awaitConnection(func() {
+			s.logf("guest connected to the ready socket: ready")
+			s.ready.signal()
+		})
+	} else {
+		s.ready.signal()
+	}
+
+	ctl := &controller{guest: cmd.Process, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, logf: s.logf}
+	done, ctlDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(ctlDone); ctl.run(done) }()
+
+	waitErr := cmd.Wait() // on this goroutine: its thread must outlive the guest
+	close(done)
+	<-ctlDone
+	if readySock != nil {
+		readySock.close()
+	}
+	s.ready.abandon() // the guest ended before it was ready: no byte
+
+	var exitErr *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &exitErr) {
+		// Not an exit status: wait itself failed. Should not happen.
+		return s.fail(ExitUsage, "wait for guest: "+waitErr.Error())
+	}
+	rec, code := guestExitRecord(cmd.ProcessState.Sys().(syscall.WaitStatus), ctl.cause)
+	s.logf("guest pid %d ended: %s", cmd.Process.Pid, rec.String())
+	if n := sweepProcessGroup(); n > 0 {
+		s.logf("killed %d leftover process(es) of the box's process group", n)
+	}
+	if err := writeExitRecord(s.exitFile, rec); err != nil {
+		s.logf("%v", err)
+	}
+	return code
+}
+
+// isTerminal reports whether f is a terminal. It asks the kernel through
+// SyscallConn rather than f.Fd(), which would switch a non-blocking stdin
+// (the supervisor's pipe) to blocking mode.
+func isTerminal(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tty := false
+	_ = rc.Control(func(fd uintptr) {
+		_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		tty = err == nil
+	})
+	return tty
+}
+
+// signalName names a signal for logs and reasons ("SIGTERM").
+func signalName(sig syscall.Signal) string {
+	if name := messages.SignalName(int(sig)); name != "" {
+		return name
+	}
+	return sig.String()
+}

@@ -1,0 +1,99 @@
+package actors
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+
+	"github.com/boxsup/boxsup/messages"
+	"github.com/boxsup/boxsup/shimproc"
+)
+
+// ShimBinaryName is the reference shim's file name, looked up beside the
+// running executable and then on PATH when Config.ShimBinary is empty.
+const ShimBinaryName = "boxsup-shim"
+
+// Config configures a Supervisor. The zero value works: the home comes from
+// $BOXSUP_HOME (else $XDG_STATE_HOME/boxsup, else ~/.local/state/boxsup) and
+// the shim is found beside the executable or on PATH.
+type Config struct {
+	// Home is the state directory. One Supervisor per home at a time.
+	Home string
+	// ShimBinary is the default shim for boxes (engine "process"). Boxes of
+	// other engines use Engines.
+	ShimBinary string
+	// Engines maps an engine name (e.g. "libkrun") to its shim binary.
+	Engines map[messages.EngineKind]string
+	// Logger receives boxsup's logs and protoactor's (through a slog bridge).
+	// Nil means a logger at $BOXSUP_LOG level on stderr.
+	Logger *logrus.Logger
+	// System embeds the supervisor into an existing actor system. Nil means
+	// the supervisor creates its own, with protoactor's logs routed to Logger.
+	System *actor.ActorSystem
+	// Cgroup selects whether boxes get their own cgroup v2 (default: when a
+	// writable cgroup2 hierarchy exists).
+	Cgroup shimproc.CgroupMode
+	// RequestTimeout bounds a facade call whose context has no deadline.
+	// Default 2 minutes (a box's ready timeout is 30 s by default).
+	RequestTimeout time.Duration
+	// ActorRestarts and ActorRestartWindow bound how often a box actor (not
+	// its process) may be restarted after a panic before the box is marked
+	// failed. Defaults: 5 within 10 s.
+	ActorRestarts      int
+	ActorRestartWindow time.Duration
+	// FaultInjection enables the InjectPanic message, for tests.
+	FaultInjection bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 2 * time.Minute
+	}
+	if c.ActorRestarts <= 0 {
+		c.ActorRestarts = 5
+	}
+	if c.ActorRestartWindow <= 0 {
+		c.ActorRestartWindow = 10 * time.Second
+	}
+	return c
+}
+
+// FindShim returns the path of the reference shim: name beside the running
+// executable, else on PATH. It returns messages.ErrShimNotFound when neither
+// exists.
+func FindShim() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), ShimBinaryName)
+		if isExecutable(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(ShimBinaryName); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs, nil
+		}
+	}
+	return "", messages.Errorf(messages.ErrShimNotFound, "%s (not beside the executable nor on PATH)", ShimBinaryName)
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// ShutdownMode says what Shutdown does with running boxes.
+type ShutdownMode int
+
+const (
+	// LeaveRunning closes the supervisor and leaves detached boxes running,
+	// for the next supervisor on this home to adopt. Attached boxes (spec
+	// detach=false) stop on their own: their keepalive pipe closes.
+	LeaveRunning ShutdownMode = iota
+	// StopAll stops every box gracefully (in parallel, each within its stop
+	// timeout and the shutdown context), then closes the supervisor.
+	StopAll
+)

@@ -1,0 +1,245 @@
+package actors
+
+import (
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/messages"
+)
+
+// RootSupervisor owns the box actors of one Supervisor. It routes requests
+// by box ID, answers List from a status cache the boxes keep current,
+// restarts box actors that panic (HandleFailure), and on every start
+// (supervisor boot, or its own restart after a panic) spawns one box actor
+// per box directory, each of which reconciles itself.
+type RootSupervisor struct {
+	core        *core
+	children    map[string]*actor.PID
+	statuses    map[string]messages.BoxStatus
+	booting     map[string]bool
+	booted      bool
+	bootWaiters []*actor.PID
+}
+
+func newRoot(c *core) *RootSupervisor {
+	return &RootSupervisor{
+		core:     c,
+		children: map[string]*actor.PID{},
+		statuses: map[string]messages.BoxStatus{},
+		booting:  map[string]bool{},
+	}
+}
+
+// Receive implements actor.Actor.
+func (r *RootSupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		home, root, self := r.core.home, r.core.root, ctx.Self()
+		go func() {
+			ids, err := home.BoxIDs()
+			root.Send(self, &bootListed{ids: ids, err: err})
+		}()
+	case *bootListed:
+		r.onBootListed(ctx, m)
+	case *awaitBoot:
+		if r.booted {
+			ctx.Respond(&bootDone{boxes: len(r.statuses)})
+		} else {
+			r.bootWaiters = append(r.bootWaiters, ctx.Sender())
+		}
+	case *statusChanged:
+		r.onStatus(m)
+	case *boxGone:
+		delete(r.children, m.id)
+		delete(r.statuses, m.id)
+		r.core.dropEntry(m.id)
+	case *actor.Terminated:
+		r.onTerminated(m)
+	case *messages.StartBox:
+		r.onStart(ctx, m)
+	case *messages.Stop:
+		r.route(ctx, m.ID)
+	case *messages.Kill:
+		r.route(ctx, m.ID)
+	case *messages.SignalBox:
+		r.route(ctx, m.ID)
+	case *messages.Remove:
+		r.route(ctx, m.ID)
+	case *messages.StatusRequest:
+		r.route(ctx, m.ID)
+	case *messages.MetricsRequest:
+		if pid, ok := r.children[m.ID]; ok {
+			ctx.Forward(pid)
+		} else {
+			ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: m.ID}, Err: notFound(m.ID)})
+		}
+	case *messages.ListRequest:
+		ctx.Respond(&messages.ListResponse{Boxes: r.list()})
+	case *messages.MetricsAllRequest:
+		r.fanOut(ctx, func(st messages.BoxStatus) any {
+			if !st.State.Live() {
+				return nil
+			}
+			return &messages.MetricsRequest{ID: st.ID}
+		}, r.core.cfg.RequestTimeout, false)
+	case *stopAll:
+		r.fanOut(ctx, func(st messages.BoxStatus) any {
+			if !st.State.Live() && st.State != messages.StateRestarting {
+				return nil
+			}
+			return &messages.Stop{ID: st.ID, Timeout: time.Duration(m.timeoutCap)}
+		}, time.Duration(m.timeoutCap)+5*time.Second, true)
+	case *InjectPanic:
+		if !r.core.cfg.FaultInjection {
+			return
+		}
+		if m.ID == "" {
+			panic("boxsup: injected panic in the root supervisor")
+		}
+		r.route(ctx, m.ID)
+	}
+}
+
+func notFound(id string) *messages.Error {
+	return messages.Errorf(messages.ErrNotFound, "%q", id)
+}
+
+// route forwards a request to the box's actor, keeping the sender, or
+// answers ErrNotFound.
+func (r *RootSupervisor) route(ctx actor.Context, id string) {
+	if pid, ok := r.children[id]; ok {
+		ctx.Forward(pid)
+		return
+	}
+	if _, ok := r.statuses[id]; ok {
+		// Its actor was given up on after repeated panics. An explicit
+		// request gives the box a new actor, which reloads and re-adopts.
+		if box, err := r.core.home.Box(id); err == nil {
+			if pid, err := r.spawnBox(ctx, id, box, false); err == nil {
+				ctx.Forward(pid)
+				return
+			}
+		}
+	}
+	ctx.Respond(messages.BoxStatus{ID: id, Err: notFound(id)})
+}
+
+func (r *RootSupervisor) onBootListed(ctx actor.Context, m *bootListed) {
+	if m.err != nil {
+		r.core.log.WithError(m.err).Error("listing boxes at boot failed")
+	}
+	for _, id := range m.ids {
+		box, err := r.core.home.Box(id)
+		if err != nil {
+			continue
+		}
+		if _, err := r.spawnBox(ctx, id, box, false); err != nil {
+			r.core.log.WithError(err).WithField("box_id", id).Error("spawning box actor at boot failed")
+			continue
+		}
+		r.booting[id] = true
+	}
+	r.checkBooted()
+}
+
+func (r *RootSupervisor) checkBooted() {
+	if r.booted || len(r.booting) > 0 {
+		return
+	}
+	r.booted = true
+	for _, w := range r.bootWaiters {
+		r.core.root.Send(w, &bootDone{boxes: len(r.statuses)})
+	}
+	r.bootWaiters = nil
+}
+
+func (r *RootSupervisor) onStatus(m *statusChanged) {
+	r.statuses[m.status.ID] = m.status
+	if r.booting[m.status.ID] {
+		delete(r.booting, m.status.ID)
+		r.checkBooted()
+	}
+}
+
+func (r *RootSupervisor) onTerminated(m *actor.Terminated) {
+	for id, pid := range r.children {
+		if pid.Equal(m.Who) {
+			delete(r.children, id)
+			if r.booting[id] {
+				delete(r.booting, id)
+				r.checkBooted()
+			}
+			return
+		}
+	}
+}
+
+// spawnBox starts the box actor for id as a child named by the ID.
+func (r *RootSupervisor) spawnBox(ctx actor.Context, id string, box layout.Box, fresh bool) (*actor.PID, error) {
+	e := r.core.entry(id, box)
+	e.mu.Lock()
+	e.fresh = fresh
+	e.mu.Unlock()
+	props := actor.PropsFromProducer(func() actor.Actor { return newBoxActor(r.core, e) })
+	pid, err := ctx.SpawnNamed(props, id)
+	if err != nil {
+		return nil, err
+	}
+	r.children[id] = pid
+	return pid, nil
+}
+
+func (r *RootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
+	if _, ok := r.children[m.ID]; ok {
+		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrAlreadyExists, "%q", m.ID)})
+		return
+	}
+	if _, ok := r.statuses[m.ID]; ok {
+		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrAlreadyExists, "%q (failed; remove it first)", m.ID)})
+		return
+	}
+	box, err := r.core.home.Box(m.ID)
+	if err != nil {
+		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.AsError(err)})
+		return
+	}
+	pid, err := r.spawnBox(ctx, m.ID, box, true)
+	if err != nil {
+		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrBusy, "%q is still shutting down; retry", m.ID)})
+		return
+	}
+	ctx.RequestWithCustomSender(pid, &createBox{req: *m}, ctx.Sender())
+}
+
+// list returns the cached statuses sorted by ID.
+func (r *RootSupervisor) list() []messages.BoxStatus {
+	out := make([]messages.BoxStatus, 0, len(r.statuses))
+	for _, st := range r.statuses {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// fanOut sends a request built by mk to every box it returns one for,
+// through a short-lived aggregator actor that answers the original sender
+// once every box replied or the timeout passed. The root never waits.
+func (r *RootSupervisor) fanOut(ctx actor.Context, mk func(messages.BoxStatus) any, timeout time.Duration, stop bool) {
+	var targets []fanTarget
+	for _, st := range r.list() {
+		pid, ok := r.children[st.ID]
+		if !ok {
+			continue
+		}
+		if msg := mk(st); msg != nil {
+			targets = append(targets, fanTarget{pid: pid, msg: msg})
+		}
+	}
+	replyTo := ctx.Sender()
+	ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &aggregator{targets: targets, replyTo: replyTo, timeout: timeout, stop: stop}
+	}))
+}

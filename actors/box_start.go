@@ -156,7 +156,12 @@ func (a *BoxActor) failStart(err *messages.Error, exit *messages.ExitRecord) {
 	if exit != nil {
 		a.rec.LastExit = exit
 	}
-	a.log.WithField("reason", err.Msg).Warn("box failed to start")
+	if len(a.startWaiters) > 0 {
+		// The caller gets the error; the log need not repeat it loudly.
+		a.log.WithField("reason", err.Msg).Info("box failed to start")
+	} else {
+		a.log.WithField("reason", err.Msg).Warn("box failed to start")
+	}
 	a.commit(func() {
 		a.replyAll(&a.startWaiters, a.status(err))
 		a.replyAll(&a.stopWaiters, a.status(nil))

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/boxsup/boxsup/control"
+	"github.com/boxsup/boxsup/messages"
+)
+
+func (a *app) killCommand() *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [--signal SIG] ID...",
+		Short: "Kill boxes, or send them a signal",
+		Long: "Without --signal (or with KILL) each box's whole process tree is killed at once and\n" +
+			"its ID printed once it has exited. Any other signal (HUP, SIGUSR1, 10) is delivered\n" +
+			"to the box's shim, which passes it on to the guest.",
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			kill := isKillSignal(sig)
+			return a.forEachBox(cmd, ids, func(ctx context.Context, b control.Backend, id string) error {
+				var err error
+				if kill {
+					_, err = b.Kill(ctx, id)
+				} else {
+					_, err = b.Signal(ctx, id, sig)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal name or number")
+	return cmd
+}
+
+// isKillSignal reports whether sig names SIGKILL ("KILL", "SIGKILL", "9").
+func isKillSignal(sig string) bool {
+	s := strings.ToUpper(strings.TrimSpace(sig))
+	return s == "9" || messages.SignalNumber(s) == 9
+}

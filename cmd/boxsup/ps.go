@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// psRow is one box in `boxsup ps --format json`. The field names are part of
+// the CLI contract (docs/CLI.md).
+type psRow struct {
+	ID          string     `json:"id"`
+	State       string     `json:"state"`
+	PID         int        `json:"pid"` // 0 when no process
+	Restarts    int        `json:"restarts"`
+	ExitCode    *int       `json:"exit_code"` // null when no (known) exit
+	Signal      string     `json:"signal"`
+	Reason      string     `json:"reason"`
+	Detached    bool       `json:"detached"`
+	CreatedAt   *time.Time `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	UptimeSecs  float64    `json:"uptime_seconds"` // 0 unless live
+	CPUPercent  float64    `json:"cpu_percent"`
+	MemoryBytes uint64     `json:"memory_bytes"`
+}
+
+func (a *app) psCommand() *cobra.Command {
+	var all bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "ps [-a] [--format table|json]",
+		Short: "List boxes",
+		Long:  "List the boxes that are starting, running, stopping or waiting to restart; -a adds exited and failed ones.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			rows, err := a.psRows(cmd, all)
+			if err != nil {
+				return err
+			}
+			if format == formatJSON {
+				return writeJSON(a.stdout, rows)
+			}
+			tw := newTable(a.stdout, "ID", "STATE", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT")
+			for _, r := range rows {
+				pid, cpu, mem, up := "-", "-", "-", "-"
+				if r.PID != 0 {
+					pid = fmt.Sprint(r.PID)
+					cpu = fmt.Sprintf("%.1f", r.CPUPercent)
+					mem = humanBytes(r.MemoryBytes)
+					up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+				}
+				exit := "-"
+				if r.ExitCode != nil {
+					exit = fmt.Sprint(*r.ExitCode)
+				}
+				if r.Signal != "" {
+					exit = r.Signal
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, pid, r.Restarts, cpu, mem, up, exit)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "include exited and failed boxes")
+	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table|json")
+	return cmd
+}
+
+// psRows lists the boxes with a metrics sample for the live ones.
+func (a *app) psRows(cmd *cobra.Command, all bool) ([]psRow, error) {
+	ctx := cmd.Context()
+	b, err := a.connect(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	boxes, err := b.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	samples, err := b.MetricsAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]messages.BoxMetrics, len(samples))
+	for _, m := range samples {
+		byID[m.ID] = m
+	}
+	now := time.Now()
+	rows := make([]psRow, 0, len(boxes))
+	for _, st := range boxes {
+		if !all && (st.State == messages.StateExited || st.State == messages.StateFailed) {
+			continue
+		}
+		rows = append(rows, newPSRow(st, byID[st.ID], now))
+	}
+	return rows, nil
+}
+
+func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow {
+	r := psRow{
+		ID:       st.ID,
+		State:    string(st.State),
+		PID:      st.PID,
+		Restarts: st.Restarts,
+		Reason:   st.Reason,
+		Detached: st.Detached,
+	}
+	if !st.CreatedAt.IsZero() {
+		t := st.CreatedAt
+		r.CreatedAt = &t
+	}
+	if !st.StartedAt.IsZero() {
+		t := st.StartedAt
+		r.StartedAt = &t
+	}
+	if st.State.Live() {
+		if r.StartedAt != nil {
+			r.UptimeSecs = now.Sub(st.StartedAt).Seconds()
+		}
+		r.CPUPercent = m.CPUPercent
+		r.MemoryBytes = m.MemoryBytes
+	} else {
+		r.PID = 0
+	}
+	if e := st.LastExit; e != nil {
+		if e.ExitCode >= 0 {
+			code := e.ExitCode
+			r.ExitCode = &code
+		}
+		r.Signal = e.Signal
+	}
+	return r
+}

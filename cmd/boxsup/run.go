@@ -1,0 +1,207 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/boxsup/boxsup/control"
+	"github.com/boxsup/boxsup/logging"
+	"github.com/boxsup/boxsup/messages"
+)
+
+// defaultGuestPath is the guest's PATH when boxsup's own environment has none.
+const defaultGuestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// runOptions are boxsup run's flags.
+type runOptions struct {
+	detach       bool
+	name         string
+	restart      string
+	maxRestarts  int
+	stopTimeout  time.Duration
+	readyTimeout time.Duration
+	cpus         uint8
+	memoryMiB    uint32
+	env          []string
+	secretEnv    []string
+	remove       bool
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [flags] [--] CMD [ARG...]",
+		Short: "Run a command in a new box",
+		Long: "Run CMD in a new box with the reference shim.\n\n" +
+			"In the foreground the box's console output streams to standard output, Ctrl-C or\n" +
+			"SIGTERM stops it gracefully (a second one kills it), and boxsup exits with the box's\n" +
+			"exit code (128+N when it died of signal N). With -d boxsup prints the box ID once the\n" +
+			"box is running and exits 0; the box outlives the command.\n\n" +
+			"The guest's environment is PATH and HOME from boxsup's environment plus -e and\n" +
+			"--secret-env; its working directory is boxsup's. Secret values reach only the guest's\n" +
+			"environment; prefer --secret-env KEY (value taken from boxsup's environment) so the\n" +
+			"value is not on boxsup's own command line either.",
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, secrets, err := buildStartRequest(&o, args)
+			if err != nil {
+				return err
+			}
+			defer logging.RegisterSecrets(secrets...)()
+			if o.detach {
+				return a.runDetached(cmd, req)
+			}
+			return a.runForeground(cmd, &o, req)
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false) // everything after CMD belongs to CMD
+	f.BoolVarP(&o.detach, "detach", "d", false, "run in the background: print the box ID once it is running and exit")
+	f.StringVar(&o.name, "name", "", "box ID (default: a short random ID)")
+	f.StringVar(&o.restart, "restart", "no", "restart policy: no|on-failure|always")
+	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
+	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
+	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
+	f.Uint8Var(&o.cpus, "cpus", 0, "vCPUs for a VM engine (the process engine ignores it)")
+	f.Uint32Var(&o.memoryMiB, "memory", 0, "memory in MiB for a VM engine (the process engine ignores it)")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VAL in the guest's environment (KEY alone: copy boxsup's value); repeatable")
+	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "set a secret KEY=VAL in the guest's environment, never logged or shown (KEY alone: take boxsup's value); repeatable")
+	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
+	return cmd
+}
+
+// buildStartRequest turns run's flags and arguments into a StartBox, and
+// returns the secret values (for log redaction). It validates what the flags
+// alone can tell; the supervisor validates the rest before anything is
+// written.
+func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []string, error) {
+	mode, err := messages.ParseRestartMode(o.restart)
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	if o.detach && o.remove {
+		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--rm cannot be combined with -d")
+	}
+	if o.stopTimeout < 0 || o.readyTimeout < 0 {
+		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--stop-timeout and --ready-timeout must not be negative")
+	}
+	env, err := guestEnv(o.env)
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	secrets, values, err := secretVars(o.secretEnv)
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return messages.StartBox{}, nil, fmt.Errorf("working directory: %w", err)
+	}
+	id := o.name
+	if id == "" {
+		id = randomID()
+	}
+	return messages.StartBox{
+		ID: id,
+		Spec: messages.InstanceSpec{
+			Engine:    messages.EngineProcess,
+			CPUs:      o.cpus,
+			MemoryMiB: o.memoryMiB,
+			GuestEntrypoint: messages.Entrypoint{
+				Executable: args[0],
+				Args:       args[1:],
+				Env:        env,
+				WorkDir:    wd,
+			},
+			Secrets: secrets,
+			Detach:  o.detach,
+		},
+		Restart:      messages.RestartPolicy{Mode: mode, MaxRestarts: o.maxRestarts},
+		StopTimeout:  o.stopTimeout,
+		ReadyTimeout: o.readyTimeout,
+	}, values, nil
+}
+
+// guestEnv is the guest's environment: PATH and HOME from ours (the guest
+// inherits nothing else), then the -e entries.
+func guestEnv(entries []string) ([]string, error) {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = defaultGuestPath
+	}
+	env := []string{"PATH=" + path}
+	if home := os.Getenv("HOME"); home != "" {
+		env = append(env, "HOME="+home)
+	}
+	for _, e := range entries {
+		key, val, ok := strings.Cut(e, "=")
+		if key == "" {
+			return nil, messages.Errorf(messages.ErrBadSpec, "-e %q: want KEY=VAL or KEY", e)
+		}
+		if !ok {
+			v, set := os.LookupEnv(key)
+			if !set {
+				continue // as docker does: an unset variable is not passed
+			}
+			val = v
+		}
+		env = append(env, key+"="+val)
+	}
+	return env, nil
+}
+
+// secretVars parses --secret-env entries. The error messages name the
+// variable, never its value.
+func secretVars(entries []string) ([]messages.SecretVar, []string, error) {
+	var vars []messages.SecretVar
+	var values []string
+	for i, e := range entries {
+		key, val, ok := strings.Cut(e, "=")
+		if key == "" {
+			return nil, nil, messages.Errorf(messages.ErrBadSpec, "--secret-env #%d: want KEY=VAL or KEY", i+1)
+		}
+		if !ok {
+			v, set := os.LookupEnv(key)
+			if !set {
+				return nil, nil, messages.Errorf(messages.ErrBadSpec, "--secret-env %s: not set in boxsup's environment", key)
+			}
+			val = v
+		}
+		vars = append(vars, messages.SecretVar{Name: key, Value: messages.NewSecret(val)})
+		values = append(values, val)
+	}
+	return vars, values, nil
+}
+
+// randomID returns a short random box ID: 12 hex digits (48 random bits,
+// so a collision, which Start reports as ErrAlreadyExists, is negligible).
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b[:])
+}
+
+// runDetached starts a detached box and prints its ID once it is running.
+func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
+	ctx := cmd.Context()
+	b, err := a.connect(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	st, err := b.Start(ctx, req)
+	if err != nil {
+		return err
+	}
+	if _, local := b.(*control.Local); local && req.Restart.Mode != messages.RestartNo {
+		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
+	}
+	fmt.Fprintln(a.stdout, st.ID)
+	return nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/control"
+	"github.com/boxsup/boxsup/layout"
+)
+
+// superviseShutdownTimeout bounds the shutdown after SIGTERM/SIGINT; with
+// --stop-on-exit each box gets at most this long to stop.
+const superviseShutdownTimeout = 60 * time.Second
+
+func (a *app) superviseCommand() *cobra.Command {
+	var metricsAddr string
+	var stopOnExit bool
+	cmd := &cobra.Command{
+		Use:   "supervise [--metrics-addr ADDR] [--stop-on-exit]",
+		Short: "Run the long-lived supervisor of the home",
+		Long: "Hold the home's lock, adopt every running box, apply restart policies, and serve\n" +
+			"the control API on a Unix socket in the home (mode 0600; only the same uid and root\n" +
+			"are answered) so that every other boxsup command goes through this process.\n\n" +
+			"With --metrics-addr, serve Prometheus metrics at http://ADDR/metrics. The endpoint\n" +
+			"has no authentication: keep it on loopback (e.g. " + control.DefaultMetricsAddr + ") unless you\n" +
+			"mean to expose it.\n\n" +
+			"On SIGTERM or SIGINT the supervisor exits and leaves detached boxes running for the\n" +
+			"next one to adopt (attached boxes stop with it); --stop-on-exit stops every box first.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.supervise(metricsAddr, stopOnExit)
+		},
+	}
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+control.DefaultMetricsAddr+" (default: off)")
+	cmd.Flags().BoolVar(&stopOnExit, "stop-on-exit", false, "stop every box when the supervisor exits")
+	return cmd
+}
+
+func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	sup, err := actors.NewSupervisor(a.config())
+	if err != nil {
+		return err
+	}
+	mode := actors.LeaveRunning
+	if stopOnExit {
+		mode = actors.StopAll
+	}
+	var closers []func(context.Context) error
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), superviseShutdownTimeout)
+		defer cancel()
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](ctx); err != nil {
+				a.log.WithError(err).Warn("shutting down")
+			}
+		}
+	}()
+	closers = append(closers, func(ctx context.Context) error { return sup.Shutdown(ctx, mode) })
+
+	opts := control.ServerOptions{Logger: a.log}
+	fields := logrus.Fields{"home": sup.Home(), "pid": os.Getpid()}
+	if metricsAddr != "" {
+		exp := control.NewExporter(control.NewLocal(sup), 0)
+		unfollow := exp.Follow(sup)
+		closers = append(closers, func(context.Context) error { unfollow(); return nil })
+		reg, err := control.NewRegistry(exp)
+		if err != nil {
+			return err
+		}
+		ms, err := control.ServeMetrics(metricsAddr, reg)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, ms.Close)
+		opts.OnStop = exp.ObserveStop
+		fields["metrics_addr"] = ms.Addr()
+	}
+
+	home, err := layout.Open(sup.Home())
+	if err != nil {
+		return err
+	}
+	sock, err := home.ControlSocketPath()
+	if err != nil {
+		return err
+	}
+	srv, err := control.Listen(sup, sock, opts)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func(context.Context) error { return srv.Close() })
+	fields["socket"] = sock
+
+	boxes, err := sup.List(context.Background())
+	if err != nil {
+		return err
+	}
+	fields["boxes"] = len(boxes)
+	a.log.WithFields(fields).Info("supervising")
+
+	sig := <-sigs
+	entry := a.log.WithField("signal", sig.String())
+	if stopOnExit {
+		entry.Info("stopping every box, then exiting")
+	} else {
+		entry.Info("exiting; boxes keep running for the next supervisor")
+	}
+	return nil
+}

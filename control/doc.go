@@ -1,0 +1,19 @@
+// Package control lets boxsup commands reach a home's supervisor.
+//
+// A long-running supervisor (boxsup supervise, or an embedder's own process)
+// serves a control API on a Unix socket in its home (Server). Any other
+// process on the same host reaches it with a Client. Both the Client and the
+// in-process Local adapter implement Backend, so a command written against
+// Backend behaves the same whether or not a supervisor is running: Connect
+// returns a Client when one answers on the home's socket, else a Local that
+// opens a Supervisor of its own for the duration of the command.
+//
+// Protocol (version 1): one JSON request per connection, answered by one JSON
+// response line. Errors cross the wire as *messages.Error, so errors.Is
+// against the messages sentinels keeps working in the client. The socket is
+// created 0600 in a 0700 directory, and every connection's peer credentials
+// (SO_PEERCRED) are checked: only the server's own uid and root get an answer.
+//
+// The package also holds the Prometheus exporter (Exporter, NewRegistry,
+// ServeMetrics) that boxsup supervise serves.
+package control

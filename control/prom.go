@@ -1,0 +1,146 @@
+package control
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/messages"
+)
+
+// DefaultScrapeTimeout bounds the List and MetricsAll calls of one scrape.
+const DefaultScrapeTimeout = 5 * time.Second
+
+// allStates are the states boxsup_box_state reports for every box (1 for the
+// current one, 0 for the others), so that a query never misses a series.
+var allStates = []messages.BoxState{
+	messages.StateCreated, messages.StateStarting, messages.StateRunning, messages.StateStopping,
+	messages.StateRestarting, messages.StateExited, messages.StateFailed,
+}
+
+// latencyBuckets span 0.5 ms to about 33 s: a reference-shim start takes a
+// millisecond or two, a stop of a box that ignores SIGTERM its timeout.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, 17)
+
+// Exporter is a prometheus.Collector that samples the boxes of a Backend on
+// each scrape, plus the start and stop latency histograms it is fed.
+type Exporter struct {
+	backend Backend
+	timeout time.Duration
+
+	startLatency prometheus.Histogram
+	stopLatency  prometheus.Histogram
+
+	cpu, memory, disk, processes, restarts, state, up *prometheus.Desc
+}
+
+// NewExporter returns an Exporter over b. scrapeTimeout bounds the backend
+// calls of one scrape (0: DefaultScrapeTimeout).
+func NewExporter(b Backend, scrapeTimeout time.Duration) *Exporter {
+	if scrapeTimeout <= 0 {
+		scrapeTimeout = DefaultScrapeTimeout
+	}
+	box := []string{"box"}
+	return &Exporter{
+		backend: b,
+		timeout: scrapeTimeout,
+		startLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "boxsup_start_seconds",
+			Help:    "Time from spawning a box's shim to its readiness.",
+			Buckets: latencyBuckets,
+		}),
+		stopLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "boxsup_stop_seconds",
+			Help:    "Time a stop request took, from the request to the shim's exit.",
+			Buckets: latencyBuckets,
+		}),
+		cpu:       prometheus.NewDesc("boxsup_box_cpu_percent", "CPU use of the box's process tree since the previous sample, in percent of one CPU.", box, nil),
+		memory:    prometheus.NewDesc("boxsup_box_memory_bytes", "Resident memory of the box's process tree.", box, nil),
+		disk:      prometheus.NewDesc("boxsup_box_disk_bytes", "Size of the box's directory.", box, nil),
+		processes: prometheus.NewDesc("boxsup_box_processes", "Processes in the box's tree.", box, nil),
+		restarts:  prometheus.NewDesc("boxsup_box_restarts_total", "Restarts of the box by its restart policy.", box, nil),
+		state:     prometheus.NewDesc("boxsup_box_state", "1 for the box's current state, 0 for the others.", []string{"box", "state"}, nil),
+		up:        prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
+	}
+}
+
+// ObserveStart records a start latency (spawn to ready).
+func (e *Exporter) ObserveStart(d time.Duration) { e.startLatency.Observe(d.Seconds()) }
+
+// ObserveStop records a stop latency; suitable as ServerOptions.OnStop.
+func (e *Exporter) ObserveStop(_ string, d time.Duration) { e.stopLatency.Observe(d.Seconds()) }
+
+// Follow feeds the start histogram from sup's BoxReady events until the
+// returned cancel is called (or sup shuts down).
+func (e *Exporter) Follow(sup *actors.Supervisor) (cancel func()) {
+	return sup.Subscribe(func(ev messages.Event) {
+		if r, ok := ev.(messages.BoxReady); ok {
+			e.ObserveStart(r.Took)
+		}
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{e.cpu, e.memory, e.disk, e.processes, e.restarts, e.state, e.up} {
+		ch <- d
+	}
+	e.startLatency.Describe(ch)
+	e.stopLatency.Describe(ch)
+}
+
+// Collect implements prometheus.Collector: one List and one MetricsAll per
+// scrape, bounded by the scrape timeout.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	e.startLatency.Collect(ch)
+	e.stopLatency.Collect(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	boxes, err := e.backend.List(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(e.up, prometheus.GaugeValue, 0)
+		ch <- prometheus.NewInvalidMetric(e.state, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(e.up, prometheus.GaugeValue, 1)
+	for _, st := range boxes {
+		ch <- prometheus.MustNewConstMetric(e.restarts, prometheus.CounterValue, float64(st.Restarts), st.ID)
+		for _, s := range allStates {
+			v := 0.0
+			if st.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(e.state, prometheus.GaugeValue, v, st.ID, string(s))
+		}
+	}
+	samples, err := e.backend.MetricsAll(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(e.cpu, err)
+		return
+	}
+	for _, m := range samples {
+		ch <- prometheus.MustNewConstMetric(e.cpu, prometheus.GaugeValue, m.CPUPercent, m.ID)
+		ch <- prometheus.MustNewConstMetric(e.memory, prometheus.GaugeValue, float64(m.MemoryBytes), m.ID)
+		ch <- prometheus.MustNewConstMetric(e.disk, prometheus.GaugeValue, float64(m.DiskBytes), m.ID)
+		ch <- prometheus.MustNewConstMetric(e.processes, prometheus.GaugeValue, float64(m.Processes), m.ID)
+	}
+}
+
+// NewRegistry returns a fresh registry (never the global default) holding e
+// and the Go runtime and process collectors of this process.
+func NewRegistry(e *Exporter) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		e,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}

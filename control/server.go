@@ -1,0 +1,263 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Bounds on one connection's I/O. Handling the request itself is bounded by
+// the operation (a start waits for readiness, a wait for the box to stop),
+// not by these.
+const (
+	requestReadTimeout = 10 * time.Second
+	replyWriteTimeout  = 10 * time.Second
+)
+
+// ServerOptions configures a Server.
+type ServerOptions struct {
+	// Logger receives connection and request logs (debug) and refusals
+	// (warn). Nil means the supervisor's logger.
+	Logger logrus.FieldLogger
+	// OnStop, when set, is called after each successful stop served, with
+	// how long it took (the Exporter's ObserveStop).
+	OnStop func(id string, took time.Duration)
+}
+
+// Server serves the control API of one Supervisor on a Unix socket. Create
+// it with Listen; it serves until Close.
+type Server struct {
+	backend *Local
+	ln      *net.UnixListener
+	path    string
+	opts    ServerOptions
+	log     logrus.FieldLogger
+
+	ctx    context.Context // cancelled by Close: ends every request in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	active atomic.Int64 // requests being handled, for tests
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen binds the control socket at path (usually
+// layout.Home.ControlSocketPath) and serves sup on it until Close. A stale
+// socket left by a dead process is replaced; a live one is messages.ErrBusy.
+func Listen(sup *actors.Supervisor, path string, opts ServerOptions) (*Server, error) {
+	ln, err := listenSocket(path)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = sup.Logger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		backend: NewLocal(sup),
+		ln:      ln,
+		path:    path,
+		opts:    opts,
+		log:     log.WithField("socket", path),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Close stops accepting, cancels the requests in flight (their clients get
+// a context error), waits for their handlers and removes the socket. It is
+// idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.closeErr = s.ln.Close()
+		s.wg.Wait()
+		_ = s.backend.Close() // ends Waits; does not touch the supervisor
+	})
+	return s.closeErr
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// EMFILE and friends: back off instead of spinning, as
+			// net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.WithError(err).Warn("control socket accept failed; retrying")
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(conn)
+		}()
+	}
+}
+
+// serveConn answers one request on conn.
+func (s *Server) serveConn(conn *net.UnixConn) {
+	defer conn.Close()
+	cred, err := peerCred(conn)
+	if err != nil {
+		s.log.WithError(err).Warn("control connection refused: peer credentials unavailable")
+		s.refuse(conn, messages.Errorf(ErrPermissionDenied, "peer credentials unavailable"))
+		return
+	}
+	log := s.log.WithField("peer_pid", cred.Pid)
+	if !peerAllowed(cred.Uid) {
+		log.WithField("peer_uid", cred.Uid).Warn("control connection refused: peer uid is neither ours nor root")
+		s.refuse(conn, messages.Errorf(ErrPermissionDenied,
+			"uid %d may not use the control socket %s (only uid %d and root may)", cred.Uid, s.path, os.Geteuid()))
+		return
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	var req Request
+	if err := json.NewDecoder(io.LimitReader(conn, maxRequestBytes)).Decode(&req); err != nil {
+		s.reply(conn, Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: %v", err)})
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	peerGone := watchPeerClose(conn, cancel)
+	defer func() { <-peerGone }() // after conn.Close (deferred earlier, runs later) unblocks it
+	defer conn.Close()
+
+	start := time.Now()
+	s.active.Add(1)
+	resp := s.dispatch(ctx, &req)
+	s.active.Add(-1)
+	entry := log.WithFields(logrus.Fields{"op": req.Op, "took": time.Since(start)})
+	if req.ID != "" {
+		entry = entry.WithField("box_id", req.ID)
+	}
+	if resp.Error != nil {
+		entry = entry.WithField("error", resp.Error.Msg)
+	}
+	entry.Debug("control request served")
+	s.reply(conn, resp)
+}
+
+// watchPeerClose cancels the request when the client hangs up (a CLI
+// interrupted while waiting); the client sends nothing after its request,
+// so any read result means it is gone or the connection is being closed.
+func watchPeerClose(conn *net.UnixConn, cancel context.CancelFunc) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		_, _ = conn.Read(b[:])
+		cancel()
+	}()
+	return done
+}
+
+// refuse reads what the refused peer sent (so that closing with unread data
+// does not reset the connection before it reads the answer) and answers with
+// the error.
+func (s *Server) refuse(conn *net.UnixConn, e *messages.Error) {
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	var req Request
+	_ = json.NewDecoder(io.LimitReader(conn, maxRequestBytes)).Decode(&req)
+	s.reply(conn, Response{Error: e})
+}
+
+func (s *Server) reply(conn *net.UnixConn, resp Response) {
+	_ = conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	if err := json.NewEncoder(conn).Encode(resp); err != nil {
+		s.log.WithError(err).Debug("writing the control reply failed")
+	}
+}
+
+// dispatch runs one request against the supervisor.
+func (s *Server) dispatch(ctx context.Context, req *Request) Response {
+	b := s.backend
+	switch req.Op {
+	case OpPing:
+		return Response{Server: &ServerInfo{PID: os.Getpid(), Home: b.Home(), Protocol: ProtocolVersion}}
+	case OpStart:
+		if req.Start == nil {
+			return Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: start without a box")}
+		}
+		return statusReply(b.Start(ctx, *req.Start))
+	case OpStop:
+		t0 := time.Now()
+		st, err := b.Stop(ctx, req.ID, req.Timeout)
+		if err == nil && s.opts.OnStop != nil {
+			s.opts.OnStop(req.ID, time.Since(t0))
+		}
+		return statusReply(st, err)
+	case OpKill:
+		return statusReply(b.Kill(ctx, req.ID))
+	case OpSignal:
+		return statusReply(b.Signal(ctx, req.ID, req.Signal))
+	case OpRemove:
+		return statusReply(b.Remove(ctx, req.ID, req.Force))
+	case OpStatus:
+		return statusReply(b.Status(ctx, req.ID))
+	case OpWait:
+		return statusReply(b.Wait(ctx, req.ID))
+	case OpList:
+		boxes, err := b.List(ctx)
+		return Response{Boxes: boxes, Error: wireError(err)}
+	case OpMetrics:
+		m, err := b.Metrics(ctx, req.ID)
+		return Response{Metrics: &m, Error: wireError(err)}
+	case OpMetricsAll:
+		all, err := b.MetricsAll(ctx)
+		return Response{AllMetrics: all, Error: wireError(err)}
+	}
+	return Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: unknown op %q", req.Op)}
+}
+
+func statusReply(st messages.BoxStatus, err error) Response {
+	st.Err = nil // the error travels once, in Response.Error
+	return Response{Status: &st, Error: wireError(err)}
+}
+
+// wireError turns an error into its wire form, keeping its code; a context
+// error (the request was cancelled or timed out) becomes ErrTimeout or
+// ErrShuttingDown, which the client can test with errors.Is.
+func wireError(err error) *messages.Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return messages.Errorf(messages.ErrTimeout, "%v", err)
+	case errors.Is(err, context.Canceled):
+		return messages.Errorf(messages.ErrShuttingDown, "request cancelled: %v", err)
+	}
+	return messages.AsError(err)
+}

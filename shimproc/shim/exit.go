@@ -63,15 +63,18 @@ func failureRecord(code int, reason string) messages.ExitRecord {
 	return messages.ExitRecord{ExitCode: code, Reason: reason, FinishedAt: time.Now().UTC()}
 }
 
-// writeExitRecord writes rec to path atomically (temp file, fsync, rename,
-// directory fsync), so a reader sees the whole record or none. An empty path
+// writeExitRecord writes rec to path atomically (temp file, rename), so a
+// reader sees the whole record or none. It does not fsync: the record matters
+// to a supervisor on the same boot only (after a power loss the boot id
+// differs and the box is reported lost anyway), and the two fsyncs would sit
+// between the guest's exit and the shim's, on every stop. An empty path
 // means the spec asked for no exit file. The shim never removes exit.json:
 // the supervisor rotates it before each spawn (layout.Box.RotateExit).
 func writeExitRecord(path string, rec messages.ExitRecord) error {
 	if path == "" {
 		return nil
 	}
-	if err := layout.WriteJSON(path, rec, exitFileMode); err != nil {
+	if err := layout.WriteJSONVolatile(path, rec, exitFileMode); err != nil {
 		return fmt.Errorf("exit_file: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -137,7 +138,7 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 	cmd := &exec.Cmd{
 		Path:        p.binary,
 		Args:        []string{p.binary, "--box-id", p.box.ID},
-		Env:         shimEnv(os.Environ(), &p.spec),
+		Env:         p.shimEnviron(),
 		Dir:         p.box.Dir,
 		Stdin:       child.stdin,
 		Stdout:      child.log,
@@ -248,3 +249,26 @@ func writeSpec(ctx context.Context, stdin *os.File, specJSON []byte, deadline ti
 	}
 	return stdin.Close()
 }
+
+// shimEnviron is the shim's environment: the supervisor's minus secrets, plus
+// BOXSUP_CGROUP naming the box's cgroup when it has one, so that the shim can
+// sweep what its guest left behind from cgroup.procs instead of scanning all
+// of /proc (a stop of many boxes would otherwise cost O(boxes²) reads).
+func (p *spawnPlan) shimEnviron() []string {
+	var env []string
+	for _, kv := range shimEnv(os.Environ(), &p.spec) {
+		// An inherited value (a supervisor that itself runs in a box) would
+		// point the shim at somebody else's cgroup.
+		if !strings.HasPrefix(kv, CgroupEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	if p.cgroupDir != "" {
+		env = append(env, CgroupEnv+"="+p.cgroupDir)
+	}
+	return env
+}
+
+// CgroupEnv names the environment variable that tells a shim the absolute
+// path of its box's cgroup directory (docs/SHIM-PROTOCOL.md).
+const CgroupEnv = "BOXSUP_CGROUP"

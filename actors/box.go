@@ -50,6 +50,11 @@ type BoxActor struct {
 	killCancel    scheduler.CancelFunc
 	restartCancel scheduler.CancelFunc
 
+	// specDurable is false from a new box's Prepare until Persist made its
+	// spec.json durable; afterDurable holds what waits for that.
+	specDurable  bool
+	afterDurable []func()
+
 	persist *persister
 	seq     uint64
 	pending []pendingCommit
@@ -100,6 +105,10 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 		a.onAdopted(ctx, m)
 	case *exited:
 		a.onExited(ctx, m)
+	case *specDurable:
+		if m.inc == a.inc {
+			a.onSpecDurable(m)
+		}
 	case *persisted:
 		if m.inc == a.inc {
 			a.onPersisted(ctx, m)

@@ -21,6 +21,7 @@ import (
 func (a *BoxActor) onLoaded(ctx actor.Context, m *loaded) {
 	a.busy = false
 	a.loaded = true
+	a.specDurable = true // read back from disk
 	a.spec = m.spec
 	a.rec = m.rec
 	now := time.Now().UTC()
@@ -158,18 +159,23 @@ func (a *BoxActor) onAdopted(ctx actor.Context, m *adopted) {
 	h := m.handle
 	a.handle = h
 	a.spawnedAt = a.rec.StartedAt
-	a.rec.Identity = h.Identity()
-	if a.rec.State == messages.StateStarting {
-		// The ready pipe died with the previous supervisor: a shim that
-		// is alive after it is taken as ready.
-		a.rec.State = messages.StateRunning
-	}
 	a.watchExit(h, m.gen)
 	a.log.WithField("pid", h.PID()).Info("adopted running shim")
-	a.commit(func() {
+	announce := func() {
 		initial()
 		a.core.publish(messages.BoxAdopted{EventHeader: a.header(), PID: h.PID()})
-	})
+	}
+	if a.rec.State != messages.StateStarting && a.rec.Identity == h.Identity() {
+		// Only the in-memory generation changed: nothing new to persist,
+		// which keeps adoption of many boxes free of writes.
+		announce()
+	} else {
+		// The ready pipe died with the previous supervisor: a shim that is
+		// alive after it is taken as ready.
+		a.rec.State = messages.StateRunning
+		a.rec.Identity = h.Identity()
+		a.commit(announce)
+	}
 	if wasStopping || a.stopRequested {
 		a.beginStop(a.stopTimeout(0))
 	}

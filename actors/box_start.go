@@ -24,20 +24,40 @@ func (a *BoxActor) onCreate(ctx actor.Context, m *createBox) {
 	a.rec = messages.StateRecord{ID: a.id, State: messages.StateCreated, CreatedAt: now, UpdatedAt: now}
 	a.startWaiters = append(a.startWaiters, ctx.Sender())
 	a.busy = true
-	inc, box, spec, rec, root, self := a.inc, a.box, a.spec, a.rec, a.core.root, a.self
+	inc, box, spec, root, self := a.inc, a.box, a.spec, a.core.root, a.self
 	go func() {
-		err := box.Create()
-		if err == nil {
-			err = box.WriteSpec(spec)
-			if err == nil {
-				err = box.WriteState(rec)
-			}
-			if err != nil {
-				_ = box.Remove() // leave nothing behind for a box that never existed
-			}
-		}
+		// Prepare writes the directory and spec.json without fsync; the
+		// fsyncs run in parallel with the spawn (specDurable) and the
+		// caller is answered only once both are done.
+		err := box.Prepare(spec)
 		root.Send(self, &created{inc: inc, err: err})
+		if err == nil {
+			root.Send(self, &specDurable{inc: inc, err: box.Persist()})
+		}
 	}()
+}
+
+// onSpecDurable runs what waited for spec.json to be on disk.
+func (a *BoxActor) onSpecDurable(m *specDurable) {
+	if m.err != nil {
+		// The box runs; only a power loss could now lose its spec.
+		a.log.WithError(m.err).Error("making spec.json durable failed")
+	}
+	a.specDurable = true
+	waiting := a.afterDurable
+	a.afterDurable = nil
+	for _, f := range waiting {
+		f()
+	}
+}
+
+// whenSpecDurable runs f now, or once spec.json is durable.
+func (a *BoxActor) whenSpecDurable(f func()) {
+	if a.specDurable {
+		f()
+		return
+	}
+	a.afterDurable = append(a.afterDurable, f)
 }
 
 func (a *BoxActor) onCreated(ctx actor.Context, m *created) {
@@ -143,8 +163,10 @@ func (a *BoxActor) onReadied(ctx actor.Context, m *readied) {
 	took := time.Since(a.spawnedAt)
 	pid := a.rec.Identity.PID
 	a.commit(func() {
-		a.replyAll(&a.startWaiters, a.status(nil))
-		a.core.publish(messages.BoxReady{EventHeader: a.header(), PID: pid, Took: took})
+		a.whenSpecDurable(func() {
+			a.replyAll(&a.startWaiters, a.status(nil))
+			a.core.publish(messages.BoxReady{EventHeader: a.header(), PID: pid, Took: took})
+		})
 	})
 }
 

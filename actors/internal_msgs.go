@@ -22,6 +22,12 @@ type created struct {
 	err error
 }
 
+// specDurable reports that a new box's spec.json and directory were fsynced.
+type specDurable struct {
+	inc uint64
+	err error
+}
+
 // loaded reports what a booting (or restarted) box actor found on disk.
 type loaded struct {
 	inc     uint64

@@ -95,7 +95,60 @@ func (b Box) Create() error {
 	return nil
 }
 
+// Prepare creates the box directory like Create and writes spec.json, both
+// atomically visible but not yet durable: no fsync. It lets a box start while
+// Persist makes the same files durable in parallel, keeping about a
+// millisecond of fsyncs off the start path. On error nothing is left behind.
+func (b Box) Prepare(spec messages.StartBox) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := os.Mkdir(b.Dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return messages.Errorf(messages.ErrAlreadyExists, "%q: %s exists", b.ID, b.Dir)
+		}
+		return fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	err := b.makeSockets()
+	if err == nil {
+		err = WriteJSONVolatile(b.SpecPath(), spec, secretFileMode)
+	}
+	if err != nil {
+		_ = os.RemoveAll(b.Dir)
+		return fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	return nil
+}
+
+// Persist makes what Prepare wrote durable: it fsyncs spec.json, the box
+// directory and the boxes directory that holds it.
+func (b Box) Persist() error {
+	f, err := os.Open(b.SpecPath())
+	if err != nil {
+		return fmt.Errorf("persist box %q: %w", b.ID, err)
+	}
+	err = errors.Join(f.Sync(), f.Close())
+	if err == nil {
+		err = syncDir(b.Dir)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(b.Dir))
+	}
+	if err != nil {
+		return fmt.Errorf("persist box %q: %w", b.ID, err)
+	}
+	return nil
+}
+
 func (b Box) finishCreate() error {
+	if err := b.makeSockets(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(b.Dir))
+}
+
+// makeSockets sets the box directory's mode and creates sockets/.
+func (b Box) makeSockets() error {
 	// Mkdir's mode is filtered by the umask; set it exactly.
 	if err := os.Chmod(b.Dir, 0o700); err != nil {
 		return err
@@ -103,10 +156,7 @@ func (b Box) finishCreate() error {
 	if err := os.Mkdir(b.SocketsDir(), 0o700); err != nil {
 		return err
 	}
-	if err := os.Chmod(b.SocketsDir(), 0o700); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(b.Dir))
+	return os.Chmod(b.SocketsDir(), 0o700)
 }
 
 // Exists reports whether the box directory exists.

@@ -225,3 +225,44 @@ func TestBoxRemoveAlsoRemovesShortSocketDir(t *testing.T) {
 		t.Errorf("short socket dir %s survived Remove: %v", short, err)
 	}
 }
+
+// TestPrepareThenPersist: Prepare makes a box with its spec visible at once
+// (0700 dirs, 0600 spec), refuses an existing box without touching it, and
+// Persist succeeds on what it wrote.
+func TestPrepareThenPersist(t *testing.T) {
+	home, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := home.Box("fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := messages.StartBox{ID: "fast", Spec: messages.InstanceSpec{BoxID: "fast"}}
+	if err := b.Prepare(spec); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	got, err := b.ReadSpec()
+	if err != nil || got.ID != "fast" {
+		t.Fatalf("ReadSpec after Prepare: %+v, %v", got, err)
+	}
+	for path, want := range map[string]os.FileMode{b.Dir: 0o700, b.SocketsDir(): 0o700, b.SpecPath(): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != want {
+			t.Fatalf("%s: mode %v, %v; want %v", path, st.Mode().Perm(), err, want)
+		}
+	}
+	if err := b.Prepare(spec); !errors.Is(err, messages.ErrAlreadyExists) {
+		t.Fatalf("second Prepare: %v, want ErrAlreadyExists", err)
+	}
+	if got, err := b.ReadSpec(); err != nil || got.ID != "fast" {
+		t.Fatalf("spec changed by the refused Prepare: %+v, %v", got, err)
+	}
+	if err := b.Persist(); err != nil {
+		t.Fatalf("Persist: %v", err)
+	}
+	missing, _ := home.Box("missing")
+	if err := missing.Persist(); err == nil {
+		t.Fatal("Persist of a box that was never prepared succeeded")
+	}
+}

@@ -30,6 +30,24 @@ var enableBootTimeCache = sync.OnceFunc(func() { process.EnableBootTimeCache(tru
 type metricsState struct {
 	procs  map[int]*sampledProc
 	lastAt time.Time
+
+	disk   uint64    // last walk of the box directory
+	diskAt time.Time // when it was taken
+}
+
+// diskRefresh is how long a box directory's measured size is reused. Walking
+// the directory was about a third of a Metrics call's CPU, and disk usage does
+// not need per-scrape freshness.
+const diskRefresh = 5 * time.Second
+
+// diskBytes returns the box directory's size, walking it at most once per
+// diskRefresh. The caller holds metricsMu.
+func (h *Handle) diskBytes(now time.Time) uint64 {
+	if h.metrics.diskAt.IsZero() || now.Sub(h.metrics.diskAt) >= diskRefresh {
+		h.metrics.disk = dirSize(h.box.Dir)
+		h.metrics.diskAt = now
+	}
+	return h.metrics.disk
 }
 
 // sampledProc is one process of the tree and its CPU time at the last sample.
@@ -43,7 +61,8 @@ type sampledProc struct {
 // and its descendants. CPUPercent is the tree's CPU time since the previous
 // call (the first call: since the shim started) over the wall time, ×100, so
 // one busy core reads 100. MemoryBytes sums RSS, DiskBytes is the size of the
-// box directory, Uptime counts from the shim's start. After the exit it
+// box directory (re-measured at most every 5 s), Uptime counts from the
+// shim's start. After the exit it
 // returns an error wrapping ErrGone.
 func (h *Handle) Metrics() (messages.BoxMetrics, error) {
 	enableBootTimeCache()
@@ -98,7 +117,7 @@ func (h *Handle) Metrics() (messages.BoxMetrics, error) {
 		CPUPercent:  percent,
 		MemoryBytes: rss,
 		Processes:   len(next),
-		DiskBytes:   dirSize(h.box.Dir),
+		DiskBytes:   h.diskBytes(now),
 		Uptime:      now.Sub(h.startedAt),
 		SampledAt:   now,
 	}, nil

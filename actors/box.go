@@ -116,7 +116,9 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 	case *restartNow:
 		a.onRestartNow(ctx, m)
 	case *killedTree:
-		if m.inc == a.inc && m.err != nil {
+		// A kill that raced the exit (the handle closed, the cgroup gone)
+		// did its job: only a failure against a still-running shim counts.
+		if m.inc == a.inc && m.err != nil && m.gen == a.rec.Generation && a.handle != nil {
 			a.log.WithError(m.err).Warn("killing the box's process tree failed")
 		}
 	case *removed:

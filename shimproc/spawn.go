@@ -41,10 +41,6 @@ type SpawnRequest struct {
 	Logger logrus.FieldLogger
 }
 
-// specWriteLimit bounds handing the spec to the shim: a spec that fits the
-// pipe buffer (64 KiB) is written at once; a bigger one needs the shim to read.
-const specWriteLimit = 10 * time.Second
-
 // Spawn starts the shim and waits until it is ready (Start + WaitReady). On
 // failure the box's tree has been killed, the handle closed and a cgroup this
 // spawn used removed.
@@ -176,7 +172,11 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 		_ = pfd.close()
 		return nil, err
 	}
-	writeLimit := min(p.readyTimeout, specWriteLimit)
+	// Handing over the spec counts against the ready timeout: a spec that
+	// fits the pipe buffer (64 KiB) is written at once, a bigger one needs
+	// the shim to read. A shorter separate limit failed starts on a heavily
+	// loaded host where the writer was merely not scheduled in time.
+	writeLimit := p.readyTimeout
 	if err := writeSpec(ctx, parent.stdin, p.specJSON, spawnedAt.Add(writeLimit)); err != nil {
 		switch {
 		case ctx.Err() != nil:

@@ -148,7 +148,7 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 // other loads spec.json and state.json and reconciles with what runs.
 func (a *BoxActor) onStarted(ctx actor.Context) {
 	a.self = ctx.Self()
-	a.persist = newPersister(a.box, a.inc, a.core.root, a.self)
+	a.persist = newPersister(a.box, a.core.withIO, a.inc, a.core.root, a.self)
 	a.entry.mu.Lock()
 	fresh := a.entry.fresh
 	a.entry.mu.Unlock()
@@ -159,8 +159,10 @@ func (a *BoxActor) onStarted(ctx actor.Context) {
 	inc, box, root, self := a.inc, a.box, a.core.root, a.self
 	go func() {
 		m := &loaded{inc: inc}
-		m.spec, m.specErr = box.ReadSpec()
-		m.rec, m.recErr = box.ReadState()
+		a.core.withIO(func() {
+			m.spec, m.specErr = box.ReadSpec()
+			m.rec, m.recErr = box.ReadState()
+		})
 		root.Send(self, m)
 	}()
 }

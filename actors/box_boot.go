@@ -75,7 +75,9 @@ func (a *BoxActor) beginAdopt(initial func()) {
 	gen, rec, box, root, self := a.rec.Generation, a.rec, a.box, a.core.root, a.self
 	log := a.log.WithField("gen", gen)
 	go func() {
-		root.Send(self, adoptRecorded(box, rec, gen, log))
+		var m *adopted
+		a.core.withIO(func() { m = adoptRecorded(box, rec, gen, log) })
+		root.Send(self, m)
 	}()
 }
 

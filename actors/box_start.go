@@ -29,10 +29,12 @@ func (a *BoxActor) onCreate(ctx actor.Context, m *createBox) {
 		// Prepare writes the directory and spec.json without fsync; the
 		// fsyncs run in parallel with the spawn (specDurable) and the
 		// caller is answered only once both are done.
-		err := box.Prepare(spec)
+		var err error
+		a.core.withIO(func() { err = box.Prepare(spec) })
 		root.Send(self, &created{inc: inc, err: err})
 		if err == nil {
-			root.Send(self, &specDurable{inc: inc, err: box.Persist()})
+			a.core.withIO(func() { err = box.Persist() })
+			root.Send(self, &specDurable{inc: inc, err: err})
 		}
 	}()
 }
@@ -107,7 +109,7 @@ func (a *BoxActor) beginStart() {
 		go func() {
 			var h *shimproc.Handle
 			if err == nil {
-				h, err = shimproc.Start(context.Background(), req)
+				a.core.withIO(func() { h, err = shimproc.Start(context.Background(), req) })
 			}
 			root.Send(self, &spawned{gen: gen, handle: h, err: err})
 		}()
@@ -301,8 +303,11 @@ func (a *BoxActor) onMetrics(ctx actor.Context) {
 		return
 	}
 	sender, root, id := ctx.Sender(), a.core.root, a.id
+	c := a.core
 	go func() {
-		m, err := h.Metrics()
+		var m messages.BoxMetrics
+		var err error
+		c.withIO(func() { m, err = h.Metrics() })
 		m.ID = id
 		if errors.Is(err, shimproc.ErrGone) {
 			err = messages.Errorf(messages.ErrNotRunning, "box %q exited", id)

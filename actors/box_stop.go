@@ -98,7 +98,7 @@ func (a *BoxActor) onKill(ctx actor.Context, m *messages.Kill) {
 	}
 	a.killSent = true
 	h, inc, root, self, gen := a.handle, a.inc, a.core.root, a.self, a.rec.Generation
-	go func() { root.Send(self, &killedTree{inc: inc, gen: gen, err: h.KillTree()}) }()
+	go func() { root.Send(self, &killedTree{inc: inc, gen: gen, err: h.KillTree()}) }() // a kill never waits for a slot
 }
 
 // onSignal sends one signal to the shim through its pidfd.
@@ -160,7 +160,12 @@ func (a *BoxActor) onRemove(ctx actor.Context, m *messages.Remove) {
 func (a *BoxActor) beginRemove() {
 	a.busy = true
 	inc, box, root, self := a.inc, a.box, a.core.root, a.self
-	go func() { root.Send(self, &removed{inc: inc, err: box.Remove()}) }()
+	c := a.core
+	go func() {
+		var err error
+		c.withIO(func() { err = box.Remove() })
+		root.Send(self, &removed{inc: inc, err: err})
+	}()
 }
 
 func (a *BoxActor) onRemoved(ctx actor.Context, m *removed) {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +31,27 @@ type core struct {
 	entries map[string]*boxEntry
 
 	incarnations atomic.Uint64
+
+	// ioSlots bounds the helper goroutines that are inside blocking file or
+	// process syscalls at once (see withIO).
+	ioSlots chan struct{}
+}
+
+// withIO runs f, which does blocking syscalls (file I/O, fork/exec, /proc
+// reads), once one of a few slots is free. Each blocked syscall holds an OS
+// thread, and Go keeps the threads it made: unbounded, a storm of 1000 starts
+// left the supervisor with ~25 threads. Spawning saturates two cores at two
+// concurrent forks (limits.md §1), so a bound of 2×GOMAXPROCS (at least 4)
+// costs no throughput; goroutines waiting for a slot hold no thread.
+func (c *core) withIO(f func()) {
+	c.ioSlots <- struct{}{}
+	defer func() { <-c.ioSlots }()
+	f()
+}
+
+// ioSlotCount is the size of core.ioSlots.
+func ioSlotCount() int {
+	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
 // entry returns the box's entry, creating it when missing.

@@ -16,6 +16,7 @@ import (
 // message carrying the highest sequence number now on disk.
 type persister struct {
 	box  layout.Box
+	io   func(func()) // runs blocking I/O in a bounded slot
 	inc  uint64
 	root *actor.RootContext
 	self *actor.PID
@@ -27,8 +28,8 @@ type persister struct {
 	wg      sync.WaitGroup
 }
 
-func newPersister(box layout.Box, inc uint64, root *actor.RootContext, self *actor.PID) *persister {
-	return &persister{box: box, inc: inc, root: root, self: self}
+func newPersister(box layout.Box, io func(func()), inc uint64, root *actor.RootContext, self *actor.PID) *persister {
+	return &persister{box: box, io: io, inc: inc, root: root, self: self}
 }
 
 // submit queues rec as sequence seq. It never blocks on I/O.
@@ -57,7 +58,8 @@ func (p *persister) drain() {
 			return
 		}
 		p.mu.Unlock()
-		err := p.box.WriteState(*rec)
+		var err error
+		p.io(func() { err = p.box.WriteState(*rec) })
 		p.root.Send(p.self, &persisted{inc: p.inc, seq: seq, err: err})
 	}
 }

@@ -86,6 +86,7 @@ func NewSupervisor(cfg Config) (*Supervisor, error) {
 		sched:        scheduler.NewTimerScheduler(sys.Root),
 		cgroupParent: "boxsup/" + tag,
 		entries:      map[string]*boxEntry{},
+		ioSlots:      make(chan struct{}, ioSlotCount()),
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newRoot(c) }, actor.WithGuardian(rootGuardian()))
 	pid, err := sys.Root.SpawnNamed(props, "boxsup-"+tag)

@@ -41,6 +41,8 @@ type BoxActor struct {
 	killed        bool // the stop timeout expired and the tree was SIGKILLed
 	killSent      bool // this incarnation SIGKILLed the tree (timeout or Kill)
 	removing      bool
+	removeStarted bool // the directory's removal is under way
+	gone          bool // the box ended for good; the root is stopping this actor
 	spawnedAt     time.Time
 
 	// pendingInitial reports the first status to the root once a boot
@@ -80,6 +82,9 @@ func newBoxActor(c *core, e *boxEntry) *BoxActor {
 
 // Receive implements actor.Actor.
 func (a *BoxActor) Receive(ctx actor.Context) {
+	if a.gone && a.answerGone(ctx) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.onStarted(ctx)
@@ -127,6 +132,8 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 		}
 	case *messages.Stop:
 		a.onStop(ctx, m)
+	case *stopForShutdown:
+		a.onStopForShutdown(ctx, m)
 	case *messages.Kill:
 		a.onKill(ctx, m)
 	case *messages.SignalBox:
@@ -227,7 +234,9 @@ func (a *BoxActor) onPersisted(ctx actor.Context, m *persisted) {
 		return
 	}
 	a.pending = a.pending[n:]
-	ctx.Send(ctx.Parent(), &statusChanged{status: a.status(nil)})
+	if !a.gone { // the root has forgotten a gone box; do not remind it
+		ctx.Send(ctx.Parent(), &statusChanged{status: a.status(nil)})
+	}
 }
 
 // status describes the box now, with err attached for replies.
@@ -308,4 +317,20 @@ func (a *BoxActor) closeHandle() {
 			a.log.WithError(err).Debug("removing the box cgroup failed")
 		}
 	}()
+}
+
+// answerGone answers a request that reached the actor of a box that has
+// ended for good (between boxGone and the root stopping the actor).
+func (a *BoxActor) answerGone(ctx actor.Context) bool {
+	err := messages.Errorf(messages.ErrNotFound, "%q", a.id)
+	switch ctx.Message().(type) {
+	case *messages.MetricsRequest:
+		ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: a.id}, Err: err})
+	case *createBox, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
+		*messages.Remove, *messages.StatusRequest:
+		ctx.Respond(messages.BoxStatus{ID: a.id, Err: err})
+	default:
+		return false
+	}
+	return true
 }

@@ -39,6 +39,7 @@ func (a *BoxActor) onLoaded(ctx actor.Context, m *loaded) {
 		}
 		a.log.WithError(m.recErr).Warn("box state could not be read; left as is")
 		initial() // reported, not rewritten: the file stays for inspection
+		a.settleRequests()
 		return
 	case m.specErr != nil && a.rec.State.Live():
 		a.log.WithError(m.specErr).Warn("box spec could not be read; adopting without it")
@@ -52,6 +53,12 @@ func (a *BoxActor) onLoaded(ctx actor.Context, m *loaded) {
 	case messages.StateStarting, messages.StateRunning, messages.StateStopping:
 		a.beginAdopt(initial)
 	case messages.StateRestarting:
+		if a.stopRequested || a.removing {
+			a.rec.State = messages.StateExited
+			a.rec.Reason = "stopped while waiting to restart"
+			a.commit(func() { initial(); a.settleRequests() })
+			return
+		}
 		// A restart was pending when the previous supervisor went away: the
 		// policy already granted it.
 		a.commit(initial)
@@ -62,6 +69,18 @@ func (a *BoxActor) onLoaded(ctx actor.Context, m *loaded) {
 			a.rec.Reason = fmt.Sprintf("unknown state %q in state.json", m.rec.State)
 		}
 		initial()
+		a.settleRequests()
+	}
+}
+
+// settleRequests answers the Stop and Remove requests that arrived while a
+// box at rest was being loaded: there is nothing to stop, and a removal can
+// proceed.
+func (a *BoxActor) settleRequests() {
+	a.stopRequested = false
+	a.replyAll(&a.stopWaiters, a.status(nil))
+	if a.removing {
+		a.beginRemove()
 	}
 }
 

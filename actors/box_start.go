@@ -66,22 +66,23 @@ func (a *BoxActor) onCreated(ctx actor.Context, m *created) {
 	a.busy = false
 	if m.err != nil {
 		a.log.WithError(m.err).Warn("creating the box failed")
-		a.replyAll(&a.startWaiters, a.status(messages.AsError(m.err)))
-		ctx.Send(ctx.Parent(), &boxGone{id: a.id})
-		ctx.Stop(a.self)
+		a.goneFor(ctx, a.status(messages.AsError(m.err)), &a.startWaiters, &a.stopWaiters, &a.removeWaiters)
 		return
 	}
 	a.entry.mu.Lock()
 	a.entry.fresh = false
 	a.entry.mu.Unlock()
 	a.loaded = true
-	if a.stopRequested { // stopped before it ever started
+	if a.stopRequested { // stopped (or removed) before it ever started
 		a.rec.State = messages.StateExited
 		a.rec.Reason = "stopped before start"
 		a.commit(func() {
 			err := messages.Errorf(messages.ErrStartFailed, "box %q was stopped before it started", a.id)
 			a.replyAll(&a.startWaiters, a.status(err))
 			a.replyAll(&a.stopWaiters, a.status(nil))
+			if a.removing {
+				a.beginRemove()
+			}
 		})
 		return
 	}
@@ -190,6 +191,9 @@ func (a *BoxActor) failStart(err *messages.Error, exit *messages.ExitRecord) {
 		a.replyAll(&a.startWaiters, a.status(err))
 		a.replyAll(&a.stopWaiters, a.status(nil))
 		a.core.publish(messages.BoxFailed{EventHeader: a.header(), Reason: err.Msg})
+		if a.removing && a.handle == nil {
+			a.beginRemove() // a Remove arrived while the box was starting
+		}
 	})
 }
 

@@ -158,6 +158,10 @@ func (a *BoxActor) onRemove(ctx actor.Context, m *messages.Remove) {
 
 // beginRemove deletes the box directory off the actor goroutine.
 func (a *BoxActor) beginRemove() {
+	if a.removeStarted || a.gone {
+		return // several paths lead here (a stop's end, a failed start, Remove itself)
+	}
+	a.removeStarted = true
 	a.busy = true
 	inc, box, root, self := a.inc, a.box, a.core.root, a.self
 	c := a.core
@@ -170,16 +174,37 @@ func (a *BoxActor) beginRemove() {
 
 func (a *BoxActor) onRemoved(ctx actor.Context, m *removed) {
 	a.busy = false
-	if m.err != nil {
-		a.removing = false
+	if m.err != nil && !errors.Is(m.err, messages.ErrNotFound) { // not found: already gone
+		a.removing, a.removeStarted = false, false
 		a.log.WithError(m.err).Warn("removing the box directory failed")
 		a.replyAll(&a.removeWaiters, a.status(messages.AsError(m.err)))
 		return
 	}
-	st := a.status(nil)
 	a.core.publish(messages.BoxRemoved{EventHeader: a.header()})
-	a.replyAll(&a.removeWaiters, st)
-	a.replyAll(&a.stopWaiters, st)
-	ctx.Send(ctx.Parent(), &boxGone{id: a.id})
-	ctx.Stop(a.self)
+	a.goneFor(ctx, a.status(nil), &a.removeWaiters, &a.stopWaiters, &a.startWaiters)
+}
+
+// goneFor ends the box for good: the root is handed the waiting callers and
+// their reply, and answers them once this actor has terminated.
+func (a *BoxActor) goneFor(ctx actor.Context, reply messages.BoxStatus, lists ...*[]*actor.PID) {
+	var waiters []*actor.PID
+	for _, l := range lists {
+		waiters = append(waiters, *l...)
+		*l = nil
+	}
+	// The root stops this actor when it handles boxGone: had the actor
+	// stopped itself, the Terminated system message could overtake boxGone
+	// and leave a window where the root knows neither.
+	a.cancelTimers()
+	a.gone = true
+	ctx.Send(ctx.Parent(), &boxGone{id: a.id, waiters: waiters, reply: reply})
+}
+
+// onStopForShutdown stops the box within min(its own timeout, the cap).
+func (a *BoxActor) onStopForShutdown(ctx actor.Context, m *stopForShutdown) {
+	timeout := a.stopTimeout(0)
+	if m.cap > 0 && m.cap < timeout {
+		timeout = m.cap
+	}
+	a.onStop(ctx, &messages.Stop{ID: a.id, Timeout: timeout})
 }

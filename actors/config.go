@@ -91,7 +91,8 @@ type ShutdownMode int
 const (
 	// LeaveRunning closes the supervisor and leaves detached boxes running,
 	// for the next supervisor on this home to adopt. Attached boxes (spec
-	// detach=false) stop on their own: their keepalive pipe closes.
+	// detach=false) cannot outlive the supervisor (their keepalive pipe
+	// closes), so they are stopped gracefully and reaped, like StopAll does.
 	LeaveRunning ShutdownMode = iota
 	// StopAll stops every box gracefully (in parallel, each within its stop
 	// timeout and the shutdown context), then closes the supervisor.

@@ -2,6 +2,9 @@ package actors
 
 import (
 	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
@@ -99,9 +102,19 @@ type statusChanged struct {
 }
 
 // boxGone tells the root that a box actor is about to stop for good
-// (removed, or failed to be created).
+// (removed, or failed to be created). The root answers the waiters only once
+// the actor has terminated, so that a caller who hears "removed" can at once
+// create a box with the same ID (the actor's name is free by then).
 type boxGone struct {
-	id string
+	id      string
+	waiters []*actor.PID
+	reply   messages.BoxStatus
+}
+
+// stopForShutdown stops a box within min(its own stop timeout, cap); sent by
+// the root's stop-all fan-out. The reply is a BoxStatus.
+type stopForShutdown struct {
+	cap time.Duration
 }
 
 // bootListed carries the box IDs found in the home at boot.
@@ -119,10 +132,12 @@ type bootDone struct {
 	boxes int
 }
 
-// stopAll asks the root to stop every live box with the given per-box
-// timeout cap; answered with a stopAllDone.
+// stopAll asks the root to stop every live box (or only the attached ones)
+// within min(each box's stop timeout, timeoutCap); answered with a
+// stopAllDone.
 type stopAll struct {
-	timeoutCap int64 // nanoseconds; 0 = each box's own StopTimeout
+	timeoutCap   time.Duration
+	attachedOnly bool
 }
 
 // stopAllDone answers stopAll.

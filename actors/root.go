@@ -22,6 +22,18 @@ type RootSupervisor struct {
 	booting     map[string]bool
 	booted      bool
 	bootWaiters []*actor.PID
+	// deferred holds requests that arrived before the boot reconcile
+	// finished (after the root's own restart, too): they are replayed, with
+	// their original sender, once every box has reported.
+	deferred []deferredRequest
+	// gone holds boxes whose actor is stopping for good, until it has
+	// terminated and its name is free.
+	gone map[string]*boxGone
+}
+
+type deferredRequest struct {
+	msg    any
+	sender *actor.PID
 }
 
 func newRoot(c *core) *RootSupervisor {
@@ -30,11 +42,16 @@ func newRoot(c *core) *RootSupervisor {
 		children: map[string]*actor.PID{},
 		statuses: map[string]messages.BoxStatus{},
 		booting:  map[string]bool{},
+		gone:     map[string]*boxGone{},
 	}
 }
 
 // Receive implements actor.Actor.
 func (r *RootSupervisor) Receive(ctx actor.Context) {
+	if !r.booted && isRequest(ctx.Message()) {
+		r.deferred = append(r.deferred, deferredRequest{msg: ctx.Message(), sender: ctx.Sender()})
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		home, root, self := r.core.home, r.core.root, ctx.Self()
@@ -51,13 +68,11 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 			r.bootWaiters = append(r.bootWaiters, ctx.Sender())
 		}
 	case *statusChanged:
-		r.onStatus(m)
+		r.onStatus(ctx, m)
 	case *boxGone:
-		delete(r.children, m.id)
-		delete(r.statuses, m.id)
-		r.core.dropEntry(m.id)
+		r.onGone(ctx, m)
 	case *actor.Terminated:
-		r.onTerminated(m)
+		r.onTerminated(ctx, m)
 	case *messages.StartBox:
 		r.onStart(ctx, m)
 	case *messages.Stop:
@@ -71,7 +86,7 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 	case *messages.StatusRequest:
 		r.route(ctx, m.ID)
 	case *messages.MetricsRequest:
-		if pid, ok := r.children[m.ID]; ok {
+		if pid, ok := r.children[m.ID]; ok && r.gone[m.ID] == nil {
 			ctx.Forward(pid)
 		} else {
 			ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: m.ID}, Err: notFound(m.ID)})
@@ -87,11 +102,11 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 		}, r.core.cfg.RequestTimeout, false)
 	case *stopAll:
 		r.fanOut(ctx, func(st messages.BoxStatus) any {
-			if !st.State.Live() && st.State != messages.StateRestarting {
+			if !st.State.Live() && st.State != messages.StateRestarting || m.attachedOnly && st.Detached {
 				return nil
 			}
-			return &messages.Stop{ID: st.ID, Timeout: time.Duration(m.timeoutCap)}
-		}, time.Duration(m.timeoutCap)+5*time.Second, true)
+			return &stopForShutdown{cap: m.timeoutCap}
+		}, m.timeoutCap+5*time.Second, true)
 	case *InjectPanic:
 		if !r.core.cfg.FaultInjection {
 			return
@@ -110,11 +125,15 @@ func notFound(id string) *messages.Error {
 // route forwards a request to the box's actor, keeping the sender, or
 // answers ErrNotFound.
 func (r *RootSupervisor) route(ctx actor.Context, id string) {
+	if r.gone[id] != nil {
+		ctx.Respond(messages.BoxStatus{ID: id, Err: notFound(id)})
+		return
+	}
 	if pid, ok := r.children[id]; ok {
 		ctx.Forward(pid)
 		return
 	}
-	if _, ok := r.statuses[id]; ok {
+	if st, ok := r.statuses[id]; ok && st.State == messages.StateFailed && r.gone[id] == nil {
 		// Its actor was given up on after repeated panics. An explicit
 		// request gives the box a new actor, which reloads and re-adopts.
 		if box, err := r.core.home.Box(id); err == nil {
@@ -142,10 +161,10 @@ func (r *RootSupervisor) onBootListed(ctx actor.Context, m *bootListed) {
 		}
 		r.booting[id] = true
 	}
-	r.checkBooted()
+	r.checkBooted(ctx.Self())
 }
 
-func (r *RootSupervisor) checkBooted() {
+func (r *RootSupervisor) checkBooted(self *actor.PID) {
 	if r.booted || len(r.booting) > 0 {
 		return
 	}
@@ -154,25 +173,80 @@ func (r *RootSupervisor) checkBooted() {
 		r.core.root.Send(w, &bootDone{boxes: len(r.statuses)})
 	}
 	r.bootWaiters = nil
+	for _, d := range r.deferred {
+		r.core.root.RequestWithCustomSender(self, d.msg, d.sender)
+	}
+	r.deferred = nil
 }
 
-func (r *RootSupervisor) onStatus(m *statusChanged) {
+// isRequest reports whether msg is a caller's request (as opposed to the
+// root's own bookkeeping), i.e. one to hold back until the boot reconcile
+// is complete.
+func isRequest(msg any) bool {
+	switch msg.(type) {
+	case *messages.StartBox, *messages.Stop, *messages.Kill, *messages.SignalBox, *messages.Remove,
+		*messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
+		*messages.MetricsAllRequest, *stopAll, *InjectPanic:
+		return true
+	}
+	return false
+}
+
+func (r *RootSupervisor) onStatus(ctx actor.Context, m *statusChanged) {
+	if _, gone := r.gone[m.status.ID]; gone {
+		return
+	}
 	r.statuses[m.status.ID] = m.status
 	if r.booting[m.status.ID] {
 		delete(r.booting, m.status.ID)
-		r.checkBooted()
+		r.checkBooted(ctx.Self())
 	}
 }
 
-func (r *RootSupervisor) onTerminated(m *actor.Terminated) {
+// onTerminated forgets a child actor that stopped. For a box that is gone
+// for good (removed, or never created) this is when its callers hear so.
+func (r *RootSupervisor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	for id, pid := range r.children {
-		if pid.Equal(m.Who) {
-			delete(r.children, id)
-			if r.booting[id] {
-				delete(r.booting, id)
-				r.checkBooted()
-			}
-			return
+		if !pid.Equal(m.Who) {
+			continue
+		}
+		delete(r.children, id)
+		if g, ok := r.gone[id]; ok {
+			r.finishGone(ctx, g)
+		}
+		if r.booting[id] {
+			delete(r.booting, id)
+			r.checkBooted(ctx.Self())
+		}
+		return
+	}
+}
+
+// onGone stops a box actor that ended its box for good; its callers are
+// answered once it has terminated and its name is free again.
+func (r *RootSupervisor) onGone(ctx actor.Context, m *boxGone) {
+	pid, alive := r.children[m.id]
+	if !alive {
+		r.finishGone(ctx, m)
+		return
+	}
+	if prev := r.gone[m.id]; prev != nil {
+		m.waiters = append(prev.waiters, m.waiters...)
+	}
+	r.gone[m.id] = m
+	// Poison, not Stop: requests already queued for the actor are answered
+	// (ErrNotFound) before it stops, where Stop would drop them unanswered.
+	ctx.Poison(pid)
+}
+
+// finishGone forgets the box and answers the callers who waited for its end.
+func (r *RootSupervisor) finishGone(ctx actor.Context, g *boxGone) {
+	delete(r.gone, g.id)
+	delete(r.statuses, g.id)
+	r.core.dropEntry(g.id)
+	for _, w := range g.waiters {
+		if w != nil {
+			ctx.Send(w, g.reply)
 		}
 	}
 }

@@ -332,7 +332,11 @@ func (s *Supervisor) Shutdown(ctx context.Context, mode ShutdownMode) error {
 func (s *Supervisor) shutdown(ctx context.Context, mode ShutdownMode) error {
 	s.shutting.Store(true)
 	var errs []error
-	if mode == StopAll {
+	{
+		// StopAll stops every box; LeaveRunning stops only the attached
+		// ones, which cannot outlive this process anyway (their keepalive
+		// closes), so that they are reaped rather than left as zombies of
+		// an embedder that goes on running.
 		budget := 30 * time.Second
 		if dl, ok := ctx.Deadline(); ok {
 			budget = time.Until(dl) - 200*time.Millisecond
@@ -340,7 +344,7 @@ func (s *Supervisor) shutdown(ctx context.Context, mode ShutdownMode) error {
 		if budget < 0 {
 			budget = 0
 		}
-		v, err := s.request(ctx, &stopAll{timeoutCap: int64(budget)})
+		v, err := s.request(ctx, &stopAll{timeoutCap: budget, attachedOnly: mode == LeaveRunning})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stopping boxes: %w", err))
 		} else if d, ok := v.(*stopAllDone); ok && len(d.errs) > 0 {

@@ -30,8 +30,10 @@ type AdoptOptions struct {
 // supervisor restarted. The pidfd is opened first and the identity verified
 // second, so the PID cannot be recycled in between: a different start time or
 // boot id is messages.ErrIdentityMismatch and that process is never signalled.
-// A process that no longer exists gives an error wrapping ErrGone; a zombie
-// whose identity matches is adopted and its Exited closes at once. The handle
+// A process that no longer exists, or that is a zombie of another parent,
+// gives an error wrapping ErrGone; a zombie child of this process whose
+// identity matches is adopted (so that it is reaped) and its Exited closes at
+// once. The handle
 // is owned (it reaps and knows the wait status) when this process is the
 // shim's parent, as after an actor restart within the same process.
 func Adopt(box layout.Box, rec messages.Identity, opts AdoptOptions) (*Handle, error) {
@@ -75,11 +77,18 @@ func adoptVerified(box layout.Box, rec messages.Identity, opts AdoptOptions, pfd
 			"box %s: pid %d started at tick %d, the record says %d (the pid was reused)", box.ID, pid, st.StartTime, rec.StartTime)
 	}
 
+	owned := st.PPID == os.Getpid()
+	if st.zombie() && !owned {
+		// It has exited; only its parent can reap it, and its status is in
+		// exit.json. Reporting it as gone keeps a reconcile from calling a
+		// dead box running until a watcher notices.
+		return nil, fmt.Errorf("box %s: pid %d has exited (a zombie awaiting its parent): %w", box.ID, pid, ErrGone)
+	}
 	h := &Handle{
 		box:         box,
 		pid:         pid,
 		identity:    messages.Identity{PID: pid, StartTime: st.StartTime, BootID: boot},
-		owned:       st.PPID == os.Getpid(),
+		owned:       owned,
 		cgroup:      opts.Cgroup,
 		startedAt:   startTimeToWall(st.StartTime),
 		log:         log,

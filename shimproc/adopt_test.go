@@ -3,7 +3,9 @@ package shimproc
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -201,4 +203,30 @@ func TestAdoptIdentityMismatch(t *testing.T) {
 		}
 	}
 	tr.assertUntouched(t)
+}
+
+// TestAdoptOthersZombieIsGone: a process that exited but whose parent is not
+// us (a zombie awaiting someone else, or already reaped by init) is gone, not
+// adopted as running.
+func TestAdoptOthersZombieIsGone(t *testing.T) {
+	box := newBox(t, "otherszombie")
+	out, err := exec.Command("/bin/sh", "-c", "/bin/sleep 0.3 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ReadIdentity(pid)
+	if err != nil {
+		t.Fatalf("identity of the orphaned sleep: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the orphan to exit", func() bool {
+		st, err := readProcStat(pid)
+		return err != nil || st.zombie()
+	})
+	if _, err := Adopt(box, id, AdoptOptions{}); !errors.Is(err, ErrGone) {
+		t.Fatalf("Adopt of an exited non-child = %v, want ErrGone", err)
+	}
 }

@@ -45,6 +45,12 @@ type Config struct {
 	// failed. Defaults: 5 within 10 s.
 	ActorRestarts      int
 	ActorRestartWindow time.Duration
+	// OnEvent, when set, receives every lifecycle event like a Subscribe
+	// callback, but from before the boot reconcile: it also sees the
+	// BoxAdopted and BoxExited events of the boxes found at boot, which a
+	// Subscribe after NewSupervisor returns has missed. It is called until
+	// Shutdown.
+	OnEvent func(messages.Event)
 	// FaultInjection enables the InjectPanic message, for tests.
 	FaultInjection bool
 }

@@ -308,8 +308,8 @@ func (r *RootSupervisor) fanOut(ctx actor.Context, mk func(messages.BoxStatus) a
 		if !ok {
 			continue
 		}
-		if msg := mk(st); msg != nil {
-			targets = append(targets, fanTarget{pid: pid, msg: msg})
+		if msg := mk(st); msg != nil && r.gone[st.ID] == nil {
+			targets = append(targets, fanTarget{id: st.ID, pid: pid, msg: msg})
 		}
 	}
 	replyTo := ctx.Sender()

@@ -88,17 +88,22 @@ func NewSupervisor(cfg Config) (*Supervisor, error) {
 		entries:      map[string]*boxEntry{},
 		ioSlots:      make(chan struct{}, ioSlotCount()),
 	}
+	s := &Supervisor{core: c, lock: lock, ownSys: own}
+	s.subs.init(sys)
+	if cfg.OnEvent != nil {
+		s.subs.add(cfg.OnEvent) // before the root exists: nothing of the boot is missed
+	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newRoot(c) }, actor.WithGuardian(rootGuardian()))
 	pid, err := sys.Root.SpawnNamed(props, "boxsup-"+tag)
 	if err != nil {
+		s.subs.closeAll()
 		_ = lock.Release()
 		if own {
 			sys.Shutdown()
 		}
 		return nil, fmt.Errorf("spawning the root supervisor: %w", err)
 	}
-	s := &Supervisor{core: c, rootPID: pid, lock: lock, ownSys: own}
-	s.subs.init(sys)
+	s.rootPID = pid
 	if _, err := s.request(context.Background(), &awaitBoot{}); err != nil {
 		_ = s.Shutdown(context.Background(), LeaveRunning)
 		return nil, fmt.Errorf("reconciling %s: %w", cfg.Home, err)

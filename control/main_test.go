@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/internal/testbin"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -50,9 +50,8 @@ func TestMain(m *testing.M) {
 	_ = os.Chmod(dir, 0o755)
 	buildDir = dir
 	shimBinary = filepath.Join(dir, "boxsup-shim")
-	build := exec.Command("go", "build", "-o", shimBinary, "github.com/boxsup/boxsup/cmd/boxsup-shim")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the shim: %v\n%s", err, out)
+	if err := testbin.Build(shimBinary, testbin.ShimPackage, false); err != nil {
+		fmt.Fprintf(os.Stderr, "building the shim: %v\n", err)
 		_ = os.RemoveAll(dir)
 		os.Exit(2)
 	}

@@ -7,11 +7,11 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/boxsup/boxsup/internal/testbin"
 )
 
 // shimBinary is the reference shim built once for the whole package.
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "creating the build directory:", err)
 		os.Exit(2)
 	}
-	shimBinary, err = buildShim(dir)
+	shimBinary, err = testbin.BuildShim(dir, false)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, err)
@@ -39,40 +39,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))
-}
-
-// buildShim compiles cmd/boxsup-shim into dir and returns the binary's path.
-func buildShim(dir string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "boxsup-shim")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/boxsup-shim")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the reference shim: %v\n%s", err, b)
-	}
-	return out, nil
-}
-
-// moduleRoot walks up from the working directory (the package directory
-// under go test) to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // settlingM runs the tests and then gives goroutines on their way out

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/boxsup/boxsup/internal/testbin"
 )
 
 // Generous bounds: the tests wait on conditions; these only decide when a
@@ -50,12 +52,8 @@ func TestMain(m *testing.M) {
 		"github.com/boxsup/boxsup/cmd/boxsup":      boxsupBin,
 		"github.com/boxsup/boxsup/cmd/boxsup-shim": shimBin,
 	} {
-		args := []string{"build", "-o", out}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		if b, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
+		if err := testbin.Build(out, pkg, raceEnabled); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
 			_ = os.RemoveAll(dir)
 			os.Exit(2)
 		}

@@ -3,12 +3,12 @@ package shim_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/boxsup/boxsup/internal/testbin"
 )
 
 // shimBinary is the boxsup-shim built once for the whole package by TestMain.
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	shimBinary = filepath.Join(dir, "boxsup-shim")
-	if err := buildShim(shimBinary); err != nil {
+	if err := testbin.Build(shimBinary, testbin.ShimPackage, raceEnabled); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		_ = os.RemoveAll(dir)
 		os.Exit(2)
@@ -37,53 +37,4 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))
-}
-
-// buildShim compiles ./cmd/boxsup-shim from the module root, with the race
-// detector when this test binary has it, so that the shim's own goroutines
-// are checked too.
-func buildShim(out string) error {
-	root, err := moduleRoot()
-	if err != nil {
-		return err
-	}
-	args := []string{"build", "-o", out}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "./cmd/boxsup-shim")
-	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = root
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %v: %v\n%s", args, err, output)
-	}
-	return nil
-}
-
-// goTool finds the go command: on PATH, else in the GOROOT this test was
-// built with.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // fallback only
-}
-
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }

@@ -312,9 +312,12 @@ func (a *BoxActor) closeHandle() {
 		return
 	}
 	_ = h.Close()
+	c, log := a.core, a.log
+	c.cgroupRemovals.Add(1)
 	go func() {
+		defer c.cgroupRemovals.Done()
 		if err := h.RemoveCgroup(); err != nil {
-			a.log.WithError(err).Debug("removing the box cgroup failed")
+			log.WithError(err).Debug("removing the box cgroup failed")
 		}
 	}()
 }

@@ -32,6 +32,10 @@ type core struct {
 
 	incarnations atomic.Uint64
 
+	// cgroupRemovals counts box cgroups being removed after their exit;
+	// Shutdown waits for them before removing the home's cgroup parent.
+	cgroupRemovals sync.WaitGroup
+
 	// ioSlots bounds the helper goroutines that are inside blocking file or
 	// process syscalls at once (see withIO).
 	ioSlots chan struct{}

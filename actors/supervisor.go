@@ -19,6 +19,7 @@ import (
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
+	"github.com/boxsup/boxsup/shimproc"
 )
 
 // Supervisor is the embedder's handle on boxsup: it owns one home, one
@@ -360,6 +361,10 @@ func (s *Supervisor) shutdown(ctx context.Context, mode ShutdownMode) error {
 		errs = append(errs, fmt.Errorf("stopping the root supervisor: %w", err))
 	}
 	s.core.closeKeepalives()
+	s.core.cgroupRemovals.Wait() // each is bounded (shimproc waits at most 500 ms)
+	if err := shimproc.RemoveCgroupParent(s.core.cgroupParent); err != nil {
+		errs = append(errs, err)
+	}
 	s.subs.closeAll()
 	if s.ownSys {
 		s.core.system.Shutdown()

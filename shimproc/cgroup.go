@@ -272,3 +272,25 @@ func removeCgroup(dir string, wait time.Duration) error {
 		}
 	}
 }
+
+// RemoveCgroupParent removes the cgroup directory under which boxes of one
+// home are created (SpawnRequest.CgroupParent), if it exists and holds no
+// box cgroup any more. A parent still in use is left alone without error;
+// so is a host without a writable cgroup2 hierarchy. Called when a
+// supervisor shuts down, so that homes that come and go leave nothing behind.
+func RemoveCgroupParent(parent string) error {
+	root, ok := CgroupAvailable()
+	if !ok || parent == "" {
+		return nil
+	}
+	if err := validCgroupParent(parent); err != nil {
+		return err
+	}
+	err := unix.Rmdir(filepath.Join(root, parent))
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT), errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
+		return nil
+	default:
+		return messages.Errorf(messages.ErrCgroup, "removing %s: %v", filepath.Join(root, parent), err)
+	}
+}

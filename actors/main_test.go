@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/boxsup/boxsup/internal/testbin"
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // shimBinary is the reference shim built for this package's tests and
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	shimBinary, err = testbin.BuildShim(dir, false)
+	shimBinary, err = testutil.BuildShim(dir, false)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, err)

@@ -1,12 +1,10 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/boxsup/boxsup/actors"
-	"github.com/boxsup/boxsup/internal/testbin"
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -50,7 +48,7 @@ func TestMain(m *testing.M) {
 	_ = os.Chmod(dir, 0o755)
 	buildDir = dir
 	shimBinary = filepath.Join(dir, "boxsup-shim")
-	if err := testbin.Build(shimBinary, testbin.ShimPackage, false); err != nil {
+	if err := testutil.Build(shimBinary, testutil.ShimPackage, false); err != nil {
 		fmt.Fprintf(os.Stderr, "building the shim: %v\n", err)
 		_ = os.RemoveAll(dir)
 		os.Exit(2)
@@ -77,28 +75,10 @@ func childDial(path string) int {
 	return 0
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger logs at debug into a buffer shown only when the test fails.
-func testLogger(t *testing.T) (*logrus.Logger, *syncBuffer) {
+func testLogger(t *testing.T) (*logrus.Logger, *testutil.SyncBuffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.SyncBuffer{}
 	log, err := logging.New(logging.Options{Level: "debug", Out: buf})
 	if err != nil {
 		t.Fatal(err)

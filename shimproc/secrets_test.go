@@ -1,40 +1,21 @@
 package shimproc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 const (
 	secretSentinel = "s3ntinel-SECRET-value-4711"
@@ -76,7 +57,7 @@ func TestSecretsStayOutOfArgvEnvErrorsAndLogs(t *testing.T) {
 	t.Setenv(secretVarName, secretSentinel)
 	t.Setenv("BOXSUP_TEST_CARRIER", "prefix-"+secretSentinel+"-suffix")
 	t.Setenv("BOXSUP_TEST_HARMLESS", "plain")
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log, err := logging.New(logging.Options{Level: "trace", Format: "json", Out: logs})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -167,7 +167,7 @@ func checkGoroutines(t *testing.T) {
 // (default info).
 func testLogger(t *testing.T) *logrus.Logger {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.SyncBuffer{}
 	level := os.Getenv("BOXSUP_TEST_LOG")
 	if level == "" {
 		level = "info"
@@ -182,24 +182,6 @@ func testLogger(t *testing.T) *logrus.Logger {
 		}
 	})
 	return log
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ctx returns a context for one facade call.

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/boxsup/boxsup/internal/testbin"
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // shimBinary is the reference shim built once for the whole package.
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "creating the build directory:", err)
 		os.Exit(2)
 	}
-	shimBinary, err = testbin.BuildShim(dir, false)
+	shimBinary, err = testutil.BuildShim(dir, false)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, err)

@@ -11,14 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/boxsup/boxsup/internal/testbin"
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // Generous bounds: the tests wait on conditions; these only decide when a
@@ -52,7 +51,7 @@ func TestMain(m *testing.M) {
 		"github.com/boxsup/boxsup/cmd/boxsup":      boxsupBin,
 		"github.com/boxsup/boxsup/cmd/boxsup-shim": shimBin,
 	} {
-		if err := testbin.Build(out, pkg, raceEnabled); err != nil {
+		if err := testutil.Build(out, pkg, raceEnabled); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
 			_ = os.RemoveAll(dir)
 			os.Exit(2)
@@ -225,24 +224,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(pollInterval)
 	}
-}
-
-// syncBuffer collects a child's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ourProcesses lists live processes of this test package: those whose

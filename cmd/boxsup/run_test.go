@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // TestForegroundRunExitsWithTheBoxCode: console output reaches stdout and
@@ -59,7 +61,7 @@ func TestForegroundRunStopsOnSIGINT(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, boxsupBin, "--home", e.home, "run", "--name", "fg", "-e", markEnv,
 			"--", "/bin/sh", "-c", "echo up; exec sleep 60")
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -8,13 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // superviseProc is a running `boxsup supervise`.
 type superviseProc struct {
 	t           *testing.T
 	cmd         *exec.Cmd
-	log         *syncBuffer
+	log         *testutil.SyncBuffer
 	done        chan struct{}
 	waitErr     error
 	metricsAddr string
@@ -27,7 +29,7 @@ func startSupervise(t *testing.T, home string, args ...string) *superviseProc {
 	t.Helper()
 	all := append([]string{"--home", home, "--log-format", "json", "--log-level", "debug", "supervise"}, args...)
 	cmd := exec.Command(boxsupBin, all...)
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

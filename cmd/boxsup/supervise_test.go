@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // TestSuperviseKilledThenAdopted: a supervisor dies by SIGKILL while its
@@ -102,7 +104,7 @@ func TestControlSocketRefusesAnotherUID(t *testing.T) {
 		cmd := exec.Command(boxsupBin, "--home", home, "ps")
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		r := result{stdout: stdout.String(), stderr: stderr.String()}

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/boxsup/boxsup/internal/testbin"
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // shimBinary is the boxsup-shim built once for the whole package by TestMain.
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	shimBinary = filepath.Join(dir, "boxsup-shim")
-	if err := testbin.Build(shimBinary, testbin.ShimPackage, raceEnabled); err != nil {
+	if err := testutil.Build(shimBinary, testutil.ShimPackage, raceEnabled); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		_ = os.RemoveAll(dir)
 		os.Exit(2)

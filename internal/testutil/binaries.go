@@ -1,8 +1,8 @@
-// Package testbin builds the project's binaries for tests that need the real
-// thing: the reference shim for the process, actor and control tests, both
-// binaries for the CLI's end-to-end tests. It is internal: test support, not
-// API.
-package testbin
+// Package testutil is test support shared by the project's test packages:
+// it builds the binaries under test (the reference shim, the CLI) and offers
+// small helpers such as a goroutine-safe output buffer. It is internal: test
+// support, not API.
+package testutil
 
 import (
 	"fmt"

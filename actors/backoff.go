@@ -17,6 +17,13 @@ type restartHistory struct {
 	step  int
 }
 
+// reset forgets past restarts (an operator started the box anew).
+func (h *restartHistory) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.times, h.step = nil, 0
+}
+
 // decision is what the restart policy says after an exit.
 type decision struct {
 	restart  bool

@@ -130,6 +130,8 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 		if m.inc == a.inc {
 			a.onRemoved(ctx, m)
 		}
+	case *messages.StartExisting:
+		a.onStartExisting(ctx)
 	case *messages.Stop:
 		a.onStop(ctx, m)
 	case *stopForShutdown:
@@ -329,7 +331,7 @@ func (a *BoxActor) answerGone(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
 	case *messages.MetricsRequest:
 		ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: a.id}, Err: err})
-	case *createBox, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
+	case *createBox, *messages.StartExisting, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
 		*messages.Remove, *messages.StatusRequest:
 		ctx.Respond(messages.BoxStatus{ID: a.id, Err: err})
 	default:

@@ -62,6 +62,24 @@ func (a *BoxActor) whenSpecDurable(f func()) {
 	a.afterDurable = append(a.afterDurable, f)
 }
 
+// onStartExisting starts a box at rest again from its stored spec. The
+// restart history is cleared: an operator's start is a fresh start, not one
+// more crash within the window.
+func (a *BoxActor) onStartExisting(ctx actor.Context) {
+	switch {
+	case a.removing || a.busy || a.rec.State == messages.StateStarting || a.rec.State == messages.StateStopping:
+		ctx.Respond(a.status(messages.Errorf(messages.ErrBusy, "box %q is %s; retry", a.id, a.rec.State)))
+	case a.rec.State == messages.StateRunning:
+		ctx.Respond(a.status(nil))
+	case a.spec.Spec.GuestEntrypoint.Executable == "":
+		ctx.Respond(a.status(messages.Errorf(messages.ErrBadSpec, "box %q has no usable spec.json", a.id)))
+	default: // created, exited, failed, restarting
+		a.entry.history.reset()
+		a.startWaiters = append(a.startWaiters, ctx.Sender())
+		a.beginStart()
+	}
+}
+
 func (a *BoxActor) onCreated(ctx actor.Context, m *created) {
 	a.busy = false
 	if m.err != nil {

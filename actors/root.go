@@ -75,6 +75,8 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 		r.onTerminated(ctx, m)
 	case *messages.StartBox:
 		r.onStart(ctx, m)
+	case *messages.StartExisting:
+		r.route(ctx, m.ID)
 	case *messages.Stop:
 		r.route(ctx, m.ID)
 	case *messages.Kill:
@@ -184,7 +186,7 @@ func (r *RootSupervisor) checkBooted(self *actor.PID) {
 // is complete.
 func isRequest(msg any) bool {
 	switch msg.(type) {
-	case *messages.StartBox, *messages.Stop, *messages.Kill, *messages.SignalBox, *messages.Remove,
+	case *messages.StartBox, *messages.StartExisting, *messages.Stop, *messages.Kill, *messages.SignalBox, *messages.Remove,
 		*messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
 		*messages.MetricsAllRequest, *stopAll, *InjectPanic:
 		return true

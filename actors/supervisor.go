@@ -238,6 +238,20 @@ func (s *Supervisor) checkStart(req *messages.StartBox) error {
 	return nil
 }
 
+// StartExisting starts box id again from its stored spec when it is at rest
+// (exited or failed), and returns when it is ready, like Start. A running box
+// is returned as it is; one that is starting, stopping or being removed is
+// messages.ErrBusy.
+func (s *Supervisor) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
+	if s.shutting.Load() {
+		return messages.BoxStatus{}, messages.ErrShuttingDown
+	}
+	if err := layout.ValidateID(id); err != nil {
+		return messages.BoxStatus{ID: id}, err
+	}
+	return s.statusRequest(ctx, &messages.StartExisting{ID: id})
+}
+
 // Stop stops box id gracefully: SIGTERM, then SIGKILL to its whole tree
 // after timeout (0: the box's StopTimeout). It returns after the shim
 // exited; BoxStatus.LastExit holds the status and Killed says whether the

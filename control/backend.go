@@ -19,6 +19,9 @@ type Backend interface {
 	// Stop stops a box gracefully: SIGTERM, then SIGKILL to its tree after
 	// timeout (0: the box's own stop timeout). It returns after the shim exited.
 	Stop(ctx context.Context, id string, timeout time.Duration) (messages.BoxStatus, error)
+	// StartExisting starts a box at rest (exited, failed) again from its
+	// stored spec and returns when it is ready.
+	StartExisting(ctx context.Context, id string) (messages.BoxStatus, error)
 	// Kill sends SIGKILL to a box's whole tree and returns after it exited.
 	Kill(ctx context.Context, id string) (messages.BoxStatus, error)
 	// Signal sends one signal ("HUP", "SIGUSR1", "10") to a box's shim.

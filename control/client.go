@@ -101,6 +101,11 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) (me
 	return c.statusCall(ctx, &Request{Op: OpStop, ID: id, Timeout: timeout})
 }
 
+// StartExisting implements Backend.
+func (c *Client) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
+	return c.statusCall(ctx, &Request{Op: OpStartAgain, ID: id})
+}
+
 // Kill implements Backend.
 func (c *Client) Kill(ctx context.Context, id string) (messages.BoxStatus, error) {
 	return c.statusCall(ctx, &Request{Op: OpKill, ID: id})

@@ -70,6 +70,11 @@ func (l *Local) Stop(ctx context.Context, id string, timeout time.Duration) (mes
 	return l.sup.Stop(ctx, id, timeout)
 }
 
+// StartExisting implements Backend.
+func (l *Local) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
+	return l.sup.StartExisting(ctx, id)
+}
+
 // Kill implements Backend.
 func (l *Local) Kill(ctx context.Context, id string) (messages.BoxStatus, error) {
 	return l.sup.Kill(ctx, id)

@@ -22,6 +22,7 @@ type Op string
 const (
 	OpPing       Op = "ping"
 	OpStart      Op = "start"
+	OpStartAgain Op = "start_existing"
 	OpStop       Op = "stop"
 	OpKill       Op = "kill"
 	OpSignal     Op = "signal"

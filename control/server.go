@@ -221,6 +221,8 @@ func (s *Server) dispatch(ctx context.Context, req *Request) Response {
 		return statusReply(st, err)
 	case OpKill:
 		return statusReply(b.Kill(ctx, req.ID))
+	case OpStartAgain:
+		return statusReply(b.StartExisting(ctx, req.ID))
 	case OpSignal:
 		return statusReply(b.Signal(ctx, req.ID, req.Signal))
 	case OpRemove:

@@ -14,6 +14,15 @@ type StartBox struct {
 	ReadyTimeout time.Duration `json:"ready_timeout"` // 0 = DefaultReadyTimeout
 }
 
+// StartExisting starts an existing box that is at rest (exited, failed or
+// never started) again, from its stored spec, under a new generation. The
+// reply (a BoxStatus) comes when it is ready or failed. A box that is running
+// already is answered at once; one that is starting, stopping or being
+// removed is ErrBusy.
+type StartExisting struct {
+	ID string `json:"id"`
+}
+
 // Stop stops a box gracefully: SIGTERM now, SIGKILL to the whole tree after
 // Timeout (0 = the box's StopTimeout). The reply (a BoxStatus) comes after the
 // shim has exited and carries the exit record. Stopping a stopped box answers

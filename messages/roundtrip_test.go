@@ -45,6 +45,7 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 
 	cases := []any{
 		&StartBox{ID: "web", Spec: sampleSpec(), Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second},
+		&StartExisting{ID: "web"},
 		&Stop{ID: "web", Timeout: time.Second},
 		&Kill{ID: "web", Generation: 7},
 		&SignalBox{ID: "web", Signal: "SIGHUP"},

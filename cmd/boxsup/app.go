@@ -68,7 +68,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.shim, "shim", "", "box runner (shim) binary (default boxsup-shim beside boxsup, else on PATH)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(
-		a.runCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
+		a.runCommand(), a.startCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
 		a.metricsCommand(), a.rmCommand(), a.superviseCommand(), a.demoCommand(),
 	)
 	return root

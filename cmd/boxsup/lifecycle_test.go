@@ -76,6 +76,15 @@ func TestRunDetachedPsStopRm(t *testing.T) {
 			t.Fatalf("ps -a after stop: %+v, want exited, pid 0, SIGTERM (143)", stopped)
 		}
 
+		if out := e.must("start", "web").stdout; out != "web\n" {
+			t.Fatalf("start printed %q, want \"web\\n\"", out)
+		}
+		restarted := e.ps()["web"]
+		if restarted.State != "running" || restarted.PID <= 0 || restarted.PID == row.PID || !processAlive(restarted.PID) {
+			t.Fatalf("ps after start: %+v, want running under a new, live shim (the first was pid %d)", restarted, row.PID)
+		}
+		e.must("stop", "web")
+
 		if out := e.must("rm", "web").stdout; out != "web\n" {
 			t.Fatalf("rm printed %q", out)
 		}
@@ -155,7 +164,7 @@ func TestKillSignalLogsMetricsRm(t *testing.T) {
 func TestUnknownAndInvalidIDs(t *testing.T) {
 	modes(t, func(t *testing.T, e *env) {
 		for _, args := range [][]string{
-			{"stop", "nope"}, {"kill", "nope"}, {"kill", "--signal", "HUP", "nope"}, {"rm", "nope"},
+			{"stop", "nope"}, {"start", "nope"}, {"kill", "nope"}, {"kill", "--signal", "HUP", "nope"}, {"rm", "nope"},
 			{"logs", "nope"}, {"metrics", "nope"},
 		} {
 			r := e.boxsup(args...)

@@ -148,25 +148,7 @@ func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
 			return nil, context.DeadlineExceeded
 		}
 	}
-	f := s.core.root.RequestFuture(s.rootPID, msg, timeout)
-	type result struct {
-		v   any
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f.Result()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		if errors.Is(r.err, actor.ErrTimeout) {
-			return nil, messages.Errorf(messages.ErrTimeout, "no reply within %s", timeout.Round(time.Millisecond))
-		}
-		return r.v, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s.core.ask(ctx, s.rootPID, msg, timeout)
 }
 
 // statusRequest sends msg and unpacks a BoxStatus reply.

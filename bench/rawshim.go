@@ -37,6 +37,32 @@ func rawShimDir(dir string, spec boxSpec) ([]byte, error) {
 	return spec.rawJSON(filepath.Base(dir), dir)
 }
 
+// readyRawShim prepares dir, spawns a raw shim there and waits for its ready
+// byte. It returns the shim, the time from spawn to ready, and release, which
+// kills the shim and removes dir. On an error after dir was prepared, dir is
+// removed and no shim is left.
+func readyRawShim(binary, dir string, spec boxSpec) (rs *rawShim, took time.Duration, release func(), err error) {
+	js, err := rawShimDir(dir, spec)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	t0 := time.Now()
+	rs, err = startRawShim(binary, dir, js)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, 0, nil, err
+	}
+	release = func() {
+		rs.kill()
+		_ = os.RemoveAll(dir)
+	}
+	if err := rs.waitReady(opTimeout); err != nil {
+		release()
+		return nil, 0, nil, err
+	}
+	return rs, time.Since(t0), release, nil
+}
+
 // startRawShim spawns the shim in dir with specJSON on stdin. It returns
 // once the process runs and the spec is written; waitReady then waits for
 // the ready byte.

@@ -97,19 +97,11 @@ func boxsupStopIgnorer(ctx context.Context, sup *actors.Supervisor, spec boxSpec
 // rawKill spawns the SIGTERM-ignoring guest under a raw shim and times
 // SIGKILL to its group until the pidfd reports the exit.
 func rawKill(shim, dir string, spec boxSpec) (time.Duration, error) {
-	js, err := rawShimDir(dir, spec)
+	rs, _, release, err := readyRawShim(shim, dir, spec)
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	rs, err := startRawShim(shim, dir, js)
-	if err != nil {
-		return 0, err
-	}
-	defer rs.kill()
-	if err := rs.waitReady(opTimeout); err != nil {
-		return 0, err
-	}
+	defer release()
 	t0 := time.Now()
 	if err := rs.killGroup(); err != nil {
 		return 0, err

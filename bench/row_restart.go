@@ -106,19 +106,11 @@ func (r *runner) restartRows(ctx context.Context) ([]Row, error) {
 // has exited (it notices the death, sweeps its group, writes exit.json):
 // the part of a restart that belongs to the shim.
 func rawCrash(shim, dir string, spec boxSpec) (time.Duration, error) {
-	js, err := rawShimDir(dir, spec)
+	rs, _, release, err := readyRawShim(shim, dir, spec)
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	rs, err := startRawShim(shim, dir, js)
-	if err != nil {
-		return 0, err
-	}
-	defer rs.kill()
-	if err := rs.waitReady(opTimeout); err != nil {
-		return 0, err
-	}
+	defer release()
 	guest, err := onlyChild(rs.pid)
 	if err != nil {
 		return 0, err

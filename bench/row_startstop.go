@@ -145,21 +145,11 @@ func boxsupStartStop(ctx context.Context, sup *actors.Supervisor, spec boxSpec, 
 // rawStartStop is the floor of rows 1 and 2: spawn until the ready byte,
 // then SIGTERM through the pidfd until the pidfd reports the exit.
 func rawStartStop(shim, dir string, spec boxSpec) (start, stop time.Duration, err error) {
-	js, err := rawShimDir(dir, spec)
+	rs, start, release, err := readyRawShim(shim, dir, spec)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(dir)
-	t0 := time.Now()
-	rs, err := startRawShim(shim, dir, js)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rs.kill()
-	if err := rs.waitReady(opTimeout); err != nil {
-		return 0, 0, err
-	}
-	start = time.Since(t0)
+	defer release()
 	t1 := time.Now()
 	if err := rs.signal(syscall.SIGTERM); err != nil {
 		return 0, 0, err
@@ -173,21 +163,11 @@ func rawStartStop(shim, dir string, spec boxSpec) (start, stop time.Duration, er
 // rawStartBoxliteStop spawns a raw shim until ready (another floor sample
 // of row 1) and stops it the way boxlite does.
 func rawStartBoxliteStop(shim, dir string, spec boxSpec) (start, stop time.Duration, err error) {
-	js, err := rawShimDir(dir, spec)
+	rs, start, release, err := readyRawShim(shim, dir, spec)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(dir)
-	t0 := time.Now()
-	rs, err := startRawShim(shim, dir, js)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rs.kill()
-	if err := rs.waitReady(opTimeout); err != nil {
-		return 0, 0, err
-	}
-	start = time.Since(t0)
+	defer release()
 	stop, err = rs.boxliteStop()
 	return start, stop, err
 }

@@ -55,8 +55,10 @@ type Remove struct {
 	Force bool   `json:"force"`
 }
 
-// Adopt tells a box actor to take over the shim recorded in its state.json
-// (sent by the root after a boot or a restart). Not for callers.
+// Adopt names the take-over of the shim recorded in a box's state.json. It is
+// reserved for a remote host agent: today no actor handles it, because every
+// box actor adopts by itself when it starts (supervisor boot, the actor's or
+// the root's restart), without being told.
 type Adopt struct {
 	ID string `json:"id"`
 }

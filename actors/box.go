@@ -1,87 +1,68 @@
 package actors
 
 import (
-	"sync"
-	"time"
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/sirupsen/logrus"
 
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
 
-// BoxActor owns one box: its shim process (through a shimproc.Handle), its
-// state machine and its state.json. It is a child of the RootSupervisor,
-// named by the box ID. See design.md §4 and docs/ARCHITECTURE.md.
-type BoxActor struct {
+// boxActor owns one box: its lifecycle machine (package lifecycle decides
+// every transition), its shim process through shimproc handles, and its
+// files. It is a child of the root supervisor, named by the box ID.
+//
+// The actor is the machine's hands: it turns messages into lifecycle events
+// and carries out the effects the machine answers with. Nothing in Receive
+// waits on I/O: spawning, verifying, killing, writing state.json and
+// removing the directory run on goroutines that report back with messages.
+type boxActor struct {
 	core  *core
 	entry *boxEntry
 	id    string
 	box   layout.Box
 	log   *logrus.Entry
 	self  *actor.PID
-	inc   uint64 // this incarnation; messages from an earlier one are dropped
+	inc   uint64 // this incarnation; results of an earlier one are dropped
 
-	spec   messages.StartBox
-	rec    messages.StateRecord
-	loaded bool // spec and state are known (created, or read from disk)
-
-	handle    *shimproc.Handle
-	watchDone chan struct{}
-	watchWG   sync.WaitGroup
-	busy      bool // a create, spawn, adopt or remove goroutine is in flight
-
-	startWaiters  []*actor.PID
-	stopWaiters   []*actor.PID
-	removeWaiters []*actor.PID
-	stopRequested bool // the running generation is to end (Stop, Kill, Remove)
-	killed        bool // the stop timeout expired and the tree was SIGKILLed
-	killSent      bool // this incarnation SIGKILLed the tree (timeout or Kill)
-	removing      bool
-	removeStarted bool // the directory's removal is under way
-	gone          bool // the box ended for good; the root is stopping this actor
-	spawnedAt     time.Time
-
-	// pendingInitial reports the first status to the root once a boot
-	// adoption settles.
-	pendingInitial func()
-
-	killCancel    scheduler.CancelFunc
-	restartCancel scheduler.CancelFunc
-
-	// specDurable is false from a new box's Prepare until Persist made its
-	// spec.json durable; afterDurable holds what waits for that.
-	specDurable  bool
-	afterDurable []func()
-
-	persist *persister
-	seq     uint64
-	pending []pendingCommit
+	m       *lifecycle.Machine
+	spec    messages.StartBox // the box's stored request: what a spawn runs
+	cgroup  string            // the box's cgroup directory, "" when none
+	waiters map[lifecycle.Waiter]*actor.PID
+	nextW   lifecycle.Waiter
+	handles map[uint64]*shimproc.Handle // by generation; at most one live
+	timers  map[lifecycle.Kind]scheduler.CancelFunc
+	stop    chan struct{} // closed when the incarnation ends
+	gone    bool          // the box ended for good; the root is stopping this actor
 }
 
-// pendingCommit is work that waits until state.json holds record seq:
-// replies and events are sent only after the transition is durable.
-type pendingCommit struct {
-	seq   uint64
-	after func()
-}
-
-func newBoxActor(c *core, e *boxEntry) *BoxActor {
-	return &BoxActor{
-		core:  c,
-		entry: e,
-		id:    e.id,
-		box:   e.box,
-		log:   c.log.WithField("box_id", e.id),
-		inc:   c.incarnations.Add(1),
+func newBoxActor(c *core, e *boxEntry) *boxActor {
+	return &boxActor{
+		core:    c,
+		entry:   e,
+		id:      e.id,
+		box:     e.box,
+		log:     c.log.WithField("box_id", e.id),
+		inc:     c.incarnations.Add(1),
+		cgroup:  c.boxCgroup(e.id),
+		waiters: map[lifecycle.Waiter]*actor.PID{},
+		handles: map[uint64]*shimproc.Handle{},
+		timers:  map[lifecycle.Kind]scheduler.CancelFunc{},
+		stop:    make(chan struct{}),
 	}
 }
 
 // Receive implements actor.Actor.
-func (a *BoxActor) Receive(ctx actor.Context) {
+func (a *boxActor) Receive(ctx actor.Context) {
 	if a.gone && a.answerGone(ctx) {
 		return
 	}
@@ -92,250 +73,213 @@ func (a *BoxActor) Receive(ctx actor.Context) {
 		a.release("box actor restarted")
 	case *actor.Stopping:
 		a.release("box actor stopped")
-	case *createBox:
-		a.onCreate(ctx, m)
-	case *created:
+	case *boxEvent:
 		if m.inc == a.inc {
-			a.onCreated(ctx, m)
+			a.feed(ctx, m.ev)
+		}
+	case *timerFired:
+		if m.inc == a.inc {
+			a.deliver(m.ev)
 		}
 	case *loaded:
 		if m.inc == a.inc {
-			a.onLoaded(ctx, m)
+			a.spec = m.spec
+			a.feed(ctx, m.ev)
 		}
 	case *spawned:
 		a.onSpawned(ctx, m)
-	case *readied:
-		a.onReadied(ctx, m)
-	case *adopted:
-		a.onAdopted(ctx, m)
-	case *exited:
-		a.onExited(ctx, m)
-	case *specDurable:
-		if m.inc == a.inc {
-			a.onSpecDurable(m)
-		}
-	case *persisted:
-		if m.inc == a.inc {
-			a.onPersisted(ctx, m)
-		}
-	case *restartNow:
-		a.onRestartNow(ctx, m)
-	case *killedTree:
-		// A kill that raced the exit (the handle closed, the cgroup gone)
-		// did its job: only a failure against a still-running shim counts.
-		if m.inc == a.inc && m.err != nil && m.gen == a.rec.Generation && a.handle != nil {
-			a.log.WithError(m.err).Warn("killing the box's process tree failed")
-		}
-	case *removed:
-		if m.inc == a.inc {
-			a.onRemoved(ctx, m)
-		}
+	case *verified:
+		a.onVerified(ctx, m)
+	case *createBox:
+		a.spec = m.req
+		a.feed(ctx, lifecycle.Create{W: a.waiter(ctx.Sender()), Opts: optionsOf(m.req)})
 	case *messages.StartExisting:
-		a.onStartExisting(ctx)
+		a.feed(ctx, lifecycle.Start{W: a.waiter(ctx.Sender())})
 	case *messages.Stop:
-		a.onStop(ctx, m)
+		a.feed(ctx, lifecycle.Stop{W: a.waiter(ctx.Sender()), Timeout: m.Timeout})
 	case *stopForShutdown:
-		a.onStopForShutdown(ctx, m)
+		a.feed(ctx, lifecycle.Stop{W: a.waiter(ctx.Sender()), Cap: m.cap, Now: m.now})
 	case *messages.Kill:
-		a.onKill(ctx, m)
-	case *messages.SignalBox:
-		a.onSignal(ctx, m)
+		a.feed(ctx, lifecycle.Kill{W: a.waiter(ctx.Sender())})
 	case *messages.Remove:
-		a.onRemove(ctx, m)
+		a.feed(ctx, lifecycle.Remove{W: a.waiter(ctx.Sender()), Force: m.Force})
+	case *messages.Adopt:
+		a.feed(ctx, lifecycle.Adopt{W: a.waiter(ctx.Sender()), PID: m.PID})
+	case *messages.SignalBox:
+		sig, err := parseSignal(m.Signal)
+		if err != nil {
+			ctx.Respond(a.m.Status(messages.AsError(err)))
+			return
+		}
+		a.feed(ctx, lifecycle.Signal{W: a.waiter(ctx.Sender()), Sig: int(sig)})
+	case *cancelStart:
+		for w, pid := range a.waiters {
+			if pid.Equal(m.caller) {
+				a.feed(ctx, lifecycle.CancelStart{W: w})
+				return
+			}
+		}
 	case *messages.StatusRequest:
-		ctx.Respond(a.status(nil))
+		ctx.Respond(a.m.Status(nil))
 	case *messages.MetricsRequest:
 		a.onMetrics(ctx)
-	case *InjectPanic:
-		if a.core.cfg.FaultInjection {
+	case *injectPanic:
+		if a.core.cfg.faultInjection {
 			panic("boxsup: injected panic in box actor " + a.id)
 		}
 	}
 }
 
+// optionsOf extracts a box's supervision settings from its request.
+func optionsOf(req messages.StartBox) lifecycle.Options {
+	return lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout, Detach: req.Spec.Detach}
+}
+
 // onStarted begins an incarnation: a fresh box waits for its createBox; any
 // other loads spec.json and state.json and reconciles with what runs.
-func (a *BoxActor) onStarted(ctx actor.Context) {
+func (a *boxActor) onStarted(ctx actor.Context) {
 	a.self = ctx.Self()
-	a.persist = newPersister(a.box, a.core.withIO, a.inc, a.core.root, a.self)
+	a.entry.persist.attach(a.inc, a.self)
 	a.entry.mu.Lock()
 	fresh := a.entry.fresh
 	a.entry.mu.Unlock()
+	a.m = lifecycle.New(a.id, a.core.home.Root, fresh, boxEnv{cgroup: a.cgroup}, &a.entry.history)
 	if fresh {
 		return
 	}
-	a.busy = true
-	inc, box, root, self := a.inc, a.box, a.core.root, a.self
-	go func() {
+	inc, box, p, self := a.inc, a.box, a.entry.persist, a.self
+	a.core.goHelper(func() {
 		m := &loaded{inc: inc}
 		a.core.withIO(func() {
-			m.spec, m.specErr = box.ReadSpec()
-			m.rec, m.recErr = box.ReadState()
+			m.spec, m.ev.SpecErr = box.ReadSpec()
+			m.ev.Rec, m.ev.RecErr = box.ReadState()
+			if latest, ok := p.latestRecord(); ok {
+				// The writer holds a newer record than the disk (a write
+				// in flight, or failing): it is the truth.
+				m.ev.Rec, m.ev.RecErr = latest, nil
+			}
+			if m.ev.RecErr != nil && !errors.Is(m.ev.RecErr, fs.ErrNotExist) {
+				if aside, err := box.SetAsideState(); err == nil && aside != "" {
+					a.log.WithField("kept_as", aside).Warn("state.json is damaged; kept for inspection")
+				}
+			}
 		})
-		root.Send(self, m)
-	}()
+		m.ev.Opts = optionsOf(m.spec)
+		a.core.root.Send(self, m)
+	})
+}
+
+// feed hands one event to the machine and carries out its effects.
+func (a *boxActor) feed(ctx actor.Context, ev lifecycle.Event) {
+	effs, err := a.m.Handle(ev)
+	if err != nil {
+		a.log.WithError(err).Error("lifecycle refused a transition")
+	}
+	for _, e := range effs {
+		a.do(ctx, e)
+	}
+}
+
+// deliver hands a result of the actor's own work (or a timer) to the
+// machine as a message to itself, through the test hook when one is set
+// (the hook may hold it back to force an order of events).
+func (a *boxActor) deliver(ev lifecycle.Event) { a.deliverAs(a.inc, ev) }
+
+// waiter registers a caller and returns its token for the machine.
+func (a *boxActor) waiter(pid *actor.PID) lifecycle.Waiter {
+	if pid == nil {
+		return 0
+	}
+	a.nextW++
+	a.waiters[a.nextW] = pid
+	return a.nextW
+}
+
+// reply answers a caller.
+func (a *boxActor) reply(w lifecycle.Waiter, st messages.BoxStatus) {
+	pid := a.waiters[w]
+	delete(a.waiters, w)
+	if pid != nil {
+		a.core.root.Send(pid, st)
+	}
 }
 
 // release ends this incarnation without touching the shim: timers are
-// cancelled, the handle (pidfd) is closed, the keepalive stays with the
-// entry. Waiting callers are told to retry.
-func (a *BoxActor) release(why string) {
-	a.cancelTimers()
-	a.stopWatcher()
-	if a.handle != nil {
-		_ = a.handle.Close()
-		a.handle = nil
+// cancelled, handles (pidfds) closed, the keepalive stays with the entry and
+// the writer goes on. Waiting callers are told to retry. Nothing here waits.
+func (a *boxActor) release(why string) {
+	for k, cancel := range a.timers {
+		cancel()
+		delete(a.timers, k)
 	}
-	if a.persist != nil {
-		a.persist.wait()
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	for gen, h := range a.handles {
+		_ = h.Close()
+		delete(a.handles, gen)
+	}
+	if a.m == nil {
+		return
 	}
 	err := messages.Errorf(messages.ErrBusy, "box %q: %s during the request; retry", a.id, why)
-	a.replyAll(&a.startWaiters, a.status(err))
-	a.replyAll(&a.stopWaiters, a.status(err))
-	a.replyAll(&a.removeWaiters, a.status(err))
-}
-
-func (a *BoxActor) cancelTimers() {
-	if a.killCancel != nil {
-		a.killCancel()
-		a.killCancel = nil
+	for w := range a.waiters {
+		a.reply(w, a.m.Status(err))
 	}
-	if a.restartCancel != nil {
-		a.restartCancel()
-		a.restartCancel = nil
-	}
-}
-
-// commit records a transition: the in-memory record is queued for
-// state.json, and after runs (then the root hears of the new status) once
-// the record is on disk.
-func (a *BoxActor) commit(after func()) {
-	a.rec.UpdatedAt = time.Now().UTC()
-	a.seq++
-	a.persist.submit(a.seq, a.rec)
-	a.pending = append(a.pending, pendingCommit{seq: a.seq, after: after})
-}
-
-func (a *BoxActor) onPersisted(ctx actor.Context, m *persisted) {
-	if m.err != nil {
-		// The transition stands (the process did what it did); a full disk
-		// must not kill boxes. The next successful write catches up.
-		a.log.WithError(m.err).Error("writing state.json failed")
-	}
-	n := 0
-	for _, p := range a.pending {
-		if p.seq > m.seq {
-			break
-		}
-		if p.after != nil {
-			p.after()
-		}
-		n++
-	}
-	if n == 0 {
-		return
-	}
-	a.pending = a.pending[n:]
-	if !a.gone { // the root has forgotten a gone box; do not remind it
-		ctx.Send(ctx.Parent(), &statusChanged{status: a.status(nil)})
-	}
-}
-
-// status describes the box now, with err attached for replies.
-func (a *BoxActor) status(err *messages.Error) messages.BoxStatus {
-	st := messages.BoxStatus{
-		ID:         a.id,
-		State:      a.rec.State,
-		Engine:     a.spec.Spec.Engine,
-		PID:        a.rec.Identity.PID,
-		Generation: a.rec.Generation,
-		Restarts:   a.rec.Restarts,
-		Detached:   a.spec.Spec.Detach,
-		LastExit:   a.rec.LastExit,
-		Reason:     a.rec.Reason,
-		Killed:     a.killed,
-		CreatedAt:  a.rec.CreatedAt,
-		StartedAt:  a.rec.StartedAt,
-		Err:        err,
-	}
-	if st.State == "" {
-		st.State = messages.StateCreated
-	}
-	return st
-}
-
-// replyAll answers and clears a list of waiting requesters.
-func (a *BoxActor) replyAll(waiters *[]*actor.PID, msg any) {
-	for _, pid := range *waiters {
-		if pid != nil {
-			a.core.root.Send(pid, msg)
-		}
-	}
-	*waiters = nil
-}
-
-// event fills an event header for the current generation.
-func (a *BoxActor) header() messages.EventHeader {
-	return messages.EventHeader{BoxID: a.id, At: time.Now().UTC(), Generation: a.rec.Generation}
-}
-
-// watchExit forwards the handle's exit notification to the actor. The
-// goroutine parks on a channel; the pidfd wait itself is in the netpoller.
-func (a *BoxActor) watchExit(h *shimproc.Handle, gen uint64) {
-	done := make(chan struct{})
-	a.watchDone = done
-	root, self := a.core.root, a.self
-	a.watchWG.Add(1)
-	go func() {
-		defer a.watchWG.Done()
-		select {
-		case <-h.Exited():
-			root.Send(self, &exited{gen: gen, exit: h.ExitStatus()})
-		case <-done:
-		}
-	}()
-}
-
-func (a *BoxActor) stopWatcher() {
-	if a.watchDone != nil {
-		close(a.watchDone)
-		a.watchDone = nil
-	}
-	a.watchWG.Wait()
-}
-
-// closeHandle drops the current handle after its shim exited; the cgroup is
-// removed off the actor goroutine.
-func (a *BoxActor) closeHandle() {
-	a.stopWatcher()
-	h := a.handle
-	a.handle = nil
-	if h == nil {
-		return
-	}
-	_ = h.Close()
-	c, log := a.core, a.log
-	c.cgroupRemovals.Add(1)
-	go func() {
-		defer c.cgroupRemovals.Done()
-		if err := h.RemoveCgroup(); err != nil {
-			log.WithError(err).Debug("removing the box cgroup failed")
-		}
-	}()
 }
 
 // answerGone answers a request that reached the actor of a box that has
 // ended for good (between boxGone and the root stopping the actor).
-func (a *BoxActor) answerGone(ctx actor.Context) bool {
+func (a *boxActor) answerGone(ctx actor.Context) bool {
 	err := messages.Errorf(messages.ErrNotFound, "%q", a.id)
 	switch ctx.Message().(type) {
 	case *messages.MetricsRequest:
 		ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: a.id}, Err: err})
 	case *createBox, *messages.StartExisting, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
-		*messages.Remove, *messages.StatusRequest:
+		*messages.Remove, *messages.StatusRequest, *messages.Adopt:
 		ctx.Respond(messages.BoxStatus{ID: a.id, Err: err})
+	case *cancelStart:
 	default:
 		return false
 	}
 	return true
+}
+
+// onMetrics samples the box tree off the actor goroutine; the sampler
+// answers the requester directly.
+func (a *boxActor) onMetrics(ctx actor.Context) {
+	st := a.m.Status(nil)
+	h := a.handles[st.Generation]
+	if h == nil || !st.State.Live() {
+		ctx.Respond(&messages.MetricsResponse{
+			Metrics: messages.BoxMetrics{ID: a.id},
+			Err:     messages.Errorf(messages.ErrNotRunning, "box %q is %s", a.id, st.State),
+		})
+		return
+	}
+	sender, root, id := ctx.Sender(), a.core.root, a.id
+	c := a.core
+	c.goHelper(func() {
+		var m messages.BoxMetrics
+		var err error
+		c.withIO(func() { m, err = h.Metrics() })
+		m.ID = id
+		if errors.Is(err, shimproc.ErrGone) {
+			err = messages.Errorf(messages.ErrNotRunning, "box %q exited", id)
+		}
+		root.Send(sender, &messages.MetricsResponse{Metrics: m, Err: messages.AsError(err)})
+	})
+}
+
+// parseSignal accepts "SIGHUP", "HUP" or "1".
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	if n := messages.SignalNumber(strings.ToUpper(s)); n > 0 {
+		return syscall.Signal(n), nil
+	}
+	return 0, messages.Errorf(messages.ErrBadSpec, "unknown signal %q", s)
 }

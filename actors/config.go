@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
 
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
@@ -51,8 +52,21 @@ type Config struct {
 	// Subscribe after NewSupervisor returns has missed. It is called until
 	// Shutdown.
 	OnEvent func(messages.Event)
-	// FaultInjection enables the InjectPanic message, for tests.
-	FaultInjection bool
+
+	// faultInjection enables the injectPanic message (the package's tests).
+	faultInjection bool
+	// hooks reorder or delay chosen events (the package's tests).
+	hooks *testHooks
+}
+
+// testHooks let the package's tests force an order of events instead of
+// hoping for one under load.
+type testHooks struct {
+	// deliver, when set, is called with each result of a box actor's own
+	// work (a ready result, an exit, a persisted write, a timer) on its way
+	// to the box's machine; it must call send exactly once, now or later,
+	// from any goroutine.
+	deliver func(box string, ev lifecycle.Event, send func())
 }
 
 func (c Config) withDefaults() Config {

@@ -1,15 +1,21 @@
 package actors
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/sirupsen/logrus"
 
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
@@ -25,7 +31,8 @@ type core struct {
 	system       *actor.ActorSystem
 	root         *actor.RootContext
 	sched        *scheduler.TimerScheduler
-	cgroupParent string
+	cgroupParent string // relative to the cgroup root: boxsup/<hash of home>
+	hooks        *testHooks
 
 	mu      sync.Mutex
 	entries map[string]*boxEntry
@@ -35,6 +42,9 @@ type core struct {
 	// cgroupRemovals counts box cgroups being removed after their exit;
 	// Shutdown waits for them before removing the home's cgroup parent.
 	cgroupRemovals sync.WaitGroup
+	// helpers counts the box actors' helper goroutines (I/O, watchers);
+	// Shutdown waits for them, so that none outlives the supervisor.
+	helpers sync.WaitGroup
 
 	// ioSlots bounds the helper goroutines that are inside blocking file or
 	// process syscalls at once (see withIO).
@@ -45,8 +55,9 @@ type core struct {
 // reads), once one of a few slots is free. Each blocked syscall holds an OS
 // thread, and Go keeps the threads it made: unbounded, a storm of 1000 starts
 // left the supervisor with ~25 threads. Spawning saturates two cores at two
-// concurrent forks (limits.md §1), so a bound of 2×GOMAXPROCS (at least 4)
-// costs no throughput; goroutines waiting for a slot hold no thread.
+// concurrent forks, so a bound of 2×GOMAXPROCS (at least 4) costs no
+// throughput; goroutines waiting for a slot hold no thread. Nothing that can
+// wait long (a shim reading its spec, a readiness wait) runs in a slot.
 func (c *core) withIO(f func()) {
 	c.ioSlots <- struct{}{}
 	defer func() { <-c.ioSlots }()
@@ -58,32 +69,49 @@ func ioSlotCount() int {
 	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
+// boxEntry is the part of a box that outlives its actor's incarnations: the
+// keepalive write end (closing it would make an attached shim stop), the
+// restart history used for the intensity limit and backoff, and the writer
+// of its state.json.
+type boxEntry struct {
+	mu        sync.Mutex
+	id        string
+	box       layout.Box
+	fresh     bool // spawned for a new box: wait for createBox instead of loading
+	keepalive *os.File
+	keepGen   uint64 // the generation the keepalive belongs to
+	history   lifecycle.History
+	persist   *persister
+}
+
 // entry returns the box's entry, creating it when missing.
 func (c *core) entry(id string, box layout.Box) *boxEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
 	if !ok {
-		e = &boxEntry{id: id, box: box}
+		e = &boxEntry{id: id, box: box, persist: newPersister(box, c.withIO, c.root)}
 		c.entries[id] = e
 	}
 	return e
 }
 
-// dropEntry forgets a removed box and closes its keepalive.
+// dropEntry forgets a removed box, closes its keepalive and stops its writer.
 func (c *core) dropEntry(id string) {
 	c.mu.Lock()
 	e := c.entries[id]
 	delete(c.entries, id)
 	c.mu.Unlock()
 	if e != nil {
-		e.setKeepalive(nil)
+		e.setKeepalive(0, nil)
+		e.persist.close()
 	}
 }
 
-// closeKeepalives closes every keepalive pipe: attached shims then stop their
-// guests. Called by Shutdown, last.
-func (c *core) closeKeepalives() {
+// closeEntries closes every keepalive pipe (attached shims then stop their
+// guests) and stops every writer, reporting the boxes whose last state
+// could not be written. Called by Shutdown, last.
+func (c *core) closeEntries() (unwritten []string) {
 	c.mu.Lock()
 	es := make([]*boxEntry, 0, len(c.entries))
 	for _, e := range c.entries {
@@ -91,8 +119,38 @@ func (c *core) closeKeepalives() {
 	}
 	c.mu.Unlock()
 	for _, e := range es {
-		e.setKeepalive(nil)
+		e.setKeepalive(0, nil)
+		if e.persist.close() {
+			unwritten = append(unwritten, e.id)
+		}
 	}
+	sort.Strings(unwritten)
+	return unwritten
+}
+
+// setKeepalive replaces the box's keepalive (the write end of generation
+// gen's pipe), closing the previous one.
+func (e *boxEntry) setKeepalive(gen uint64, f *os.File) {
+	e.mu.Lock()
+	old := e.keepalive
+	e.keepalive, e.keepGen = f, gen
+	e.mu.Unlock()
+	if old != nil && old != f {
+		_ = old.Close()
+	}
+}
+
+// dropKeepalive closes the keepalive when it belongs to generation gen.
+func (e *boxEntry) dropKeepalive(gen uint64) {
+	e.mu.Lock()
+	f := e.keepalive
+	if f == nil || e.keepGen != gen {
+		e.mu.Unlock()
+		return
+	}
+	e.keepalive = nil
+	e.mu.Unlock()
+	_ = f.Close()
 }
 
 // shimFor returns the shim binary for an engine.
@@ -106,45 +164,48 @@ func (c *core) shimFor(engine messages.EngineKind) (string, error) {
 	return "", messages.Errorf(messages.ErrBadSpec, "engine: no shim configured for engine %q", engine)
 }
 
+// shimBinaries lists every configured shim: a process is only taken for a
+// box's shim when it runs one of them.
+func (c *core) shimBinaries() []string {
+	var out []string
+	if c.cfg.ShimBinary != "" {
+		out = append(out, c.cfg.ShimBinary)
+	}
+	for _, b := range c.cfg.Engines {
+		out = append(out, b)
+	}
+	return out
+}
+
 // publish puts a lifecycle event on the actor system's event stream.
 func (c *core) publish(ev messages.Event) { c.system.EventStream.Publish(ev) }
 
-// spawnRequest builds the shimproc request for a box.
-func (c *core) spawnRequest(box layout.Box, start messages.StartBox, log logrus.FieldLogger) (shimproc.SpawnRequest, error) {
-	bin, err := c.shimFor(start.Spec.Engine)
+// boxCgroup returns the cgroup directory of a box (holding every
+// generation's), or "" when boxes get no cgroup.
+func (c *core) boxCgroup(id string) string {
+	dir, err := shimproc.BoxCgroupDir(c.cfg.Cgroup, c.cgroupParent, id)
 	if err != nil {
-		return shimproc.SpawnRequest{}, err
+		return ""
 	}
-	return shimproc.SpawnRequest{
-		Box:          box,
-		Binary:       bin,
-		Spec:         start.Spec,
-		ReadyTimeout: start.ReadyTimeout,
-		Cgroup:       c.cfg.Cgroup,
-		CgroupParent: c.cgroupParent,
-		Logger:       log,
-	}, nil
+	return dir
 }
 
-// keepaliveRef guards the keepalive write end of an attached box.
-type keepaliveRef struct {
-	mu sync.Mutex
-	f  *os.File
+// boxEnv is a box's lifecycle.Env.
+type boxEnv struct {
+	cgroup string // the box's cgroup directory, "" when none
 }
 
-// setKeepalive replaces the box's keepalive, closing the previous one.
-func (e *boxEntry) setKeepalive(f *os.File) {
-	e.mu.Lock()
-	if e.keepalive == nil {
-		e.keepalive = &keepaliveRef{}
+func (e boxEnv) Now() time.Time { return time.Now() }
+func (e boxEnv) Jitter(n int64) int64 {
+	if n <= 0 {
+		return 0
 	}
-	ref := e.keepalive
-	e.mu.Unlock()
-	ref.mu.Lock()
-	old := ref.f
-	ref.f = f
-	ref.mu.Unlock()
-	if old != nil && old != f {
-		_ = old.Close()
-	}
+	return rand.Int64N(n + 1)
 }
+func (e boxEnv) NewToken() string {
+	b := make([]byte, 12)
+	_, _ = crand.Read(b) // never fails on Linux
+	return hex.EncodeToString(b)
+}
+func (e boxEnv) BoxCgroup() string           { return e.cgroup }
+func (e boxEnv) GenCgroup(gen uint64) string { return shimproc.GenCgroupDir(e.cgroup, gen) }

@@ -25,9 +25,12 @@ func Example() {
 	}
 	defer os.RemoveAll(home)
 
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
 	quiet := logrus.New()
 	quiet.SetOutput(io.Discard)
-	sup, err := actors.NewSupervisor(actors.Config{
+	sup, err := actors.NewSupervisor(ctx, actors.Config{
 		Home:       home,
 		ShimBinary: shimBinary, // the path of a built cmd/boxsup-shim
 		Logger:     quiet,
@@ -35,8 +38,6 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	defer sup.Shutdown(ctx, actors.StopAll)
 
 	st, err := sup.Start(ctx, messages.StartBox{

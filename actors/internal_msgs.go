@@ -1,96 +1,71 @@
 package actors
 
 import (
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
 
-// Messages a box actor sends to itself from its helper goroutines, and those
-// exchanged between the root and its box actors. None leaves the package.
+// Messages a box actor sends to itself from its helper goroutines and
+// timers, and those exchanged between the root and its box actors. None
+// leaves the package.
+
+// boxEvent carries a lifecycle event to incarnation inc of a box actor: a
+// result of its work or a timer. An event for an earlier incarnation (the
+// actor restarted meanwhile) is dropped.
+type boxEvent struct {
+	inc uint64
+	ev  lifecycle.Event
+}
 
 // createBox carries a new box's request from the root to its fresh actor.
 type createBox struct {
 	req messages.StartBox
 }
 
-// created reports that the box directory, spec.json and state.json exist.
-type created struct {
-	inc uint64
-	err error
-}
-
-// specDurable reports that a new box's spec.json and directory were fsynced.
-type specDurable struct {
-	inc uint64
-	err error
+// cancelStart tells a box actor that the context of the start whose reply
+// goes to caller ended before the box was ready.
+type cancelStart struct {
+	id     string
+	caller *actor.PID
 }
 
 // loaded reports what a booting (or restarted) box actor found on disk.
 type loaded struct {
-	inc     uint64
-	spec    messages.StartBox
-	rec     messages.StateRecord
-	specErr error
-	recErr  error
+	inc  uint64
+	spec messages.StartBox
+	ev   lifecycle.Loaded
 }
 
-// spawned reports the result of shimproc.Start for generation gen.
+// timerFired is a box's timer, scheduled to the box itself; the actor hands
+// its event to the machine (through the test hook, when set).
+type timerFired struct {
+	inc uint64
+	ev  lifecycle.Event
+}
+
+// spawned reports a spawn: the handle of the new shim (or of a running shim
+// of the box that was adopted instead), or the error.
 type spawned struct {
-	gen    uint64
-	handle *shimproc.Handle
-	err    error
+	inc     uint64
+	gen     uint64
+	handle  *shimproc.Handle
+	adopted bool
+	err     error
 }
 
-// readied reports the result of WaitReady for generation gen.
-type readied struct {
-	gen uint64
-	err error
-}
-
-// adopted reports the result of shimproc.Adopt for generation gen. When the
-// process was gone or was not ours, handle is nil and exit says what is known.
-type adopted struct {
-	gen    uint64
-	handle *shimproc.Handle
-	exit   messages.ExitRecord
-	lost   string // why the recorded process could not be adopted
-}
-
-// exited reports that generation gen's shim exited, with its status.
-type exited struct {
-	gen  uint64
-	exit messages.ExitRecord
-}
-
-// persisted acknowledges that every state record up to seq is on disk.
-type persisted struct {
-	inc uint64
-	seq uint64
-	err error
-}
-
-// restartNow is scheduled after a restart backoff for generation gen.
-type restartNow struct {
-	gen uint64
-}
-
-// removed reports the result of deleting the box directory.
-type removed struct {
-	inc uint64
-	err error
-}
-
-// killedTree reports the result of KillTree for generation gen.
-type killedTree struct {
-	inc uint64
-	gen uint64
-	err error
+// verified reports a verification: the adopted handle, or what was found.
+type verified struct {
+	inc     uint64
+	gen     uint64
+	handle  *shimproc.Handle
+	outcome lifecycle.Outcome
+	exit    messages.ExitRecord
+	err     error
 }
 
 // statusChanged is sent by a box actor to the root after each committed
@@ -101,20 +76,27 @@ type statusChanged struct {
 	initial bool
 }
 
+// goneReply is one caller a gone box's root must answer.
+type goneReply struct {
+	to     *actor.PID
+	status messages.BoxStatus
+}
+
 // boxGone tells the root that a box actor is about to stop for good
-// (removed, or failed to be created). The root answers the waiters only once
+// (removed, or failed to be created). The root answers the callers only once
 // the actor has terminated, so that a caller who hears "removed" can at once
 // create a box with the same ID (the actor's name is free by then).
 type boxGone struct {
 	id      string
-	waiters []*actor.PID
-	reply   messages.BoxStatus
+	replies []goneReply
 }
 
-// stopForShutdown stops a box within min(its own stop timeout, cap); sent by
-// the root's stop-all fan-out. The reply is a BoxStatus.
+// stopForShutdown stops a box within min(its own stop timeout, cap), or
+// kills it at once when now is set; sent by the root's stop-all fan-out.
+// The reply is a BoxStatus.
 type stopForShutdown struct {
 	cap time.Duration
+	now bool
 }
 
 // bootListed carries the box IDs found in the home at boot.
@@ -133,10 +115,11 @@ type bootDone struct {
 }
 
 // stopAll asks the root to stop every live box (or only the attached ones)
-// within min(each box's stop timeout, timeoutCap); answered with a
-// stopAllDone.
+// within min(each box's stop timeout, timeoutCap), or to kill them at once
+// when now is set; answered with a stopAllDone.
 type stopAll struct {
 	timeoutCap   time.Duration
+	now          bool
 	attachedOnly bool
 }
 
@@ -146,21 +129,9 @@ type stopAllDone struct {
 	errs    []string
 }
 
-// InjectPanic makes the named box actor (or the root, when ID is empty) panic
-// while handling it. It exists for fault-injection tests and is ignored unless
-// Config.FaultInjection is set.
-type InjectPanic struct {
-	ID string `json:"id"`
-}
-
-// boxEntry is the part of a box that outlives its actor's incarnations: the
-// keepalive write end (closing it would make an attached shim stop) and the
-// restart history used for the intensity limit and backoff.
-type boxEntry struct {
-	mu        sync.Mutex
-	id        string
-	box       layout.Box
-	fresh     bool // spawned for a new box: wait for createBox instead of loading
-	keepalive *keepaliveRef
-	history   restartHistory
+// injectPanic makes the named box actor (or the root, when id is empty)
+// panic while handling it. It is a fault-injection hook for the package's
+// tests, ignored unless Config.faultInjection is set.
+type injectPanic struct {
+	id string
 }

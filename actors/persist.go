@@ -2,42 +2,88 @@ package actors
 
 import (
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
-// persister writes a box's state.json off the actor goroutine. The actor
-// hands it numbered records; a write of record n makes every record before n
-// obsolete, so writes coalesce and a slow disk never queues more than one
-// write per box. Each write is acknowledged to the actor with a persisted
-// message carrying the highest sequence number now on disk.
+// persister writes one box's state.json off the actor goroutine. It belongs
+// to the box's entry, not to an actor incarnation: a write in flight when
+// the actor restarts is neither lost nor raced by the next incarnation,
+// which starts from the newest record (latest), written or not.
+//
+// The actor hands it numbered records and goes on. A write of record n makes
+// every earlier one moot, so writes coalesce and a slow disk never queues
+// more than one write per box. Each landed write is acknowledged with a
+// lifecycle.Persisted carrying the highest number on disk. A failed write
+// (a full disk) is reported once and retried with backoff until it lands
+// or the persister is closed: nothing the actor decided is dropped.
 type persister struct {
 	box  layout.Box
 	io   func(func()) // runs blocking I/O in a bounded slot
-	inc  uint64
 	root *actor.RootContext
-	self *actor.PID
 
-	mu      sync.Mutex
-	next    *messages.StateRecord // latest record not yet written
-	nextSeq uint64
-	running bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	inc      uint64     // the incarnation acknowledgements go to
+	self     *actor.PID // its actor
+	latest   *messages.StateRecord
+	next     *messages.StateRecord // newest record not yet written
+	nextSeq  uint64
+	nextInc  uint64
+	running  bool
+	closed   bool
+	wake     chan struct{}
+	wg       sync.WaitGroup
+	failures int
 }
 
-func newPersister(box layout.Box, io func(func()), inc uint64, root *actor.RootContext, self *actor.PID) *persister {
-	return &persister{box: box, io: io, inc: inc, root: root, self: self}
+// Bounds of the retry backoff after a failed write.
+const (
+	persistRetryMin = 100 * time.Millisecond
+	persistRetryMax = 5 * time.Second
+)
+
+func newPersister(box layout.Box, io func(func()), root *actor.RootContext) *persister {
+	return &persister{box: box, io: io, root: root, wake: make(chan struct{}, 1)}
 }
 
-// submit queues rec as sequence seq. It never blocks on I/O.
-func (p *persister) submit(seq uint64, rec messages.StateRecord) {
+// attach makes incarnation inc of the box actor at self the receiver of
+// acknowledgements. Acknowledgements of records an earlier incarnation
+// submitted are not sent to it (its record numbers start afresh).
+func (p *persister) attach(inc uint64, self *actor.PID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inc, p.self = inc, self
+}
+
+// latestRecord returns the newest record submitted, written or not.
+func (p *persister) latestRecord() (messages.StateRecord, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.latest == nil {
+		return messages.StateRecord{}, false
+	}
+	return *p.latest, true
+}
+
+// submit queues rec as record seq of incarnation inc. It never blocks.
+func (p *persister) submit(inc, seq uint64, rec messages.StateRecord) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := rec
-	p.next, p.nextSeq = &r, seq
+	p.latest = &r
+	if p.closed {
+		return
+	}
+	p.next, p.nextSeq, p.nextInc = &r, seq, inc
+	select {
+	case p.wake <- struct{}{}: // cut a retry's wait short: newer news
+	default:
+	}
 	if !p.running {
 		p.running = true
 		p.wg.Add(1)
@@ -50,20 +96,69 @@ func (p *persister) drain() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		rec, seq := p.next, p.nextSeq
-		p.next = nil
-		if rec == nil {
+		rec, seq, inc := p.next, p.nextSeq, p.nextInc
+		if rec == nil || p.closed {
 			p.running = false
 			p.mu.Unlock()
 			return
 		}
+		p.next = nil
 		p.mu.Unlock()
+
 		var err error
 		p.io(func() { err = p.box.WriteState(*rec) })
-		p.root.Send(p.self, &persisted{inc: p.inc, seq: seq, err: err})
+
+		p.mu.Lock()
+		if err != nil && p.next == nil {
+			p.next, p.nextSeq, p.nextInc = rec, seq, inc // retry it, unless a newer one came
+		}
+		failures := p.failures
+		if err != nil {
+			p.failures++
+		} else {
+			p.failures = 0
+		}
+		target, self := p.inc, p.self
+		p.mu.Unlock()
+
+		if target == inc && (err == nil || failures == 0) {
+			// A failure is reported once per run of failures; the landing
+			// write after them is always reported.
+			p.root.Send(self, &boxEvent{inc: inc, ev: lifecycle.Persisted{Seq: seq, Err: err}})
+		}
+		if err != nil {
+			p.backoff(failures)
+		}
 	}
 }
 
-// wait blocks until no write is in flight. Used when an actor incarnation
-// ends, so the next one reads what this one wrote.
-func (p *persister) wait() { p.wg.Wait() }
+// backoff waits before retrying a failed write: doubling from 100 ms to 5 s,
+// cut short by a newer record or by close.
+func (p *persister) backoff(failures int) {
+	d := persistRetryMin
+	for i := 0; i < failures && d < persistRetryMax; i++ {
+		d *= 2
+	}
+	t := time.NewTimer(min(d, persistRetryMax))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.wake:
+	}
+}
+
+// close stops the writer: a record not yet written is given up (the caller
+// logs it) and the goroutine has returned when close does. It reports
+// whether a record was left unwritten.
+func (p *persister) close() (lost bool) {
+	p.mu.Lock()
+	p.closed = true
+	lost = p.next != nil || p.failures > 0
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return lost
+}

@@ -1,9 +1,6 @@
 package actors
 
 import (
-	"context"
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/boxsup/boxsup/messages"
@@ -15,7 +12,9 @@ import (
 // caller whose context ended would leave a goroutine parked there until the
 // future's own timeout. An inbox is simply removed from the registry.
 type replyInbox struct {
-	ch chan any
+	ch  chan any
+	pid *actor.PID
+	reg *actor.ProcessRegistryValue
 }
 
 // SendUserMessage implements actor.Process: the first reply wins.
@@ -32,28 +31,21 @@ func (r *replyInbox) SendSystemMessage(*actor.PID, any) {}
 // Stop implements actor.Process.
 func (r *replyInbox) Stop(*actor.PID) {}
 
-// ask sends msg to the root with a fresh inbox as its sender and waits for
-// the reply, ctx, or timeout, whichever comes first. Nothing outlives it.
-func (c *core) ask(ctx context.Context, to *actor.PID, msg any, timeout time.Duration) (any, error) {
-	inbox := &replyInbox{ch: make(chan any, 1)}
-	reg := c.system.ProcessRegistry
-	pid, ok := reg.Add(inbox, "boxsup-reply-"+reg.NextId())
-	if !ok {
-		return nil, messages.Errorf(messages.ErrInternal, "registering a reply inbox failed")
+// newInbox registers a fresh inbox; close removes it.
+func (c *core) newInbox() *replyInbox {
+	in := &replyInbox{ch: make(chan any, 1), reg: c.system.ProcessRegistry}
+	pid, _ := in.reg.Add(in, "boxsup-reply-"+in.reg.NextId())
+	in.pid = pid
+	return in
+}
+
+func (r *replyInbox) close() { r.reg.Remove(r.pid) }
+
+// replyValue turns what reached an inbox into a reply or an error: a dead
+// letter means nobody was there to answer.
+func replyValue(v any) (any, error) {
+	if dl, ok := v.(*actor.DeadLetterResponse); ok {
+		return nil, messages.Errorf(messages.ErrShuttingDown, "no actor to answer (%v)", dl.Target)
 	}
-	defer reg.Remove(pid)
-	c.root.RequestWithCustomSender(to, msg, pid)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case v := <-inbox.ch:
-		if dl, ok := v.(*actor.DeadLetterResponse); ok {
-			return nil, messages.Errorf(messages.ErrShuttingDown, "no actor to answer (%v)", dl.Target)
-		}
-		return v, nil
-	case <-t.C:
-		return nil, messages.Errorf(messages.ErrTimeout, "no reply within %s", timeout.Round(time.Millisecond))
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return v, nil
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
-// RootSupervisor owns the box actors of one Supervisor. It routes requests
+// rootSupervisor owns the box actors of one Supervisor. It routes requests
 // by box ID, answers List from a status cache the boxes keep current,
 // restarts box actors that panic (HandleFailure), and on every start
 // (supervisor boot, or its own restart after a panic) spawns one box actor
-// per box directory, each of which reconciles itself.
-type RootSupervisor struct {
+// per box directory, each of which reconciles itself. Every message of
+// package messages sent to it is answered.
+type rootSupervisor struct {
 	core        *core
 	children    map[string]*actor.PID
 	statuses    map[string]messages.BoxStatus
@@ -36,8 +37,8 @@ type deferredRequest struct {
 	sender *actor.PID
 }
 
-func newRoot(c *core) *RootSupervisor {
-	return &RootSupervisor{
+func newRoot(c *core) *rootSupervisor {
+	return &rootSupervisor{
 		core:     c,
 		children: map[string]*actor.PID{},
 		statuses: map[string]messages.BoxStatus{},
@@ -47,7 +48,7 @@ func newRoot(c *core) *RootSupervisor {
 }
 
 // Receive implements actor.Actor.
-func (r *RootSupervisor) Receive(ctx actor.Context) {
+func (r *rootSupervisor) Receive(ctx actor.Context) {
 	if !r.booted && isRequest(ctx.Message()) {
 		r.deferred = append(r.deferred, deferredRequest{msg: ctx.Message(), sender: ctx.Sender()})
 		return
@@ -85,8 +86,14 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 		r.route(ctx, m.ID)
 	case *messages.Remove:
 		r.route(ctx, m.ID)
+	case *messages.Adopt:
+		r.route(ctx, m.ID)
 	case *messages.StatusRequest:
 		r.route(ctx, m.ID)
+	case *cancelStart:
+		if pid, ok := r.children[m.id]; ok && r.gone[m.id] == nil {
+			ctx.Forward(pid)
+		}
 	case *messages.MetricsRequest:
 		if pid, ok := r.children[m.ID]; ok && r.gone[m.ID] == nil {
 			ctx.Forward(pid)
@@ -107,16 +114,16 @@ func (r *RootSupervisor) Receive(ctx actor.Context) {
 			if !st.State.Live() && st.State != messages.StateRestarting || m.attachedOnly && st.Detached {
 				return nil
 			}
-			return &stopForShutdown{cap: m.timeoutCap}
-		}, m.timeoutCap+5*time.Second, true)
-	case *InjectPanic:
-		if !r.core.cfg.FaultInjection {
+			return &stopForShutdown{cap: m.timeoutCap, now: m.now}
+		}, m.timeoutCap+killWait, true)
+	case *injectPanic:
+		if !r.core.cfg.faultInjection {
 			return
 		}
-		if m.ID == "" {
+		if m.id == "" {
 			panic("boxsup: injected panic in the root supervisor")
 		}
-		r.route(ctx, m.ID)
+		r.route(ctx, m.id)
 	}
 }
 
@@ -126,7 +133,7 @@ func notFound(id string) *messages.Error {
 
 // route forwards a request to the box's actor, keeping the sender, or
 // answers ErrNotFound.
-func (r *RootSupervisor) route(ctx actor.Context, id string) {
+func (r *rootSupervisor) route(ctx actor.Context, id string) {
 	if r.gone[id] != nil {
 		ctx.Respond(messages.BoxStatus{ID: id, Err: notFound(id)})
 		return
@@ -148,7 +155,7 @@ func (r *RootSupervisor) route(ctx actor.Context, id string) {
 	ctx.Respond(messages.BoxStatus{ID: id, Err: notFound(id)})
 }
 
-func (r *RootSupervisor) onBootListed(ctx actor.Context, m *bootListed) {
+func (r *rootSupervisor) onBootListed(ctx actor.Context, m *bootListed) {
 	if m.err != nil {
 		r.core.log.WithError(m.err).Error("listing boxes at boot failed")
 	}
@@ -166,7 +173,7 @@ func (r *RootSupervisor) onBootListed(ctx actor.Context, m *bootListed) {
 	r.checkBooted(ctx.Self())
 }
 
-func (r *RootSupervisor) checkBooted(self *actor.PID) {
+func (r *rootSupervisor) checkBooted(self *actor.PID) {
 	if r.booted || len(r.booting) > 0 {
 		return
 	}
@@ -187,14 +194,14 @@ func (r *RootSupervisor) checkBooted(self *actor.PID) {
 func isRequest(msg any) bool {
 	switch msg.(type) {
 	case *messages.StartBox, *messages.StartExisting, *messages.Stop, *messages.Kill, *messages.SignalBox, *messages.Remove,
-		*messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
-		*messages.MetricsAllRequest, *stopAll, *InjectPanic:
+		*messages.Adopt, *messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
+		*messages.MetricsAllRequest, *stopAll, *cancelStart, *injectPanic:
 		return true
 	}
 	return false
 }
 
-func (r *RootSupervisor) onStatus(ctx actor.Context, m *statusChanged) {
+func (r *rootSupervisor) onStatus(ctx actor.Context, m *statusChanged) {
 	if _, gone := r.gone[m.status.ID]; gone {
 		return
 	}
@@ -207,7 +214,7 @@ func (r *RootSupervisor) onStatus(ctx actor.Context, m *statusChanged) {
 
 // onTerminated forgets a child actor that stopped. For a box that is gone
 // for good (removed, or never created) this is when its callers hear so.
-func (r *RootSupervisor) onTerminated(ctx actor.Context, m *actor.Terminated) {
+func (r *rootSupervisor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 	for id, pid := range r.children {
 		if !pid.Equal(m.Who) {
 			continue
@@ -226,14 +233,14 @@ func (r *RootSupervisor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 
 // onGone stops a box actor that ended its box for good; its callers are
 // answered once it has terminated and its name is free again.
-func (r *RootSupervisor) onGone(ctx actor.Context, m *boxGone) {
+func (r *rootSupervisor) onGone(ctx actor.Context, m *boxGone) {
 	pid, alive := r.children[m.id]
 	if !alive {
 		r.finishGone(ctx, m)
 		return
 	}
 	if prev := r.gone[m.id]; prev != nil {
-		m.waiters = append(prev.waiters, m.waiters...)
+		m.replies = append(prev.replies, m.replies...)
 	}
 	r.gone[m.id] = m
 	// Poison, not Stop: requests already queued for the actor are answered
@@ -242,19 +249,17 @@ func (r *RootSupervisor) onGone(ctx actor.Context, m *boxGone) {
 }
 
 // finishGone forgets the box and answers the callers who waited for its end.
-func (r *RootSupervisor) finishGone(ctx actor.Context, g *boxGone) {
+func (r *rootSupervisor) finishGone(ctx actor.Context, g *boxGone) {
 	delete(r.gone, g.id)
 	delete(r.statuses, g.id)
 	r.core.dropEntry(g.id)
-	for _, w := range g.waiters {
-		if w != nil {
-			ctx.Send(w, g.reply)
-		}
+	for _, rep := range g.replies {
+		ctx.Send(rep.to, rep.status)
 	}
 }
 
 // spawnBox starts the box actor for id as a child named by the ID.
-func (r *RootSupervisor) spawnBox(ctx actor.Context, id string, box layout.Box, fresh bool) (*actor.PID, error) {
+func (r *rootSupervisor) spawnBox(ctx actor.Context, id string, box layout.Box, fresh bool) (*actor.PID, error) {
 	e := r.core.entry(id, box)
 	e.mu.Lock()
 	e.fresh = fresh
@@ -268,7 +273,14 @@ func (r *RootSupervisor) spawnBox(ctx actor.Context, id string, box layout.Box, 
 	return pid, nil
 }
 
-func (r *RootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
+func (r *rootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
+	req := *m
+	if err := r.core.validateStart(&req); err != nil {
+		// StartBox sent straight to the root is checked like the facade's
+		// Start: bad input leaves no trace.
+		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.AsError(err)})
+		return
+	}
 	if _, ok := r.children[m.ID]; ok {
 		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrAlreadyExists, "%q", m.ID)})
 		return
@@ -287,11 +299,11 @@ func (r *RootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
 		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrBusy, "%q is still shutting down; retry", m.ID)})
 		return
 	}
-	ctx.RequestWithCustomSender(pid, &createBox{req: *m}, ctx.Sender())
+	ctx.RequestWithCustomSender(pid, &createBox{req: req}, ctx.Sender())
 }
 
 // list returns the cached statuses sorted by ID.
-func (r *RootSupervisor) list() []messages.BoxStatus {
+func (r *rootSupervisor) list() []messages.BoxStatus {
 	out := make([]messages.BoxStatus, 0, len(r.statuses))
 	for _, st := range r.statuses {
 		out = append(out, st)
@@ -303,7 +315,7 @@ func (r *RootSupervisor) list() []messages.BoxStatus {
 // fanOut sends a request built by mk to every box it returns one for,
 // through a short-lived aggregator actor that answers the original sender
 // once every box replied or the timeout passed. The root never waits.
-func (r *RootSupervisor) fanOut(ctx actor.Context, mk func(messages.BoxStatus) any, timeout time.Duration, stop bool) {
+func (r *rootSupervisor) fanOut(ctx actor.Context, mk func(messages.BoxStatus) any, timeout time.Duration, stop bool) {
 	var targets []fanTarget
 	for _, st := range r.list() {
 		pid, ok := r.children[st.ID]

@@ -16,7 +16,7 @@ import (
 // The shim is left as it is in both cases: an actor's failure is not its
 // process's. The failed mark lives in the root's status cache only; state.json
 // keeps the live record so that the next supervisor adopts the shim again.
-func (r *RootSupervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason any, _ any) {
+func (r *rootSupervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason any, _ any) {
 	id := r.childID(child)
 	log := r.core.log.WithField("box_id", id)
 	rs.Fail()
@@ -28,7 +28,7 @@ func (r *RootSupervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Superviso
 			st := r.statuses[id]
 			st.ID, st.State, st.Reason = id, messages.StateFailed, why
 			r.statuses[id] = st
-			r.core.publish(messages.BoxFailed{EventHeader: messages.EventHeader{BoxID: id, At: time.Now().UTC(), Generation: st.Generation}, Reason: why})
+			r.core.publish(messages.BoxFailed{EventHeader: messages.EventHeader{Home: r.core.home.Root, BoxID: id, At: time.Now().UTC(), Generation: st.Generation}, Reason: why})
 		}
 		return
 	}
@@ -36,7 +36,7 @@ func (r *RootSupervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Superviso
 	sup.RestartChildren(child)
 }
 
-func (r *RootSupervisor) childID(child *actor.PID) string {
+func (r *rootSupervisor) childID(child *actor.PID) string {
 	for id, pid := range r.children {
 		if pid.Equal(child) {
 			return id

@@ -1,6 +1,10 @@
 package actors
 
 import (
+	"bytes"
+	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -9,50 +13,82 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
-// Subscribe calls fn for every lifecycle event (messages.BoxStarted,
-// BoxReady, BoxExited, BoxRestarting, BoxAdopted, BoxFailed, BoxRemoved), in
-// order, on a goroutine of its own: a slow callback delays its own events,
-// never an actor. The returned cancel stops delivery and waits for a
-// callback in progress.
-func (s *Supervisor) Subscribe(fn func(messages.Event)) (cancel func()) {
-	return s.subs.add(fn)
+// EventFilter selects the events a subscriber receives. Empty fields select
+// everything.
+type EventFilter struct {
+	// Boxes lists box IDs.
+	Boxes []string
+	// Kinds lists event kinds ("BoxReady", "BoxExited", ...).
+	Kinds []string
+}
+
+func (f EventFilter) match(ev messages.Event) bool {
+	return (len(f.Boxes) == 0 || slices.Contains(f.Boxes, ev.Box())) &&
+		(len(f.Kinds) == 0 || slices.Contains(f.Kinds, ev.Kind()))
+}
+
+// subscriberBuffer is how many events a subscriber may fall behind before
+// the oldest are dropped (and an EventsLagged tells it so).
+const subscriberBuffer = 4096
+
+// Subscribe calls fn for every lifecycle event of this supervisor that
+// filter selects (messages.BoxStarted, BoxReady, BoxExited, BoxRestarting,
+// BoxAdopted, BoxFailed, BoxRemoved), in order, on a goroutine of its own: a
+// slow callback delays its own events, never an actor or another
+// subscriber. A subscriber that falls more than 4096 events behind loses the
+// oldest and first receives a messages.EventsLagged saying how many.
+// Supervisors sharing an actor system never see each other's events.
+//
+// The returned cancel stops delivery and waits for a callback in progress,
+// except when it is called from the callback itself, where it returns at
+// once (no callback follows).
+func (s *Supervisor) Subscribe(filter EventFilter, fn func(messages.Event)) (cancel func()) {
+	return s.subs.add(filter, fn)
 }
 
 // subscribers delivers events from the event stream to callbacks through
-// one unbounded queue and goroutine each.
+// one bounded queue and goroutine each.
 type subscribers struct {
 	stream *eventstream.EventStream
+	home   string
 	mu     sync.Mutex
 	all    map[*subscriber]struct{}
 }
 
 type subscriber struct {
 	fn     func(messages.Event)
+	filter EventFilter
 	sub    *eventstream.Subscription
 	mu     sync.Mutex
 	queue  []messages.Event
+	lagged int // events dropped since the last delivery
 	wake   chan struct{}
 	closed chan struct{}
 	done   chan struct{}
+	goid   uint64 // the delivery goroutine
 	once   sync.Once
 }
 
-func (ss *subscribers) init(sys *actor.ActorSystem) {
+func (ss *subscribers) init(sys *actor.ActorSystem, home string) {
 	ss.stream = sys.EventStream
+	ss.home = home
 	ss.all = map[*subscriber]struct{}{}
 }
 
-func (ss *subscribers) add(fn func(messages.Event)) func() {
-	s := &subscriber{fn: fn, wake: make(chan struct{}, 1), closed: make(chan struct{}), done: make(chan struct{})}
+func (ss *subscribers) add(filter EventFilter, fn func(messages.Event)) func() {
+	s := &subscriber{fn: fn, filter: filter, wake: make(chan struct{}, 1), closed: make(chan struct{}), done: make(chan struct{})}
+	home := ss.home
 	s.sub = ss.stream.Subscribe(func(evt any) {
-		if ev, ok := evt.(messages.Event); ok {
+		if ev, ok := evt.(messages.Event); ok && ev.Header().Home == home && filter.match(ev) {
 			s.enqueue(ev)
 		}
 	})
 	ss.mu.Lock()
 	ss.all[s] = struct{}{}
 	ss.mu.Unlock()
-	go s.run()
+	started := make(chan struct{})
+	go s.run(started)
+	<-started
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -62,6 +98,19 @@ func (ss *subscribers) add(fn func(messages.Event)) func() {
 			s.close(ss.stream)
 		})
 	}
+}
+
+// inCallback reports whether the calling goroutine is delivering events.
+func (ss *subscribers) inCallback() bool {
+	id := goroutineID()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for s := range ss.all {
+		if s.goid == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (ss *subscribers) closeAll() {
@@ -76,6 +125,10 @@ func (ss *subscribers) closeAll() {
 
 func (s *subscriber) enqueue(ev messages.Event) {
 	s.mu.Lock()
+	if len(s.queue) >= subscriberBuffer {
+		s.queue = s.queue[1:]
+		s.lagged++
+	}
 	s.queue = append(s.queue, ev)
 	s.mu.Unlock()
 	select {
@@ -84,8 +137,10 @@ func (s *subscriber) enqueue(ev messages.Event) {
 	}
 }
 
-func (s *subscriber) run() {
+func (s *subscriber) run(started chan<- struct{}) {
 	defer close(s.done)
+	s.goid = goroutineID()
+	close(started)
 	for {
 		select {
 		case <-s.wake:
@@ -94,11 +149,14 @@ func (s *subscriber) run() {
 		}
 		for {
 			s.mu.Lock()
-			batch := s.queue
-			s.queue = nil
+			batch, lagged := s.queue, s.lagged
+			s.queue, s.lagged = nil, 0
 			s.mu.Unlock()
 			if len(batch) == 0 {
 				break
+			}
+			if lagged > 0 {
+				s.fn(messages.EventsLagged{Dropped: lagged})
 			}
 			for _, ev := range batch {
 				select {
@@ -113,10 +171,28 @@ func (s *subscriber) run() {
 }
 
 // close stops delivery; Shutdown and the caller's cancel may both call it.
+// It waits for a callback in progress unless called from one.
 func (s *subscriber) close(stream *eventstream.EventStream) {
 	s.once.Do(func() {
 		stream.Unsubscribe(s.sub)
 		close(s.closed)
 	})
+	if goroutineID() == s.goid {
+		return // from the callback itself: it cannot wait for itself
+	}
 	<-s.done
+}
+
+// goroutineID returns the calling goroutine's id, parsed from the first
+// line of its stack ("goroutine 42 [running]:"). It is used only to refuse
+// calls that would wait for themselves, never for control flow otherwise.
+func goroutineID() uint64 {
+	var buf [32]byte
+	n := runtime.Stack(buf[:], false)
+	b := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
 }

@@ -22,24 +22,43 @@ import (
 	"github.com/boxsup/boxsup/shimproc"
 )
 
-// Supervisor is the embedder's handle on boxsup: it owns one home, one
-// RootSupervisor actor and, unless Config.System was given, the actor system.
+// Supervisor is the embedder's handle on boxsup: it owns one home, one root
+// supervisor actor and, unless Config.System was given, the actor system.
 // All methods are safe for concurrent use.
+//
+// Every method that takes a context follows it: when the context ends first
+// the method returns an error that matches context.Canceled or
+// context.DeadlineExceeded under errors.Is. A method whose context has no
+// deadline is bounded by Config.RequestTimeout, whose expiry is
+// messages.ErrTimeout (which matches context.DeadlineExceeded too).
 type Supervisor struct {
-	core     *core
-	rootPID  *actor.PID
-	lock     *layout.Lock
-	ownSys   bool
+	core    *core
+	rootPID *actor.PID
+	lock    *layout.Lock
+	ownSys  bool
+	subs    subscribers
+
 	shutting atomic.Bool
-	subs     subscribers
-	once     sync.Once
+	shutMu   sync.Mutex
+	closed   bool
+	stopped  bool // every box that had to be stopped was
 }
+
+// killWait bounds how long a kill (of one box, or of all at shutdown) may
+// take to be confirmed by the shims' exits.
+const killWait = 10 * time.Second
+
+// cancelWait bounds the wait for a cancelled start to be undone (the box
+// killed and, when new, removed) before Start returns.
+const cancelWait = killWait + 5*time.Second
 
 // NewSupervisor opens (creating if needed) the home, takes its lock
 // (messages.ErrHomeLocked if another supervisor holds it), starts the root
 // actor and returns once every box found in the home has been reconciled:
-// live shims adopted, dead ones reported.
-func NewSupervisor(cfg Config) (*Supervisor, error) {
+// live shims adopted, dead ones reported, unverifiable ones marked unknown.
+// ctx bounds the reconcile; when it ends first, the supervisor is shut down
+// again (leaving every box as it is) and ctx's error returned.
+func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Home == "" {
 		h, err := layout.ResolveHome()
@@ -86,13 +105,14 @@ func NewSupervisor(cfg Config) (*Supervisor, error) {
 		root:         sys.Root,
 		sched:        scheduler.NewTimerScheduler(sys.Root),
 		cgroupParent: "boxsup/" + tag,
+		hooks:        cfg.hooks,
 		entries:      map[string]*boxEntry{},
 		ioSlots:      make(chan struct{}, ioSlotCount()),
 	}
 	s := &Supervisor{core: c, lock: lock, ownSys: own}
-	s.subs.init(sys)
+	s.subs.init(sys, home.Root)
 	if cfg.OnEvent != nil {
-		s.subs.add(cfg.OnEvent) // before the root exists: nothing of the boot is missed
+		s.subs.add(EventFilter{}, cfg.OnEvent) // before the root exists: nothing of the boot is missed
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newRoot(c) }, actor.WithGuardian(rootGuardian()))
 	pid, err := sys.Root.SpawnNamed(props, "boxsup-"+tag)
@@ -105,7 +125,7 @@ func NewSupervisor(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("spawning the root supervisor: %w", err)
 	}
 	s.rootPID = pid
-	if _, err := s.request(context.Background(), &awaitBoot{}); err != nil {
+	if _, err := s.request(ctx, &awaitBoot{}); err != nil {
 		_ = s.Shutdown(context.Background(), LeaveRunning)
 		return nil, fmt.Errorf("reconciling %s: %w", cfg.Home, err)
 	}
@@ -125,8 +145,11 @@ func protoactorLogger(log *logrus.Logger) func(*actor.ActorSystem) *slog.Logger 
 	}
 }
 
-// Root returns the RootSupervisor's PID, for callers that message it
-// directly (every message type in package messages is understood).
+// Root returns the root supervisor's PID, for callers that message it
+// directly: every request type of package messages (StartBox, StartExisting,
+// Stop, Kill, SignalBox, Remove, Adopt, StatusRequest, ListRequest,
+// MetricsRequest, MetricsAllRequest) is answered, StartBox after the same
+// checks as Start.
 func (s *Supervisor) Root() *actor.PID { return s.rootPID }
 
 // System returns the actor system the supervisor runs in.
@@ -138,22 +161,42 @@ func (s *Supervisor) Home() string { return s.core.home.Root }
 // Logger returns the logger the supervisor writes to.
 func (s *Supervisor) Logger() *logrus.Logger { return s.core.log }
 
-// request sends msg to the root and waits for the reply, bounded by ctx (or
-// Config.RequestTimeout when ctx has no deadline).
-func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
-	timeout := s.core.cfg.RequestTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
+// requestCtx bounds a request by ctx, and by Config.RequestTimeout when ctx
+// has no deadline; done turns the end of the returned context into the
+// error to return.
+func (s *Supervisor) requestCtx(ctx context.Context) (context.Context, context.CancelFunc, func() error) {
+	if _, ok := ctx.Deadline(); ok {
+		c, cancel := context.WithCancel(ctx)
+		return c, cancel, func() error { return ctx.Err() }
 	}
-	return s.core.ask(ctx, s.rootPID, msg, timeout)
+	timeout := s.core.cfg.RequestTimeout
+	c, cancel := context.WithTimeout(ctx, timeout)
+	return c, cancel, func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return messages.Errorf(messages.ErrTimeout, "no reply within %s (Config.RequestTimeout)", timeout)
+	}
 }
 
-// statusRequest sends msg and unpacks a BoxStatus reply.
-func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxStatus, error) {
-	v, err := s.request(ctx, msg)
+// request sends msg to the root and waits for the reply, bounded as
+// requestCtx says.
+func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
+	rctx, cancel, done := s.requestCtx(ctx)
+	defer cancel()
+	in := s.core.newInbox()
+	defer in.close()
+	s.core.root.RequestWithCustomSender(s.rootPID, msg, in.pid)
+	select {
+	case v := <-in.ch:
+		return replyValue(v)
+	case <-rctx.Done():
+		return nil, done()
+	}
+}
+
+// statusOf unpacks a BoxStatus reply.
+func statusOf(v any, err error) (messages.BoxStatus, error) {
 	if err != nil {
 		return messages.BoxStatus{}, err
 	}
@@ -166,23 +209,84 @@ func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxSt
 	return messages.BoxStatus{}, messages.Errorf(messages.ErrInternal, "unexpected reply %T", v)
 }
 
+// statusRequest sends msg and unpacks a BoxStatus reply.
+func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxStatus, error) {
+	return statusOf(s.request(ctx, msg))
+}
+
 // Start creates box req.ID and starts it. It returns when the box is ready,
 // or with the reason it is not: messages.ErrInvalidID, ErrAlreadyExists,
 // ErrBadSpec, ErrShimNotFound, ErrStartFailed, ErrReadyTimeout. Bad input is
 // rejected before anything is written.
+//
+// Like os/exec's CommandContext, a ctx that ends before the box is ready
+// stops the start: the shim is killed, the box (new, created by this call)
+// is removed, and Start returns ctx's error once that is done. After ready,
+// ctx no longer matters.
 func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages.BoxStatus, error) {
 	if s.shutting.Load() {
-		return messages.BoxStatus{}, messages.ErrShuttingDown
+		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
 	}
-	if err := s.checkStart(&req); err != nil {
+	if err := s.core.validateStart(&req); err != nil {
 		return messages.BoxStatus{ID: req.ID}, err
 	}
-	return s.statusRequest(ctx, &req)
+	if err := s.core.checkShim(req.Spec.Engine); err != nil {
+		return messages.BoxStatus{ID: req.ID}, err
+	}
+	return s.startRequest(ctx, req.ID, &req)
 }
 
-// checkStart validates a StartBox in the caller's goroutine, so that the
-// actors never do this I/O and bad input leaves no trace.
-func (s *Supervisor) checkStart(req *messages.StartBox) error {
+// StartExisting starts box id again from its stored spec when it is at rest
+// (exited or failed), and returns when it is ready, like Start (a ctx that
+// ends first stops it again; the box stays). A running box is returned as it
+// is; one that is stopping, unknown or being removed is messages.ErrBusy.
+func (s *Supervisor) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
+	if s.shutting.Load() {
+		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
+	}
+	if err := layout.ValidateID(id); err != nil {
+		return messages.BoxStatus{ID: id}, err
+	}
+	return s.startRequest(ctx, id, &messages.StartExisting{ID: id})
+}
+
+// startRequest sends a start and waits for ready; when ctx ends first it
+// asks the box to undo the start and waits (bounded) until it has.
+func (s *Supervisor) startRequest(ctx context.Context, id string, msg any) (messages.BoxStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return messages.BoxStatus{ID: id}, err // nothing sent, nothing to undo
+	}
+	rctx, cancel, done := s.requestCtx(ctx)
+	defer cancel()
+	in := s.core.newInbox()
+	defer in.close()
+	s.core.root.RequestWithCustomSender(s.rootPID, msg, in.pid)
+	select {
+	case v := <-in.ch:
+		return statusOf(replyValue(v))
+	case <-rctx.Done():
+	}
+	ctxErr := done()
+	s.core.root.Send(s.rootPID, &cancelStart{id: id, caller: in.pid})
+	t := time.NewTimer(cancelWait)
+	defer t.Stop()
+	select {
+	case v := <-in.ch:
+		st, err := statusOf(replyValue(v))
+		if err == nil {
+			return st, nil // it became ready just before the cancellation arrived
+		}
+		return st, ctxErr
+	case <-t.C:
+		s.core.log.WithField("box_id", id).Warn("a cancelled start was not undone in time")
+		return messages.BoxStatus{ID: id}, ctxErr
+	}
+}
+
+// validateStart checks and completes a StartBox without I/O: the facade and
+// the root both call it, so that a StartBox sent straight to the root is
+// refused the same way.
+func (c *core) validateStart(req *messages.StartBox) error {
 	if err := layout.ValidateID(req.ID); err != nil {
 		return err
 	}
@@ -207,37 +311,16 @@ func (s *Supervisor) checkStart(req *messages.StartBox) error {
 	if req.StopTimeout < 0 || req.ReadyTimeout < 0 {
 		return messages.Errorf(messages.ErrBadSpec, "stop_timeout and ready_timeout must not be negative")
 	}
-	bin, err := s.core.shimFor(req.Spec.Engine)
-	if err != nil {
-		return err
-	}
-	if bin == "" {
-		return messages.Errorf(messages.ErrShimNotFound, "%s (set Config.ShimBinary)", ShimBinaryName)
-	}
-	if !isExecutable(bin) {
-		return messages.Errorf(messages.ErrShimNotFound, "%s", bin)
-	}
-	return nil
-}
-
-// StartExisting starts box id again from its stored spec when it is at rest
-// (exited or failed), and returns when it is ready, like Start. A running box
-// is returned as it is; one that is starting, stopping or being removed is
-// messages.ErrBusy.
-func (s *Supervisor) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
-	if s.shutting.Load() {
-		return messages.BoxStatus{}, messages.ErrShuttingDown
-	}
-	if err := layout.ValidateID(id); err != nil {
-		return messages.BoxStatus{ID: id}, err
-	}
-	return s.statusRequest(ctx, &messages.StartExisting{ID: id})
+	_, err := c.shimFor(req.Spec.Engine)
+	return err
 }
 
 // Stop stops box id gracefully: SIGTERM, then SIGKILL to its whole tree
 // after timeout (0: the box's StopTimeout). It returns after the shim
 // exited; BoxStatus.LastExit holds the status and Killed says whether the
-// timeout expired. Stopping a box that is not running returns at once.
+// timeout expired. Stopping a box that is not running returns at once. A box
+// whose process cannot be verified (state unknown) is killed through its
+// cgroup, or, without one, refused with messages.ErrUnverified.
 func (s *Supervisor) Stop(ctx context.Context, id string, timeout time.Duration) (messages.BoxStatus, error) {
 	if err := layout.ValidateID(id); err != nil {
 		return messages.BoxStatus{ID: id}, err
@@ -268,6 +351,18 @@ func (s *Supervisor) Remove(ctx context.Context, id string, force bool) (message
 		return messages.BoxStatus{ID: id}, err
 	}
 	return s.statusRequest(ctx, &messages.Remove{ID: id, Force: force})
+}
+
+// Adopt hands over process pid, a shim another tool started for box id
+// (`SHIM --box-id ID`, running one of the configured shim binaries), to the
+// supervisor. The box must exist and be at rest. The process is verified
+// through a pidfd before anything else; one that is not a shim of the box
+// is messages.ErrIdentityMismatch and is never signalled.
+func (s *Supervisor) Adopt(ctx context.Context, id string, pid int) (messages.BoxStatus, error) {
+	if err := layout.ValidateID(id); err != nil {
+		return messages.BoxStatus{ID: id}, err
+	}
+	return s.statusRequest(ctx, &messages.Adopt{ID: id, PID: pid})
 }
 
 // Status returns box id's current status.
@@ -320,43 +415,89 @@ func (s *Supervisor) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, err
 	return mr.Boxes, nil
 }
 
-// Shutdown closes the supervisor within ctx. With StopAll every box is
-// stopped first, in parallel, each within min(its stop timeout, what is left
-// of ctx). With LeaveRunning boxes are left alone: detached shims keep
-// running for the next supervisor to adopt; attached ones stop themselves
-// when their keepalive pipe closes. Shutdown is idempotent.
+// Shutdown closes the supervisor. With StopAll every box is stopped first,
+// in parallel, each within min(its stop timeout, what is left of ctx); with
+// LeaveRunning detached boxes are left running for the next supervisor and
+// attached ones (which cannot outlive it: their keepalive closes) are
+// stopped the same way, so that they are reaped rather than left as zombies.
+// When ctx has no time left, those boxes are killed at once instead, and
+// Shutdown still waits (boundedly) for their exits; it then returns an error
+// matching ctx's.
+//
+// Shutdown is idempotent: a call after a successful one returns nil, and a
+// call after a failed one (a box that would not stop) finishes the job. It
+// may not be called from an event callback (it would wait for itself): that
+// is refused with messages.ErrBusy.
 func (s *Supervisor) Shutdown(ctx context.Context, mode ShutdownMode) error {
-	var err error
-	s.once.Do(func() { err = s.shutdown(ctx, mode) })
-	return err
+	if s.subs.inCallback() {
+		return messages.Errorf(messages.ErrBusy, "Shutdown called from an event callback, whose delivery it would wait for; call it from another goroutine")
+	}
+	s.shutMu.Lock()
+	defer s.shutMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.shutting.Store(true)
+	var ctxErr error
+	if !s.stopped {
+		var err error
+		if ctxErr, err = s.stopBoxes(ctx, mode); err != nil {
+			return err
+		}
+		s.stopped = true
+	}
+	if err := s.close(); err != nil {
+		return errors.Join(err, ctxErr)
+	}
+	s.closed = true
+	return ctxErr
 }
 
-func (s *Supervisor) shutdown(ctx context.Context, mode ShutdownMode) error {
-	s.shutting.Store(true)
-	var errs []error
-	{
-		// StopAll stops every box; LeaveRunning stops only the attached
-		// ones, which cannot outlive this process anyway (their keepalive
-		// closes), so that they are reaped rather than left as zombies of
-		// an embedder that goes on running.
-		budget := 30 * time.Second
-		if dl, ok := ctx.Deadline(); ok {
-			budget = time.Until(dl) - 200*time.Millisecond
-		}
-		if budget < 0 {
-			budget = 0
-		}
-		v, err := s.request(ctx, &stopAll{timeoutCap: budget, attachedOnly: mode == LeaveRunning})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("stopping boxes: %w", err))
-		} else if d, ok := v.(*stopAllDone); ok && len(d.errs) > 0 {
-			errs = append(errs, fmt.Errorf("stopping boxes: %v", d.errs))
-		}
+// shutdownMargin is kept from the caller's deadline for the steps after the
+// boxes are stopped.
+const shutdownMargin = 200 * time.Millisecond
+
+// stopBoxes stops (or kills) the boxes Shutdown must not leave behind.
+// ctxErr reports that ctx left no time, so they were killed rather than
+// stopped.
+func (s *Supervisor) stopBoxes(ctx context.Context, mode ShutdownMode) (ctxErr, err error) {
+	budget := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		budget = time.Until(dl) - shutdownMargin
 	}
+	now := ctx.Err() != nil || budget <= 0
+	if now {
+		ctxErr = ctx.Err()
+		if ctxErr == nil {
+			ctxErr = context.DeadlineExceeded
+		}
+		ctxErr = fmt.Errorf("no time left to stop boxes gracefully; they were killed: %w", ctxErr)
+		budget = 0
+	}
+	// The stop-all request is bounded by its own budget, not by ctx: with
+	// no time left the kills still have to be carried out and reaped.
+	rctx, cancel := context.WithTimeout(context.Background(), budget+killWait+time.Second)
+	defer cancel()
+	v, err := s.request(rctx, &stopAll{timeoutCap: budget, now: now, attachedOnly: mode == LeaveRunning})
+	if err != nil {
+		return ctxErr, fmt.Errorf("stopping boxes: %w", err)
+	}
+	if d, ok := v.(*stopAllDone); ok && len(d.errs) > 0 {
+		return ctxErr, fmt.Errorf("stopping boxes: %v", d.errs)
+	}
+	return ctxErr, nil
+}
+
+// close stops the root and releases everything the supervisor holds.
+func (s *Supervisor) close() error {
+	var errs []error
 	if err := s.core.root.PoisonFuture(s.rootPID).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping the root supervisor: %w", err))
 	}
-	s.core.closeKeepalives()
+	if lost := s.core.closeEntries(); len(lost) > 0 {
+		errs = append(errs, messages.Errorf(messages.ErrPersist, "the last state of boxes %v could not be written to state.json", lost))
+	}
+	s.core.helpers.Wait()
 	s.core.cgroupRemovals.Wait() // each is bounded (shimproc waits at most 500 ms)
 	if err := shimproc.RemoveCgroupParent(s.core.cgroupParent); err != nil {
 		errs = append(errs, err)

@@ -177,7 +177,7 @@ func benchSupervisor(b *testing.B) (*actors.Supervisor, string) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	sup, err := actors.NewSupervisor(actors.Config{Home: b.TempDir(), ShimBinary: shim, Logger: log})
+	sup, err := actors.NewSupervisor(context.Background(), actors.Config{Home: b.TempDir(), ShimBinary: shim, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/boxsup/boxsup/actors"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,7 +41,7 @@ func (r *runner) restartRows(ctx context.Context) ([]Row, error) {
 	defer stopAll(sup)
 	const id = "crashy"
 	readies := make(chan messages.BoxReady, 64)
-	cancel := sup.Subscribe(func(ev messages.Event) {
+	cancel := sup.Subscribe(actors.EventFilter{}, func(ev messages.Event) {
 		if rd, ok := ev.(messages.BoxReady); ok && rd.BoxID == id {
 			readies <- rd
 		}

@@ -190,7 +190,7 @@ func (r *runner) newHome(name string) string {
 // newSupervisor opens a Supervisor on home; cleanup shuts it down if the row
 // did not.
 func (r *runner) newSupervisor(home string) (*actors.Supervisor, error) {
-	sup, err := actors.NewSupervisor(actors.Config{Home: home, ShimBinary: r.cfg.Shim, Logger: r.cfg.Logger, Cgroup: r.cfg.Cgroup})
+	sup, err := actors.NewSupervisor(context.Background(), actors.Config{Home: home, ShimBinary: r.cfg.Shim, Logger: r.cfg.Logger, Cgroup: r.cfg.Cgroup})
 	if err != nil {
 		return nil, err
 	}

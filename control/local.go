@@ -36,7 +36,7 @@ func NewLocal(sup *actors.Supervisor) *Local {
 // when another process holds the home). Close shuts it down with
 // actors.LeaveRunning.
 func OpenLocal(cfg actors.Config) (*Local, error) {
-	sup, err := actors.NewSupervisor(cfg)
+	sup, err := actors.NewSupervisor(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (l *Local) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, error) {
 func (l *Local) Wait(ctx context.Context, id string) (messages.BoxStatus, error) {
 	changed := make(chan struct{}, 1)
 	// Subscribe before the first Status, so no transition falls between them.
-	cancel := l.sup.Subscribe(func(ev messages.Event) {
+	cancel := l.sup.Subscribe(actors.EventFilter{Boxes: []string{id}}, func(ev messages.Event) {
 		if ev.Box() != id {
 			return
 		}

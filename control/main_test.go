@@ -66,7 +66,7 @@ func childDial(path string) int {
 	c, err := Dial(ctx, path)
 	if err != nil {
 		fmt.Println(err)
-		if e := messages.AsError(err); e.Code == CodePermissionDenied {
+		if e := messages.AsError(err); e.Code == ErrPermissionDenied {
 			return 3
 		}
 		return 1
@@ -100,7 +100,7 @@ func testConfig(t *testing.T) actors.Config {
 // newSupervisor opens a supervisor on a fresh home; Cleanup stops every box.
 func newSupervisor(t *testing.T) *actors.Supervisor {
 	t.Helper()
-	sup, err := actors.NewSupervisor(testConfig(t))
+	sup, err := actors.NewSupervisor(context.Background(), testConfig(t))
 	if err != nil {
 		t.Fatalf("NewSupervisor: %v", err)
 	}

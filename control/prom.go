@@ -76,7 +76,7 @@ func (e *Exporter) ObserveStop(_ string, d time.Duration) { e.stopLatency.Observ
 // Follow feeds the start histogram from sup's BoxReady events until the
 // returned cancel is called (or sup shuts down).
 func (e *Exporter) Follow(sup *actors.Supervisor) (cancel func()) {
-	return sup.Subscribe(func(ev messages.Event) {
+	return sup.Subscribe(actors.EventFilter{}, func(ev messages.Event) {
 		if r, ok := ev.(messages.BoxReady); ok {
 			e.ObserveStart(r.Took)
 		}

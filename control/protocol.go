@@ -64,9 +64,6 @@ type ServerInfo struct {
 	Protocol int    `json:"protocol"`
 }
 
-// CodePermissionDenied is the code of the error a server answers to a peer
+// ErrPermissionDenied is the code of the error a server answers to a peer
 // whose uid is neither its own nor root's.
-const CodePermissionDenied messages.ErrorCode = "permission_denied"
-
-// ErrPermissionDenied is the sentinel for CodePermissionDenied.
-var ErrPermissionDenied = &messages.Error{Code: CodePermissionDenied, Msg: "permission denied"}
+const ErrPermissionDenied messages.ErrorCode = "permission_denied"

@@ -99,7 +99,7 @@ func TestErrorsKeepTheirCodeAcrossTheSocket(t *testing.T) {
 	cases := []struct {
 		name string
 		call func() error
-		want *messages.Error
+		want messages.ErrorCode
 	}{
 		{"stop unknown", func() error { _, err := c.Stop(ctx, "nope", 0); return err }, messages.ErrNotFound},
 		{"status invalid", func() error { _, err := c.Status(ctx, "../x"); return err }, messages.ErrInvalidID},
@@ -111,7 +111,7 @@ func TestErrorsKeepTheirCodeAcrossTheSocket(t *testing.T) {
 	for _, tc := range cases {
 		err := tc.call()
 		if !errors.Is(err, tc.want) {
-			t.Errorf("%s: got %v, want code %s", tc.name, err, tc.want.Code)
+			t.Errorf("%s: got %v, want code %s", tc.name, err, tc.want)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(sup.Home(), "boxes", "x")); !errors.Is(err, fs.ErrNotExist) {

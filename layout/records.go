@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/boxsup/boxsup/messages"
 )
@@ -75,4 +76,23 @@ func (b Box) RotateExit() error {
 		return fmt.Errorf("rotate exit record of box %q: %w", b.ID, err)
 	}
 	return nil
+}
+
+// SetAsideState renames a damaged state.json to state.json.damaged-<UTC
+// time>, keeping it for inspection, so that a fresh record can be written
+// without destroying the evidence. It returns the new name; no state.json
+// is not an error ("" is returned).
+func (b Box) SetAsideState() (string, error) {
+	if err := b.check(); err != nil {
+		return "", err
+	}
+	aside := b.StatePath() + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	err := os.Rename(b.StatePath(), aside)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("set aside the state record of box %q: %w", b.ID, err)
+	}
+	return aside, nil
 }

@@ -32,13 +32,12 @@ type Stop struct {
 	Timeout time.Duration `json:"timeout"`
 }
 
-// Kill is scheduled by a box actor to itself when a Stop's timeout expires.
-// A Kill whose Generation is not the current one is ignored: a cancelled timer
-// may already have queued it. Sent from outside with Generation 0 it means
-// "kill the current generation now".
+// Kill sends SIGKILL to the box's whole tree (its cgroup, else its process
+// group) now. The reply (a BoxStatus) comes after the shim has exited and
+// carries the exit record; killing a box that is not running answers at once.
+// (The kill a Stop schedules after its timeout is internal to the box actor.)
 type Kill struct {
-	ID         string `json:"id"`
-	Generation uint64 `json:"generation"`
+	ID string `json:"id"`
 }
 
 // SignalBox sends one signal to the shim (not the tree) through its pidfd,
@@ -55,12 +54,17 @@ type Remove struct {
 	Force bool   `json:"force"`
 }
 
-// Adopt names the take-over of the shim recorded in a box's state.json. It is
-// reserved for a remote host agent: today no actor handles it, because every
-// box actor adopts by itself when it starts (supervisor boot, the actor's or
-// the root's restart), without being told.
+// Adopt hands over a running shim that another tool started for an existing
+// box at rest (created, exited or failed): the process PID is verified (a
+// pidfd is opened first, then its argv must be `SHIM --box-id ID`) and
+// adopted, and the reply (a BoxStatus) says running; otherwise it is refused
+// with ErrIdentityMismatch (not a shim of this box), ErrNotFound (no such
+// process or box) or ErrBusy (the box is not at rest), and nothing is
+// signalled. (Box actors adopt the shims recorded in state.json by
+// themselves, without this message.)
 type Adopt struct {
-	ID string `json:"id"`
+	ID  string `json:"id"`
+	PID int    `json:"pid"`
 }
 
 // StatusRequest asks for one box's status; the reply is a BoxStatus.

@@ -1,98 +1,167 @@
 package messages
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// ErrorCode names a class of failure. It is stable across versions and is what
-// errors.Is compares, so an error that crossed a process boundary as JSON still
-// matches its sentinel.
+// ErrorCode names a class of failure. The codes are constants: they are the
+// sentinels themselves (ErrNotFound is an ErrorCode), so nobody can reassign
+// one, and they are what errors.Is compares, so an error that crossed a
+// process boundary as JSON still matches its sentinel:
+//
+//	if errors.Is(err, messages.ErrNotFound) { ... }
+//
+// An ErrorCode is also an error, whose text is the class's description.
 type ErrorCode string
 
-// The error codes boxsup returns.
+// The error codes boxsup returns. Compare with errors.Is, never with ==:
+// the errors returned are *Error values carrying one of these codes.
 const (
-	CodeInvalidID        ErrorCode = "invalid_id"
-	CodeNotFound         ErrorCode = "not_found"
-	CodeAlreadyExists    ErrorCode = "already_exists"
-	CodeShimNotFound     ErrorCode = "shim_not_found"
-	CodeReadyTimeout     ErrorCode = "ready_timeout"
-	CodeIdentityMismatch ErrorCode = "identity_mismatch"
-	CodeHomeLocked       ErrorCode = "home_locked"
-	CodeBadSpec          ErrorCode = "bad_spec"
-	CodeStartFailed      ErrorCode = "start_failed"
-	CodeCorruptFile      ErrorCode = "corrupt_file"
-	CodeNotSocket        ErrorCode = "not_socket"
-	CodeBusy             ErrorCode = "busy"
-	CodeNotRunning       ErrorCode = "not_running"
-	CodeShuttingDown     ErrorCode = "shutting_down"
-	CodeCgroup           ErrorCode = "cgroup"
-	CodeTimeout          ErrorCode = "timeout"
-	CodeInternal         ErrorCode = "internal"
+	ErrInvalidID        ErrorCode = "invalid_id"
+	ErrNotFound         ErrorCode = "not_found"
+	ErrAlreadyExists    ErrorCode = "already_exists"
+	ErrShimNotFound     ErrorCode = "shim_not_found"
+	ErrReadyTimeout     ErrorCode = "ready_timeout"
+	ErrIdentityMismatch ErrorCode = "identity_mismatch"
+	ErrHomeLocked       ErrorCode = "home_locked"
+	ErrBadSpec          ErrorCode = "bad_spec"
+	ErrStartFailed      ErrorCode = "start_failed"
+	ErrCorruptFile      ErrorCode = "corrupt_file"
+	ErrNotSocket        ErrorCode = "not_socket"
+	ErrBusy             ErrorCode = "busy"
+	ErrNotRunning       ErrorCode = "not_running"
+	ErrShuttingDown     ErrorCode = "shutting_down"
+	ErrCgroup           ErrorCode = "cgroup"
+	ErrTimeout          ErrorCode = "timeout"
+	ErrInternal         ErrorCode = "internal"
+	// ErrUnverified: the box's process could not be verified right now (a
+	// transient error such as EMFILE while reading /proc); nothing was
+	// signalled. The box is in state unknown and is verified again shortly.
+	ErrUnverified ErrorCode = "unverified"
+	// ErrPersist: the change happened (a stop stopped the box) but could not
+	// be written to state.json; the supervisor keeps retrying the write.
+	ErrPersist ErrorCode = "persist"
 )
 
+// descriptions are the texts of the codes: the first part of every message.
+var descriptions = map[ErrorCode]string{
+	ErrInvalidID:        "invalid box id",
+	ErrNotFound:         "box not found",
+	ErrAlreadyExists:    "box already exists",
+	ErrShimNotFound:     "box runner binary not found",
+	ErrReadyTimeout:     "box did not become ready in time",
+	ErrIdentityMismatch: "process identity does not match the record",
+	ErrHomeLocked:       "home is locked by another supervisor",
+	ErrBadSpec:          "invalid box spec",
+	ErrStartFailed:      "box failed to start",
+	ErrCorruptFile:      "corrupt or truncated file",
+	ErrNotSocket:        "path exists and is not a socket",
+	ErrBusy:             "box is busy",
+	ErrNotRunning:       "box is not running",
+	ErrShuttingDown:     "supervisor is shutting down",
+	ErrCgroup:           "cgroup setup failed",
+	ErrTimeout:          "operation timed out",
+	ErrInternal:         "internal error",
+	ErrUnverified:       "box process could not be verified",
+	ErrPersist:          "state change not written to disk",
+}
+
+// implied lists, for the codes that have them, the other errors an error of
+// that code also is: a supervisor timeout is a deadline exceeded.
+var implied = map[ErrorCode][]error{
+	ErrTimeout: {context.DeadlineExceeded},
+}
+
+// Error returns the code's description ("box not found"); a code this
+// version does not know describes itself.
+func (c ErrorCode) Error() string {
+	if d, ok := descriptions[c]; ok {
+		return d
+	}
+	return strings.ReplaceAll(string(c), "_", " ")
+}
+
 // Error is boxsup's typed error. Code classifies it; Msg is the human text.
-// Two *Error values match under errors.Is when their codes are equal, so
-// errors.Is(err, ErrNotFound) holds for any not-found error, however worded.
+// An *Error matches, under errors.Is, its code (and the codes and errors the
+// code implies); its cause, when it has one, is reachable with errors.Unwrap,
+// so errors.Is(err, fs.ErrPermission) holds for a permission error that
+// crossed an actor boundary. The cause does not survive JSON: a remote peer
+// sees code and text only.
 type Error struct {
-	Code ErrorCode `json:"code"`
-	Msg  string    `json:"message"`
+	Code  ErrorCode `json:"code"`
+	Msg   string    `json:"message"`
+	cause error
 }
 
 // Error returns the message.
 func (e *Error) Error() string { return e.Msg }
 
-// Is reports whether target is an *Error with the same code.
+// Unwrap returns the cause, or nil.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is reports whether target is this error's code (an ErrorCode, or an
+// *Error with the same code), or an error the code implies.
 func (e *Error) Is(target error) bool {
-	var t *Error
-	if !errors.As(target, &t) {
-		return false
+	switch t := target.(type) {
+	case ErrorCode:
+		return t == e.Code
+	case *Error:
+		return t != nil && t.Code == e.Code
 	}
-	return t.Code == e.Code
+	for _, imp := range implied[e.Code] {
+		if target == imp {
+			return true
+		}
+	}
+	return false
 }
 
-// The sentinels. Compare with errors.Is; never with ==.
-var (
-	ErrInvalidID        = &Error{CodeInvalidID, "invalid box id"}
-	ErrNotFound         = &Error{CodeNotFound, "box not found"}
-	ErrAlreadyExists    = &Error{CodeAlreadyExists, "box already exists"}
-	ErrShimNotFound     = &Error{CodeShimNotFound, "box runner binary not found"}
-	ErrReadyTimeout     = &Error{CodeReadyTimeout, "box did not become ready in time"}
-	ErrIdentityMismatch = &Error{CodeIdentityMismatch, "process identity does not match the record"}
-	ErrHomeLocked       = &Error{CodeHomeLocked, "home is locked by another supervisor"}
-	ErrBadSpec          = &Error{CodeBadSpec, "invalid box spec"}
-	ErrStartFailed      = &Error{CodeStartFailed, "box failed to start"}
-	ErrCorruptFile      = &Error{CodeCorruptFile, "corrupt or truncated file"}
-	ErrNotSocket        = &Error{CodeNotSocket, "path exists and is not a socket"}
-	ErrBusy             = &Error{CodeBusy, "box is busy"}
-	ErrNotRunning       = &Error{CodeNotRunning, "box is not running"}
-	ErrShuttingDown     = &Error{CodeShuttingDown, "supervisor is shutting down"}
-	ErrCgroup           = &Error{CodeCgroup, "cgroup setup failed"}
-	ErrTimeout          = &Error{CodeTimeout, "operation timed out"}
-	ErrInternal         = &Error{CodeInternal, "internal error"}
-)
-
-// Errorf returns a new *Error with the sentinel's code and a message of the
-// form "<sentinel text>: <detail>". Example:
+// Errorf returns a new *Error with the code and a message of the form
+// "<code description>: <detail>". An error among the arguments formatted
+// with %w becomes the cause. Example:
 //
 //	messages.Errorf(messages.ErrShimNotFound, "%s", path)
 //	// box runner binary not found: /usr/bin/boxsup-shim
-func Errorf(sentinel *Error, format string, args ...any) *Error {
-	return &Error{Code: sentinel.Code, Msg: sentinel.Msg + ": " + fmt.Sprintf(format, args...)}
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: code, Msg: code.Error() + ": " + err.Error(), cause: errors.Unwrap(err)}
 }
 
-// AsError converts any error into an *Error for a reply message: an *Error
-// anywhere in the chain keeps its code (with the full outer text), anything
-// else becomes CodeInternal. A nil error gives nil.
+// Wrap returns an *Error with the code whose text is cause's and whose cause
+// is cause: errors.Is matches both. Use it where the cause already says
+// everything (a nil cause gives nil).
+func Wrap(code ErrorCode, cause error) *Error {
+	if cause == nil {
+		return nil
+	}
+	return &Error{Code: code, Msg: code.Error() + ": " + cause.Error(), cause: cause}
+}
+
+// AsError converts any error into an *Error for a reply message, keeping the
+// original as its cause: an *Error anywhere in the chain gives its code
+// (with the full outer text), a context error gives ErrTimeout (deadline) or
+// ErrShuttingDown (cancelled), anything else ErrInternal. A nil error gives
+// nil.
 func AsError(err error) *Error {
 	if err == nil {
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) {
-		return &Error{Code: e.Code, Msg: err.Error()}
+	switch {
+	case errors.As(err, &e):
+		if e == err {
+			return e
+		}
+		return &Error{Code: e.Code, Msg: err.Error(), cause: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: ErrTimeout, Msg: err.Error(), cause: err}
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: ErrShuttingDown, Msg: err.Error(), cause: err}
 	}
-	return &Error{Code: CodeInternal, Msg: err.Error()}
+	return &Error{Code: ErrInternal, Msg: err.Error(), cause: err}
 }
 
 // Err turns a reply's *Error field into an error value, keeping nil as nil

@@ -9,14 +9,24 @@ type Event interface {
 	Box() string
 	// Kind returns the event's type name, e.g. "BoxReady".
 	Kind() string
+	// Header returns the fields every event has.
+	Header() EventHeader
 }
 
 // EventHeader is embedded in every event.
 type EventHeader struct {
-	BoxID      string    `json:"box_id"`
+	// Home is the home directory of the supervisor the event comes from:
+	// several supervisors may share one actor system's event stream.
+	Home  string `json:"home"`
+	BoxID string `json:"box_id"`
+	// At is when the transition happened (not when it was published, which
+	// waits until the transition is written to state.json).
 	At         time.Time `json:"at"`
 	Generation uint64    `json:"generation"`
 }
+
+// Header returns the event's header.
+func (h EventHeader) Header() EventHeader { return h }
 
 // Box implements Event.
 func (h EventHeader) Box() string { return h.BoxID }
@@ -69,6 +79,14 @@ type BoxRemoved struct {
 	EventHeader
 }
 
+// EventsLagged is delivered to a subscriber that fell too far behind,
+// before the first event it receives again: Dropped older events were lost.
+// It belongs to no box.
+type EventsLagged struct {
+	EventHeader
+	Dropped int `json:"dropped"`
+}
+
 // Kind implementations.
 func (BoxStarted) Kind() string    { return "BoxStarted" }
 func (BoxReady) Kind() string      { return "BoxReady" }
@@ -77,3 +95,4 @@ func (BoxRestarting) Kind() string { return "BoxRestarting" }
 func (BoxAdopted) Kind() string    { return "BoxAdopted" }
 func (BoxFailed) Kind() string     { return "BoxFailed" }
 func (BoxRemoved) Kind() string    { return "BoxRemoved" }
+func (EventsLagged) Kind() string  { return "EventsLagged" }

@@ -40,17 +40,17 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 		Detached: true, LastExit: &exit, Reason: "r", Killed: true, CreatedAt: at, StartedAt: at,
 		Err: Errorf(ErrNotFound, "%q", "web")}
 	metrics := BoxMetrics{ID: "web", PID: 42, CPUPercent: 12.5, MemoryBytes: 1 << 20, Processes: 2, DiskBytes: 4096, Uptime: 3 * time.Second, SampledAt: at}
-	hdr := EventHeader{BoxID: "web", At: at, Generation: 3}
+	hdr := EventHeader{Home: "/var/lib/boxsup", BoxID: "web", At: at, Generation: 3}
 	policy := RestartPolicy{Mode: RestartOnFailure, MaxRestarts: 3, Window: time.Minute, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, StableAfter: 10 * time.Second, NoJitter: true}
 
 	cases := []any{
 		&StartBox{ID: "web", Spec: sampleSpec(), Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second},
 		&StartExisting{ID: "web"},
 		&Stop{ID: "web", Timeout: time.Second},
-		&Kill{ID: "web", Generation: 7},
+		&Kill{ID: "web"},
 		&SignalBox{ID: "web", Signal: "SIGHUP"},
 		&Remove{ID: "web", Force: true},
-		&Adopt{ID: "web"},
+		&Adopt{ID: "web", PID: 42},
 		&StatusRequest{ID: "web"},
 		&ListRequest{},
 		&ListResponse{Boxes: []BoxStatus{status}},

@@ -2,11 +2,14 @@ package messages
 
 import "time"
 
-// BoxState is where a box is in its lifecycle (design.md §4):
+// BoxState is where a box is in its lifecycle. docs/ARCHITECTURE.md shows
+// the diagram of every transition (generated from the actors' lifecycle
+// table):
 //
 //	created → starting → running → stopping → exited
-//	running → exited (crash) → restarting (backoff) → starting
-//	any → failed (start failed, ready timeout, restart intensity exceeded)
+//	running → (exit) → restarting (backoff) → starting
+//	starting | running → failed (start failed, ready timeout, restart limit)
+//	any live state → unknown (the process could not be verified right now)
 type BoxState string
 
 // The box states.
@@ -18,17 +21,30 @@ const (
 	StateRestarting BoxState = "restarting"
 	StateExited     BoxState = "exited"
 	StateFailed     BoxState = "failed"
+	// StateUnknown: the box's process could not be verified right now (a
+	// transient error while reading /proc, or a damaged state.json). The box
+	// is verified again with backoff and is never restarted meanwhile; it
+	// stays stoppable and killable through its cgroup. It is reported in
+	// BoxStatus only: state.json keeps the last verified state.
+	StateUnknown BoxState = "unknown"
 )
 
 // Live reports whether a shim process may exist in this state.
 func (s BoxState) Live() bool {
-	return s == StateStarting || s == StateRunning || s == StateStopping
+	return s == StateStarting || s == StateRunning || s == StateStopping || s == StateUnknown
+}
+
+// AtRest reports whether a box in this state will not change state on its
+// own: it has exited or failed (or never started). A restarting box is not
+// at rest: its restart policy will start it again.
+func (s BoxState) AtRest() bool {
+	return s == StateCreated || s == StateExited || s == StateFailed
 }
 
 // Valid reports whether s is one of the known states.
 func (s BoxState) Valid() bool {
 	switch s {
-	case StateCreated, StateStarting, StateRunning, StateStopping, StateRestarting, StateExited, StateFailed:
+	case StateCreated, StateStarting, StateRunning, StateStopping, StateRestarting, StateExited, StateFailed, StateUnknown:
 		return true
 	}
 	return false
@@ -50,15 +66,33 @@ func (id Identity) Zero() bool { return id.PID == 0 }
 // atomically on every transition, before the transition is answered or
 // announced.
 type StateRecord struct {
-	ID         string      `json:"id"`
-	State      BoxState    `json:"state"`
-	Generation uint64      `json:"generation"` // bumped on every spawn or adopt
-	Identity   Identity    `json:"identity"`   // the shim; zero when none
-	Cgroup     string      `json:"cgroup,omitempty"`
-	Restarts   int         `json:"restarts"`
-	LastExit   *ExitRecord `json:"last_exit,omitempty"`
-	Reason     string      `json:"reason,omitempty"` // why failed/exited, for humans
-	CreatedAt  time.Time   `json:"created_at"`
-	StartedAt  time.Time   `json:"started_at,omitempty"`
-	UpdatedAt  time.Time   `json:"updated_at"`
+	ID         string   `json:"id"`
+	State      BoxState `json:"state"`
+	Generation uint64   `json:"generation"` // bumped on every spawn or adopt
+	Identity   Identity `json:"identity"`   // the shim; zero when none
+	// Cgroup is the generation's cgroup directory. It is written, with
+	// SpawnToken and State starting, before the shim is spawned, so that a
+	// supervisor that dies mid-spawn leaves the place to look for its shim.
+	Cgroup string `json:"cgroup,omitempty"`
+	// SpawnToken is a random value the generation's shim carries in its
+	// environment (BOXSUP_SPAWN_TOKEN): without a cgroup, it identifies the
+	// shim of an interrupted start among all processes.
+	SpawnToken string `json:"spawn_token,omitempty"`
+	// Detached records StartBox.Spec.Detach, so that a box whose spec.json
+	// is lost is never taken for an attached one (and stopped). Nil in
+	// records written before it existed: treated as detached.
+	Detached *bool       `json:"detached,omitempty"`
+	Restarts int         `json:"restarts"`
+	LastExit *ExitRecord `json:"last_exit,omitempty"`
+	// Killed: the last stop had to SIGKILL after its timeout.
+	Killed    bool      `json:"killed,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // why failed/exited, for humans
+	CreatedAt time.Time `json:"created_at"`
+	StartedAt time.Time `json:"started_at,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// IsDetached reports whether the record says the box outlives its
+// supervisor; a record that does not say is taken as detached, the choice
+// that never stops a box on its own.
+func (r StateRecord) IsDetached() bool { return r.Detached == nil || *r.Detached }

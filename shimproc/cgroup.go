@@ -116,14 +116,24 @@ func checkBoxCgroupFree(dir, boxID string) error {
 	return nil
 }
 
-// createBoxCgroup creates (or reuses, when it exists and is empty) the box's
-// cgroup and opens it for CLONE_INTO_CGROUP. created says whether this call
-// made the directory, so a failed spawn can remove it again.
-func createBoxCgroup(dir, boxID string) (fd *os.File, created bool, err error) {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, false, messages.Errorf(messages.ErrCgroup, "creating %s: %v", filepath.Dir(dir), err)
+// createBoxCgroup creates generation dir under the box's cgroup boxDir (both
+// when missing; an existing, empty dir is reused) and opens it for
+// CLONE_INTO_CGROUP. created says whether this call made dir, so a failed
+// spawn can remove it again.
+func createBoxCgroup(boxDir, dir, boxID string) (fd *os.File, created bool, err error) {
+	mkdir := func() error {
+		if err := os.MkdirAll(boxDir, 0o755); err != nil {
+			return err
+		}
+		return os.Mkdir(dir, 0o755)
 	}
-	switch err := os.Mkdir(dir, 0o755); {
+	err = mkdir()
+	for tries := 0; errors.Is(err, fs.ErrNotExist) && tries < 3; tries++ {
+		// The previous generation's release removed the (then empty) box
+		// cgroup between the two mkdirs.
+		err = mkdir()
+	}
+	switch {
 	case err == nil:
 		created = true
 	case errors.Is(err, fs.ErrExist):
@@ -141,6 +151,12 @@ func createBoxCgroup(dir, boxID string) (fd *os.File, created bool, err error) {
 		return nil, false, messages.Errorf(messages.ErrCgroup, "opening %s: %v", dir, err)
 	}
 	return os.NewFile(uintptr(raw), dir), created, nil
+}
+
+// removeIfEmpty removes a cgroup directory that holds no process and no
+// child cgroup; anything else (busy, not empty, gone) is left as it is.
+func removeIfEmpty(dir string) {
+	_ = unix.Rmdir(dir)
 }
 
 // procCgroupV2 returns the cgroup v2 path of pid ("/rel/path" from the
@@ -168,7 +184,7 @@ func verifyCgroupMember(pid int, root, dir string) error {
 	want := "/" + strings.TrimPrefix(strings.TrimPrefix(dir, root), "/")
 	got, err := procCgroupV2(pid)
 	if err != nil {
-		return messages.Errorf(messages.ErrCgroup, "verifying membership of pid %d: %v", pid, err)
+		return messages.Errorf(messages.ErrCgroup, "verifying membership of pid %d: %w", pid, err)
 	}
 	if got != want {
 		return messages.Errorf(messages.ErrCgroup, "pid %d is in cgroup %q, not in %q", pid, got, want)
@@ -274,10 +290,11 @@ func removeCgroup(dir string, wait time.Duration) error {
 }
 
 // RemoveCgroupParent removes the cgroup directory under which boxes of one
-// home are created (SpawnRequest.CgroupParent), if it exists and holds no
-// box cgroup any more. A parent still in use is left alone without error;
-// so is a host without a writable cgroup2 hierarchy. Called when a
-// supervisor shuts down, so that homes that come and go leave nothing behind.
+// home are created (SpawnRequest.CgroupParent), with the box and generation
+// cgroups under it that hold no process; anything still in use is left
+// alone without error, and so is a host without a writable cgroup2
+// hierarchy. Called when a supervisor shuts down, so that homes that come
+// and go leave nothing behind.
 func RemoveCgroupParent(parent string) error {
 	root, ok := CgroupAvailable()
 	if !ok || parent == "" {
@@ -286,11 +303,25 @@ func RemoveCgroupParent(parent string) error {
 	if err := validCgroupParent(parent); err != nil {
 		return err
 	}
-	err := unix.Rmdir(filepath.Join(root, parent))
+	dir := filepath.Join(root, parent)
+	boxes, _ := os.ReadDir(dir)
+	for _, b := range boxes {
+		if !b.IsDir() {
+			continue
+		}
+		gens, _ := os.ReadDir(filepath.Join(dir, b.Name()))
+		for _, g := range gens {
+			if g.IsDir() {
+				removeIfEmpty(filepath.Join(dir, b.Name(), g.Name()))
+			}
+		}
+		removeIfEmpty(filepath.Join(dir, b.Name()))
+	}
+	err := unix.Rmdir(dir)
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT), errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
 		return nil
 	default:
-		return messages.Errorf(messages.ErrCgroup, "removing %s: %v", filepath.Join(root, parent), err)
+		return messages.Errorf(messages.ErrCgroup, "removing %s: %v", dir, err)
 	}
 }

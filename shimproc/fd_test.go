@@ -52,8 +52,11 @@ func TestNoFDLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := h.waitHandOver(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := openFDs(t); got != before+3 {
-		t.Errorf("open fds after Start: %d, want %d (pidfd + ready + keepalive)", got, before+3)
+		t.Errorf("open fds after Start and the spec's hand-over: %d, want %d (pidfd + ready + keepalive)", got, before+3)
 	}
 	if err := h.WaitReady(context.Background()); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package shimproc
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ type Handle struct {
 
 	readyTimeout time.Duration // spawn → ready limit (spawned handles)
 	readySince   time.Time     // when the ready timeout started counting (the spawn)
+	handOver     *handOver     // the spec's delivery (spawned handles); nil when adopted
 
 	exited      chan struct{} // closed once the shim exited (and, if owned, was reaped)
 	watcherDone chan struct{} // closed when the exit watcher goroutine returned
@@ -128,7 +131,8 @@ func (h *Handle) Close() error {
 	h.mu.Unlock()
 
 	// Closing the pidfd makes the watcher's netpoller wait return; wait for the
-	// goroutine so that none outlives the handle.
+	// goroutines so that none outlives the handle.
+	h.stopHandOver()
 	errs = append(errs, h.pidfd.close())
 	<-h.watcherDone
 	if unregister != nil {
@@ -137,15 +141,22 @@ func (h *Handle) Close() error {
 	return errors.Join(errs...)
 }
 
-// RemoveCgroup removes the box's cgroup once it is empty (after the exit and a
-// KillTree). It waits briefly for killed members to finish tearing down, then
-// fails with messages.ErrCgroup if processes remain. It is a no-op without a
-// cgroup or when the cgroup is already gone.
+// RemoveCgroup removes the shim's generation cgroup once it is empty (after
+// the exit and a KillTree), and the box's cgroup above it when no other
+// generation's is left. It waits briefly for killed members to finish
+// tearing down, then fails with messages.ErrCgroup if processes remain. It
+// is a no-op without a cgroup or when the cgroup is already gone.
 func (h *Handle) RemoveCgroup() error {
 	if h.cgroup == "" {
 		return nil
 	}
-	return removeCgroup(h.cgroup, cgroupRemoveWait)
+	if err := removeCgroup(h.cgroup, cgroupRemoveWait); err != nil {
+		return err
+	}
+	if strings.HasPrefix(filepath.Base(h.cgroup), "gen-") {
+		removeIfEmpty(filepath.Dir(h.cgroup))
+	}
+	return nil
 }
 
 // startWatcher starts the goroutine that waits for the shim's exit.

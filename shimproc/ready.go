@@ -22,8 +22,9 @@ const (
 	killWait = 5 * time.Second
 )
 
-// WaitReady waits for the shim's ready byte on the ready pipe, racing the
-// shim's exit, ctx and the ready timeout (counted from the spawn). On failure
+// WaitReady waits until the spec was handed over and then for the shim's
+// ready byte on the ready pipe, racing the shim's exit, ctx and the ready
+// timeout (counted from the spawn). On failure
 // it kills the box's tree and waits for the exit, then returns
 // messages.ErrStartFailed (with the exit record, e.g. the exec failure),
 // messages.ErrReadyTimeout, or ctx's error wrapped. It returns nil at once for
@@ -45,6 +46,14 @@ func (h *Handle) WaitReady(ctx context.Context) error {
 }
 
 func (h *Handle) waitReady(ctx context.Context) error {
+	if err := h.waitHandOver(ctx); err != nil {
+		h.closeReadyPipe()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			h.abandon(0)
+			return fmt.Errorf("box %s: handing the spec to the box runner: %w", h.box.ID, err)
+		}
+		return err
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

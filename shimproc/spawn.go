@@ -35,8 +35,16 @@ type SpawnRequest struct {
 	Cgroup CgroupMode
 	// CgroupParent is the path, relative to the cgroup2 root, under which the
 	// box's cgroup (named after the box ID) is created, e.g.
-	// "boxsup/<hash of home>"; "" means DefaultCgroupParent.
+	// "boxsup/<hash of home>"; "" means DefaultCgroupParent. Each generation
+	// gets a cgroup of its own under it: PARENT/ID/gen-N (see BoxCgroupDir).
 	CgroupParent string
+	// Generation is the box's generation this shim runs (names its cgroup).
+	Generation uint64
+	// SpawnToken, when set, is put in the shim's environment as
+	// BOXSUP_SPAWN_TOKEN: recorded before the spawn, it lets a later
+	// supervisor find this shim among all processes (FindShim) when the box
+	// has no cgroup. It must not be secret.
+	SpawnToken string
 	// Logger receives the package's logs (fields box_id, pid); nil discards.
 	Logger logrus.FieldLogger
 }
@@ -62,10 +70,13 @@ func Spawn(ctx context.Context, req SpawnRequest) (*Handle, error) {
 // Start spawns the shim (argv [binary --box-id ID], spec JSON on stdin, ready
 // pipe on fd 3, keepalive pipe on fd 4 unless detached, stdout and stderr
 // appended to shim.log; own session when detached, else own process group;
-// cloned straight into the box's cgroup when it has one), verifies the cgroup
-// membership, opens the pidfd and reads the identity. It does not wait for
-// readiness: call WaitReady. Bad input fails with a typed error before
-// anything on disk changes.
+// cloned straight into the generation's cgroup when it has one), verifies the
+// cgroup membership, opens the pidfd and reads the identity. The spec is
+// written to the shim's stdin in the background; Start does not wait for
+// that nor for readiness: call WaitReady, which reports both (a shim that
+// does not read its spec within the ready timeout, or ctx ending first, is
+// killed). Bad input fails with a typed error before anything on disk
+// changes.
 func Start(ctx context.Context, req SpawnRequest) (*Handle, error) {
 	began := time.Now()
 	if err := ctx.Err(); err != nil {
@@ -106,7 +117,7 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 	child := &childFiles{}
 	defer child.close() // the parent never keeps the child's ends
 	if p.cgroupDir != "" {
-		dirFD, created, err := createBoxCgroup(p.cgroupDir, p.box.ID)
+		dirFD, created, err := createBoxCgroup(p.boxCgroup, p.cgroupDir, p.box.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -172,30 +183,12 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 		_ = pfd.close()
 		return nil, err
 	}
-	// Handing over the spec counts against the ready timeout: a spec that
-	// fits the pipe buffer (64 KiB) is written at once, a bigger one needs
-	// the shim to read. A shorter separate limit failed starts on a heavily
-	// loaded host where the writer was merely not scheduled in time.
-	writeLimit := p.readyTimeout
-	if err := writeSpec(ctx, parent.stdin, p.specJSON, spawnedAt.Add(writeLimit)); err != nil {
-		switch {
-		case ctx.Err() != nil:
-			h.abandon(0)
-			_ = h.Close()
-			return nil, fmt.Errorf("box %s: handing the spec to the box runner: %w", p.box.ID, ctx.Err())
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			rec, exited := h.abandon(0)
-			_ = h.Close()
-			return nil, messages.Errorf(messages.ErrStartFailed, "box %s: the box runner did not read its spec within %v; %s",
-				p.box.ID, writeLimit, redactSecrets(describeExit(rec, exited), p.secrets))
-		}
-		// Most likely the shim died before reading (EPIPE): let it finish
-		// writing exit.json, whose reason makes the error useful.
-		rec, exited := h.abandon(startFailGrace)
-		_ = h.Close()
-		return nil, messages.Errorf(messages.ErrStartFailed, "box %s: handing the spec to the box runner: %v; %s",
-			p.box.ID, err, redactSecrets(describeExit(rec, exited), p.secrets))
-	}
+	// The spec is handed over on a goroutine of the handle's (parked in the
+	// netpoller while the pipe is full), so that Start returns right after
+	// the fork: a caller that bounds concurrent forks need not hold its
+	// bound while a slow shim reads. WaitReady reports the outcome.
+	h.startHandOver(ctx, parent.stdin, p.specJSON, spawnedAt.Add(p.readyTimeout))
+	parent.stdin = nil
 	return h, nil
 }
 
@@ -234,22 +227,6 @@ func newOwnedHandle(p *spawnPlan, pid int, pfd *pidFD, parent *parentFiles, spaw
 	return h, nil
 }
 
-// writeSpec writes the spec JSON to the shim's stdin and closes it. The
-// deadline (and ctx) keep a shim that never reads from hanging us.
-func writeSpec(ctx context.Context, stdin *os.File, specJSON []byte, deadline time.Time) error {
-	defer stdin.Close()
-	if err := stdin.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = stdin.SetWriteDeadline(time.Unix(1, 0)) })
-	_, err := stdin.Write(specJSON)
-	stop()
-	if err != nil {
-		return err
-	}
-	return stdin.Close()
-}
-
 // shimEnviron is the shim's environment: the supervisor's minus secrets, plus
 // BOXSUP_CGROUP naming the box's cgroup when it has one, so that the shim can
 // sweep what its guest left behind from cgroup.procs instead of scanning all
@@ -258,16 +235,23 @@ func (p *spawnPlan) shimEnviron() []string {
 	var env []string
 	for _, kv := range shimEnv(os.Environ(), &p.spec) {
 		// An inherited value (a supervisor that itself runs in a box) would
-		// point the shim at somebody else's cgroup.
-		if !strings.HasPrefix(kv, CgroupEnv+"=") {
+		// point the shim at somebody else's cgroup, or name another spawn.
+		if !strings.HasPrefix(kv, CgroupEnv+"=") && !strings.HasPrefix(kv, SpawnTokenEnv+"=") {
 			env = append(env, kv)
 		}
 	}
 	if p.cgroupDir != "" {
 		env = append(env, CgroupEnv+"="+p.cgroupDir)
 	}
+	if p.spawnToken != "" {
+		env = append(env, SpawnTokenEnv+"="+p.spawnToken)
+	}
 	return env
 }
+
+// SpawnTokenEnv names the environment variable that carries
+// SpawnRequest.SpawnToken.
+const SpawnTokenEnv = "BOXSUP_SPAWN_TOKEN"
 
 // CgroupEnv names the environment variable that tells a shim the absolute
 // path of its box's cgroup directory (docs/SHIM-PROTOCOL.md).

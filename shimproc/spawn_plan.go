@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -27,14 +29,19 @@ type spawnPlan struct {
 	secrets      []string
 	readyTimeout time.Duration
 	cgroupRoot   string // "" when the box gets no cgroup
-	cgroupDir    string // absolute box cgroup, "" when none
+	boxCgroup    string // absolute cgroup of the box (every generation), "" when none
+	cgroupDir    string // absolute cgroup of this generation, "" when none
+	spawnToken   string
 	staleSockets []string
 	log          logrus.FieldLogger
 }
 
 // planSpawn validates req and fills the spec's derived fields.
 func planSpawn(req SpawnRequest) (*spawnPlan, error) {
-	p := &spawnPlan{box: req.Box, log: loggerOrDiscard(req.Logger).WithField("box_id", req.Box.ID)}
+	p := &spawnPlan{box: req.Box, spawnToken: req.SpawnToken, log: loggerOrDiscard(req.Logger).WithField("box_id", req.Box.ID)}
+	if strings.ContainsAny(req.SpawnToken, "\x00\n=") {
+		return nil, messages.Errorf(messages.ErrBadSpec, "spawn token contains a NUL, a newline or '='")
+	}
 	if err := layout.ValidateID(req.Box.ID); err != nil {
 		return nil, err
 	}
@@ -100,33 +107,64 @@ func planSpawn(req SpawnRequest) (*spawnPlan, error) {
 	return p, nil
 }
 
-// planCgroup decides whether the box gets a cgroup, and where.
+// planCgroup decides whether the box gets a cgroup, and where: generation
+// N of box ID lives in ROOT/PARENT/ID/gen-N, so that a new generation never
+// shares a cgroup with an old one (an old teardown cannot kill a new shim),
+// and no generation starts while any process of the box is left anywhere
+// under ROOT/PARENT/ID.
 func (p *spawnPlan) planCgroup(req SpawnRequest) error {
-	parent := req.CgroupParent
+	box, err := BoxCgroupDir(req.Cgroup, req.CgroupParent, req.Box.ID)
+	if err != nil || box == "" {
+		return err
+	}
+	p.cgroupRoot, _ = CgroupAvailable()
+	p.boxCgroup = box
+	p.cgroupDir = GenCgroupDir(box, req.Generation)
+	return checkBoxCgroupFree(box, req.Box.ID)
+}
+
+// BoxCgroupDir returns the absolute cgroup directory under which every
+// generation of box id gets its cgroup: ROOT/PARENT/ID, where ROOT is the
+// writable cgroup v2 hierarchy and PARENT parent ("" means
+// DefaultCgroupParent). It returns "" when the box gets no cgroup (mode
+// CgroupOff, or CgroupAuto without a writable hierarchy), and
+// messages.ErrCgroup when mode is CgroupRequired and there is none. It
+// touches nothing.
+func BoxCgroupDir(mode CgroupMode, parent, id string) (string, error) {
 	if parent == "" {
 		parent = DefaultCgroupParent
 	}
 	if err := validCgroupParent(parent); err != nil {
-		return err
+		return "", err
 	}
-	switch req.Cgroup {
+	if err := layout.ValidateID(id); err != nil {
+		return "", err
+	}
+	switch mode {
 	case CgroupOff:
-		return nil
+		return "", nil
 	case CgroupAuto, CgroupRequired:
 	default:
-		return messages.Errorf(messages.ErrBadSpec, "cgroup mode %d is not auto, off or required", req.Cgroup)
+		return "", messages.Errorf(messages.ErrBadSpec, "cgroup mode %d is not auto, off or required", mode)
 	}
 	root, ok := CgroupAvailable()
 	if !ok {
-		if req.Cgroup == CgroupRequired {
-			return messages.Errorf(messages.ErrCgroup, "box %s: a cgroup is required but no writable cgroup v2 hierarchy exists at %s or %s",
-				req.Box.ID, cgroupRoots[0], cgroupRoots[1])
+		if mode == CgroupRequired {
+			return "", messages.Errorf(messages.ErrCgroup, "box %s: a cgroup is required but no writable cgroup v2 hierarchy exists at %s or %s",
+				id, cgroupRoots[0], cgroupRoots[1])
 		}
-		return nil
+		return "", nil
 	}
-	p.cgroupRoot = root
-	p.cgroupDir = filepath.Join(root, parent, req.Box.ID)
-	return checkBoxCgroupFree(p.cgroupDir, req.Box.ID)
+	return filepath.Join(root, parent, id), nil
+}
+
+// GenCgroupDir returns generation gen's cgroup under the box's cgroup
+// directory boxDir ("" when boxDir is "").
+func GenCgroupDir(boxDir string, gen uint64) string {
+	if boxDir == "" {
+		return ""
+	}
+	return filepath.Join(boxDir, "gen-"+strconv.FormatUint(gen, 10))
 }
 
 // resolveBinary checks that the shim binary exists and is an executable file,

@@ -62,7 +62,7 @@ func TestSpawnReadySignalExit(t *testing.T) {
 
 			if tc.mode == CgroupRequired {
 				root := requireCgroup(t)
-				if want := filepath.Join(root, parent, box.ID); h.CgroupPath() != want {
+				if want := filepath.Join(root, parent, box.ID, "gen-0"); h.CgroupPath() != want {
 					t.Fatalf("CgroupPath() = %q, want %q", h.CgroupPath(), want)
 				}
 				rel := cgroupRel(t, h.CgroupPath())
@@ -137,7 +137,7 @@ func TestSpawnReusesEmptyCgroup(t *testing.T) {
 	root := requireCgroup(t)
 	box := newBox(t, "reuse")
 	parent := testCgroupParent(t)
-	dir := filepath.Join(root, parent, box.ID)
+	dir := filepath.Join(root, parent, box.ID, "gen-0")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestSpawnBadInput(t *testing.T) {
 	cases := []struct {
 		name    string
 		prepare func(t *testing.T, box layout.Box, req *SpawnRequest)
-		want    *messages.Error
+		want    messages.ErrorCode
 		text    string // the exact error text, or "" to skip
 	}{
 		{"missing binary", func(t *testing.T, box layout.Box, req *SpawnRequest) {

@@ -44,7 +44,7 @@ func runChild(mode string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	sup, err := actors.NewSupervisor(actors.Config{Home: home, ShimBinary: os.Getenv(childShimEnv), Logger: log})
+	sup, err := actors.NewSupervisor(context.Background(), actors.Config{Home: home, ShimBinary: os.Getenv(childShimEnv), Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewSupervisor:", err)
 		return 1

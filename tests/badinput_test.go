@@ -138,7 +138,7 @@ func TestBadInputIsRejectedCleanly(t *testing.T) {
 	})
 
 	t.Run("home locked", func(t *testing.T) {
-		second, err := actors.NewSupervisor(actors.Config{Home: h.home, ShimBinary: shimBinary, Logger: testLogger(t)})
+		second, err := actors.NewSupervisor(context.Background(), actors.Config{Home: h.home, ShimBinary: shimBinary, Logger: testLogger(t)})
 		if second != nil {
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

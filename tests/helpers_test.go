@@ -84,10 +84,9 @@ func startHarness(t *testing.T, home string, opts ...harnessOption) *harness {
 	log := testLogger(t) // registered first: the dump comes after the leftover check
 	h := &harness{t: t, home: home, events: &eventLog{}, procs: trackerFor(t, home)}
 	setup := harnessSetup{cfg: actors.Config{
-		Home:           home,
-		ShimBinary:     shimBinary,
-		Logger:         log,
-		FaultInjection: true,
+		Home:       home,
+		ShimBinary: shimBinary,
+		Logger:     log,
 	}}
 	for _, o := range opts {
 		o(&setup)
@@ -112,13 +111,13 @@ func startHarness(t *testing.T, home string, opts ...harnessOption) *harness {
 			sys.Shutdown()
 		})
 	}
-	sup, err := actors.NewSupervisor(setup.cfg)
+	sup, err := actors.NewSupervisor(context.Background(), setup.cfg)
 	if err != nil {
 		t.Fatalf("NewSupervisor(%s): %v", home, err)
 	}
 	h.sup = sup
 	if !setup.ownSystem {
-		sup.Subscribe(observe) // closed by Shutdown
+		sup.Subscribe(actors.EventFilter{}, observe) // closed by Shutdown
 	}
 	watchDeadLetters(t, sup.System())
 	t.Cleanup(func() {
@@ -263,14 +262,14 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 }
 
 // requireCode fails unless err is a typed boxsup error with want's code.
-func requireCode(t *testing.T, what string, err error, want *messages.Error) {
+func requireCode(t *testing.T, what string, err error, want messages.ErrorCode) {
 	t.Helper()
 	var e *messages.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("%s: error %v (%T), want a *messages.Error with code %s", what, err, err, want.Code)
+		t.Fatalf("%s: error %v (%T), want a *messages.Error with code %s", what, err, err, want)
 	}
 	if !errors.Is(err, want) {
-		t.Fatalf("%s: error code %s (%q), want %s", what, e.Code, e.Msg, want.Code)
+		t.Fatalf("%s: error code %s (%q), want %s", what, e.Code, e.Msg, want)
 	}
 }
 

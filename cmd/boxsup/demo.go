@@ -137,7 +137,7 @@ func callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // newSupervisor opens the demo home and follows its events.
 func (d *demo) newSupervisor() error {
-	sup, err := actors.NewSupervisor(actors.Config{Home: d.home, ShimBinary: d.shim, Logger: d.app.log})
+	sup, err := actors.NewSupervisor(context.Background(), actors.Config{Home: d.home, ShimBinary: d.shim, Logger: d.app.log})
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (d *demo) newSupervisor() error {
 	d.abandoned = false
 	events := make(chan messages.Event, 64)
 	d.events = events
-	d.unsub = sup.Subscribe(func(ev messages.Event) {
+	d.unsub = sup.Subscribe(actors.EventFilter{}, func(ev messages.Event) {
 		if s, ok := ev.(messages.BoxStarted); ok {
 			d.notePID(s.PID)
 		}

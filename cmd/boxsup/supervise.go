@@ -48,7 +48,7 @@ func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	sup, err := actors.NewSupervisor(a.config())
+	sup, err := actors.NewSupervisor(context.Background(), a.config())
 	if err != nil {
 		return err
 	}

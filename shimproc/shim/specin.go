@@ -69,7 +69,7 @@ func exitFileOf(spec messages.InstanceSpec) string {
 // are safe to print: they name fields and paths, never secret values.
 func checkSpec(spec *messages.InstanceSpec, argvID string) error {
 	if err := spec.Validate(); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), messages.ErrBadSpec.Msg+": "))
+		return errors.New(strings.TrimPrefix(err.Error(), messages.ErrBadSpec.Error()+": "))
 	}
 	if spec.BoxID != argvID {
 		return fmt.Errorf("box_id %q does not match --box-id %q", spec.BoxID, argvID)

@@ -1,24 +1,24 @@
-package actors
+package lifecycle
 
 import (
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/boxsup/boxsup/messages"
 )
 
-// restartHistory is a box's restart record: the times of recent restarts
-// (for the OTP-style intensity limit) and the current backoff step. It lives
-// in the boxEntry so that it survives the box actor's own restarts.
-type restartHistory struct {
+// History is a box's restart record: the times of recent restarts (for the
+// OTP-style intensity limit) and the current backoff step. The actor keeps
+// it outside the machine, so that an actor restart does not reset the
+// limit. It is safe for concurrent use.
+type History struct {
 	mu    sync.Mutex
 	times []time.Time
 	step  int
 }
 
 // reset forgets past restarts (an operator started the box anew).
-func (h *restartHistory) reset() {
+func (h *History) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.times, h.step = nil, 0
@@ -33,8 +33,9 @@ type decision struct {
 }
 
 // decide applies policy p to an exit that ended a run of the given uptime.
-// It records the restart when it grants one.
-func (h *restartHistory) decide(p messages.RestartPolicy, exit messages.ExitRecord, uptime time.Duration, now time.Time) decision {
+// It records the restart when it grants one. jitter(n) returns a uniform
+// random number in [0, n].
+func (h *History) decide(p messages.RestartPolicy, exit messages.ExitRecord, uptime time.Duration, now time.Time, jitter func(int64) int64) decision {
 	p = p.WithDefaults()
 	if !p.ShouldRestart(exit) {
 		return decision{}
@@ -55,7 +56,7 @@ func (h *restartHistory) decide(p messages.RestartPolicy, exit messages.ExitReco
 		return decision{exceeded: true, attempt: len(h.times)}
 	}
 	h.times = append(h.times, now)
-	d := backoffDelay(p, h.step)
+	d := backoffDelay(p, h.step, jitter)
 	h.step++
 	return decision{restart: true, delay: d, attempt: len(h.times)}
 }
@@ -63,8 +64,9 @@ func (h *restartHistory) decide(p messages.RestartPolicy, exit messages.ExitReco
 // backoffDelay is the capped exponential backoff with full jitter: a random
 // delay in [0, min(MaxBackoff, InitialBackoff·2^step)]. Full jitter spreads
 // the restarts of many boxes that crashed together (AWS architecture blog,
-// "Exponential Backoff And Jitter"). NoJitter returns the ceiling itself.
-func backoffDelay(p messages.RestartPolicy, step int) time.Duration {
+// "Exponential Backoff And Jitter"). NoJitter returns the ceiling itself; a
+// negative InitialBackoff restarts at once.
+func backoffDelay(p messages.RestartPolicy, step int, jitter func(int64) int64) time.Duration {
 	ceiling := p.InitialBackoff
 	for i := 0; i < step && ceiling < p.MaxBackoff; i++ {
 		ceiling *= 2
@@ -78,5 +80,17 @@ func backoffDelay(p messages.RestartPolicy, step int) time.Duration {
 	if p.NoJitter {
 		return ceiling
 	}
-	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+	return time.Duration(jitter(int64(ceiling)))
+}
+
+// retryDelay is the wait before verifying an unknown box again after n
+// consecutive unverified outcomes: 100 ms doubling to 30 s. No jitter: a
+// transient shortage (EMFILE) hits many boxes at once, but each retry is one
+// cheap /proc read.
+func retryDelay(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
 }

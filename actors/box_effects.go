@@ -1,0 +1,501 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/messages"
+	"github.com/boxsup/boxsup/shimproc"
+)
+
+// do carries out one effect of the machine.
+func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
+	switch e := e.(type) {
+	case lifecycle.CreateBox:
+		a.create()
+	case lifecycle.Persist:
+		a.entry.persist.submit(a.inc, e.Seq, e.Rec)
+	case lifecycle.Spawn:
+		a.spawn(e)
+	case lifecycle.Watch:
+		a.watch(e.Gen, true)
+	case lifecycle.WatchExit:
+		a.watch(e.Gen, false)
+	case lifecycle.SendSignal:
+		a.signal(e)
+	case lifecycle.KillTree:
+		a.killTree(e.Gen)
+	case lifecycle.KillCgroup:
+		a.killCgroup(e)
+	case lifecycle.Verify:
+		a.verify(e)
+	case lifecycle.Release:
+		a.releaseGen(e)
+	case lifecycle.Arm:
+		a.arm(e)
+	case lifecycle.Disarm:
+		if cancel := a.timers[e.Timer.Kind()]; cancel != nil {
+			cancel()
+			delete(a.timers, e.Timer.Kind())
+		}
+	case lifecycle.Reply:
+		a.reply(e.W, e.Status)
+	case lifecycle.Publish:
+		a.core.publish(e.Event)
+	case lifecycle.Notify:
+		ctx.Send(ctx.Parent(), &statusChanged{status: e.Status, initial: e.Initial})
+	case lifecycle.RemoveDir:
+		a.removeDir()
+	case lifecycle.End:
+		a.end(ctx, e)
+	case lifecycle.Log:
+		a.logEffect(e)
+	}
+}
+
+// create writes the new box's directory and spec.json (after checking the
+// shim binary, so that a start that cannot run leaves nothing behind), then
+// makes them durable in parallel with the spawn.
+func (a *boxActor) create() {
+	inc, box, spec, c := a.inc, a.box, a.spec, a.core
+	c.goHelper(func() {
+		var err error
+		c.withIO(func() {
+			if err = c.checkShim(spec.Spec.Engine); err == nil {
+				err = box.Prepare(spec)
+			}
+		})
+		a.deliverAs(inc, lifecycle.Prepared{Err: err})
+		if err == nil {
+			c.withIO(func() { err = box.Persist() })
+			a.deliverAs(inc, lifecycle.SpecDurable{Err: err})
+		}
+	})
+}
+
+// deliverAs is deliver for a goroutine (it names the incarnation it knew).
+func (a *boxActor) deliverAs(inc uint64, ev lifecycle.Event) {
+	msg := &boxEvent{inc: inc, ev: ev}
+	send := func() { a.core.root.Send(a.self, msg) }
+	if h := a.core.hooks; h != nil && h.deliver != nil {
+		h.deliver(a.id, ev, send)
+		return
+	}
+	send()
+}
+
+// spawn starts generation e.Gen's shim. A box never gets a second shim:
+// whatever of it is still in its cgroup is adopted (a shim of the box) or
+// killed (anything else) first, and a process there that cannot be checked
+// keeps the spawn from happening.
+func (a *boxActor) spawn(e lifecycle.Spawn) {
+	inc, self, c, box, boxCg := a.inc, a.self, a.core, a.box, a.cgroup
+	bin, err := c.shimFor(a.spec.Spec.Engine)
+	req := shimproc.SpawnRequest{
+		Box:          box,
+		Binary:       bin,
+		Spec:         a.spec.Spec,
+		ReadyTimeout: a.spec.ReadyTimeout,
+		Cgroup:       c.cfg.Cgroup,
+		CgroupParent: c.cgroupParent,
+		Generation:   e.Gen,
+		SpawnToken:   e.Token,
+		Logger:       a.log.WithField("gen", e.Gen),
+	}
+	check := shimproc.ShimCheck{Binaries: c.shimBinaries(), Cwd: true}
+	c.goHelper(func() {
+		msg := &spawned{inc: inc, gen: e.Gen, err: err}
+		if err == nil && boxCg != "" {
+			msg.handle, msg.err = a.clearCgroup(boxCg, check)
+			msg.adopted = msg.handle != nil
+		}
+		if msg.err == nil && msg.handle == nil {
+			c.withIO(func() { msg.handle, msg.err = shimproc.Start(context.Background(), req) })
+		}
+		c.root.Send(self, msg)
+	})
+}
+
+// clearCgroup makes sure no process of the box is left in its cgroup
+// before a spawn: a shim of the box found there is returned (adopted), any
+// other process is killed. It runs on a helper goroutine.
+func (a *boxActor) clearCgroup(boxCg string, check shimproc.ShimCheck) (*shimproc.Handle, error) {
+	var busy bool
+	var err error
+	a.core.withIO(func() { busy, err = shimproc.CgroupPopulated(boxCg) })
+	if err != nil {
+		return nil, messages.Errorf(messages.ErrUnverified, "checking the box's cgroup %s: %w", boxCg, err)
+	}
+	if !busy {
+		return nil, nil
+	}
+	var h *shimproc.Handle
+	a.core.withIO(func() {
+		h, err = shimproc.FindShim(a.box, shimproc.FindOptions{Cgroup: boxCg, Check: check, Logger: a.log})
+	})
+	var strays *shimproc.StraysError
+	switch {
+	case err == nil:
+		a.log.WithField("pid", h.PID()).Warn("a shim of the box was still running in its cgroup; adopting it instead of starting another")
+		return h, nil
+	case errors.As(err, &strays):
+		a.log.WithField("pids", strays.PIDs).Warn("killing processes left in the box's cgroup before starting it")
+		if err := killAndDrain(boxCg); err != nil {
+			return nil, messages.Errorf(messages.ErrUnverified, "clearing the box's cgroup: %w", err)
+		}
+		return nil, nil
+	case errors.Is(err, shimproc.ErrGone):
+		return nil, nil // it emptied meanwhile
+	}
+	return nil, messages.Errorf(messages.ErrUnverified, "checking what runs in the box's cgroup: %w", err)
+}
+
+// cgroupDrainWait bounds the wait for a killed cgroup to empty.
+const cgroupDrainWait = 10 * time.Second
+
+// killAndDrain SIGKILLs a box cgroup and waits until it is empty.
+func killAndDrain(dir string) error {
+	if err := shimproc.KillCgroup(dir); err != nil {
+		return err
+	}
+	return pollCgroupEmpty(dir, cgroupDrainWait)
+}
+
+// pollCgroupEmpty polls a cgroup's populated flag until it clears: killed
+// members stay listed until the kernel has torn them down.
+func pollCgroupEmpty(dir string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	pause := time.Millisecond
+	for {
+		busy, err := shimproc.CgroupPopulated(dir)
+		if err != nil {
+			return err
+		}
+		if !busy {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return messages.Errorf(messages.ErrCgroup, "%s still holds processes %v after SIGKILL", dir, limit)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+func (a *boxActor) onSpawned(ctx actor.Context, m *spawned) {
+	if m.inc != a.inc {
+		if m.handle != nil {
+			// A spawn of an earlier incarnation: the process lives on and is
+			// found in the box's cgroup by the next spawn or verification.
+			_ = m.handle.Close()
+		}
+		return
+	}
+	ev := lifecycle.Spawned{Gen: m.gen, Adopted: m.adopted, Err: m.err}
+	if h := m.handle; h != nil {
+		a.handles[m.gen] = h
+		if !m.adopted {
+			a.entry.setKeepalive(m.gen, h.TakeKeepalive())
+		}
+		ev.Proc = lifecycle.Proc{Identity: h.Identity(), Cgroup: h.CgroupPath()}
+	}
+	a.feed(ctx, ev)
+}
+
+// watch follows generation gen's shim: the ready handshake first (ready is
+// true), then the exit. One goroutine sends both, in that order; it parks on
+// the handle's channels, not on an OS thread.
+func (a *boxActor) watch(gen uint64, ready bool) {
+	h := a.handles[gen]
+	if h == nil {
+		return
+	}
+	inc, stop := a.inc, a.stop
+	a.core.goHelper(func() {
+		if ready {
+			err := h.WaitReady(context.Background())
+			var exit *messages.ExitRecord
+			if err != nil {
+				select {
+				case <-h.Exited():
+					x := h.ExitStatus()
+					exit = &x
+				default:
+				}
+			}
+			a.deliverAs(inc, lifecycle.Ready{Gen: gen, Err: err, Exit: exit})
+			if exit != nil {
+				return
+			}
+		}
+		select {
+		case <-h.Exited():
+			a.deliverAs(inc, lifecycle.ProcExited{Gen: gen, Exit: h.ExitStatus()})
+		case <-stop:
+		}
+	})
+}
+
+// signal sends one signal through the generation's pidfd (a syscall that
+// does not block).
+func (a *boxActor) signal(e lifecycle.SendSignal) {
+	h := a.handles[e.Gen]
+	var err error
+	if h == nil {
+		err = messages.Errorf(messages.ErrNotRunning, "box %q has no running shim", a.id)
+	} else {
+		err = h.Signal(syscall.Signal(e.Sig))
+	}
+	if e.W != 0 {
+		st := e.Status
+		st.Err = messages.AsError(err)
+		a.reply(e.W, st)
+		return
+	}
+	if err != nil && !errors.Is(err, shimproc.ErrGone) {
+		a.log.WithError(err).Warn("SIGTERM to the shim failed; killing the tree")
+		a.deliver(lifecycle.KillTimer{Gen: e.Gen})
+	}
+}
+
+// killTree SIGKILLs the generation's tree; a kill never waits for a slot.
+func (a *boxActor) killTree(gen uint64) {
+	h := a.handles[gen]
+	if h == nil {
+		a.deliver(lifecycle.KillDone{Gen: gen})
+		return
+	}
+	inc := a.inc
+	a.core.goHelper(func() { a.deliverAs(inc, lifecycle.KillDone{Gen: gen, Err: h.KillTree()}) })
+}
+
+// killCgroup kills the cgroup of a box whose process could not be verified
+// and reports its end once the cgroup is empty. Only the box's own cgroup
+// (or a generation's under it) is ever killed this way.
+func (a *boxActor) killCgroup(e lifecycle.KillCgroup) {
+	inc, boxCg := a.inc, a.cgroup
+	a.core.goHelper(func() {
+		if boxCg == "" || (e.Cgroup != boxCg && !strings.HasPrefix(e.Cgroup, boxCg+"/")) {
+			a.deliverAs(inc, lifecycle.KillDone{Gen: e.Gen, Err: messages.Errorf(messages.ErrCgroup, "refusing to kill %q: not the box's cgroup", e.Cgroup)})
+			return
+		}
+		if err := killAndDrain(e.Cgroup); err != nil {
+			a.deliverAs(inc, lifecycle.KillDone{Gen: e.Gen, Err: err})
+			return
+		}
+		exit := messages.ExitRecord{ExitCode: 128 + 9, Signal: "SIGKILL", Reason: "killed while unverified",
+			FinishedAt: time.Now().UTC(), Source: messages.SourceNone}
+		a.deliverAs(inc, lifecycle.ProcExited{Gen: e.Gen, Exit: exit})
+	})
+}
+
+// verify verifies the recorded (or searched for, or handed-over) process
+// off the actor goroutine.
+func (a *boxActor) verify(e lifecycle.Verify) {
+	inc, self, c, box, boxCg, log := a.inc, a.self, a.core, a.box, a.cgroup, a.log.WithField("gen", e.Gen)
+	check := shimproc.ShimCheck{Binaries: c.shimBinaries(), Cwd: true}
+	c.goHelper(func() {
+		msg := &verified{inc: inc, gen: e.Gen}
+		var err error
+		c.withIO(func() {
+			switch {
+			case e.PID != 0:
+				msg.handle, err = shimproc.AdoptPID(box, e.PID, shimproc.AdoptOptions{CgroupParent: boxCg, Shim: &check, Logger: log})
+			case !e.Identity.Zero():
+				opts := shimproc.AdoptOptions{CgroupParent: boxCg, Shim: &check, Logger: log}
+				if boxCg != "" {
+					opts.Cgroup = e.Cgroup
+				}
+				msg.handle, err = shimproc.Adopt(box, e.Identity, opts)
+			default:
+				msg.handle, err = shimproc.FindShim(box, shimproc.FindOptions{Cgroup: e.Cgroup, Token: e.Token, Check: check, Logger: log})
+			}
+		})
+		var strays *shimproc.StraysError
+		switch {
+		case err == nil:
+			msg.outcome = lifecycle.Verified
+		case errors.As(err, &strays):
+			// No shim of the box, only what it left in its cgroup: those
+			// are the box's to kill, and then it is gone.
+			log.WithField("pids", strays.PIDs).Warn("killing processes left in the box's cgroup without its shim")
+			if kerr := killAndDrain(strays.Cgroup); kerr != nil {
+				msg.outcome, msg.err = lifecycle.Unverified, kerr
+			} else {
+				msg.outcome, msg.exit = lifecycle.Vanished, messages.UnknownExit(time.Now().UTC())
+			}
+		case errors.Is(err, shimproc.ErrGone):
+			msg.outcome, msg.exit, msg.err = lifecycle.Vanished, a.exitSince(e.StartedAt), err
+		case errors.Is(err, messages.ErrIdentityMismatch):
+			msg.outcome, msg.err = lifecycle.Mismatch, err
+		default:
+			msg.outcome, msg.err = lifecycle.Unverified, err
+		}
+		c.root.Send(self, msg)
+	})
+}
+
+// exitSince returns the box's exit.json when it was written by the run that
+// started at since (else an unknown exit).
+func (a *boxActor) exitSince(since time.Time) messages.ExitRecord {
+	ex, err := a.box.ReadExit()
+	if err == nil && !ex.FinishedAt.Before(since.Truncate(time.Second)) {
+		ex.Source = messages.SourceExitFile
+		return ex
+	}
+	return messages.UnknownExit(time.Now().UTC())
+}
+
+func (a *boxActor) onVerified(ctx actor.Context, m *verified) {
+	if m.inc != a.inc {
+		if m.handle != nil {
+			_ = m.handle.Close()
+		}
+		return
+	}
+	ev := lifecycle.Adopted{Gen: m.gen, Outcome: m.outcome, Exit: m.exit, Err: m.err}
+	if h := m.handle; h != nil {
+		a.handles[m.gen] = h
+		ev.Proc = lifecycle.Proc{Identity: h.Identity(), Cgroup: h.CgroupPath()}
+	}
+	a.feed(ctx, ev)
+}
+
+// releaseGen lets go of a generation's process: its pidfd is closed, its
+// keepalive dropped, and its cgroup removed off the actor goroutine once the
+// process has exited (a live process, adopted too late, is left alone).
+func (a *boxActor) releaseGen(e lifecycle.Release) {
+	h := a.handles[e.Gen]
+	delete(a.handles, e.Gen)
+	a.entry.dropKeepalive(e.Gen)
+	c, log := a.core, a.log
+	if h != nil {
+		exited := false
+		select {
+		case <-h.Exited():
+			exited = true
+		default:
+		}
+		_ = h.Close()
+		if !exited {
+			return
+		}
+		c.cgroupRemovals.Add(1)
+		go func() {
+			defer c.cgroupRemovals.Done()
+			if err := h.RemoveCgroup(); err != nil {
+				log.WithError(err).Debug("removing the box cgroup failed")
+			}
+		}()
+		return
+	}
+	if e.Cgroup != "" && a.cgroup != "" && strings.HasPrefix(e.Cgroup, a.cgroup+"/") {
+		c.cgroupRemovals.Add(1)
+		go func() {
+			defer c.cgroupRemovals.Done()
+			shimproc.RemoveGenCgroup(e.Cgroup)
+		}()
+	}
+}
+
+// arm schedules a timer event to the actor itself with protoactor's
+// scheduler (replacing one of the same type).
+func (a *boxActor) arm(e lifecycle.Arm) {
+	k := e.Timer.Kind()
+	if cancel := a.timers[k]; cancel != nil {
+		cancel()
+	}
+	msg := &timerFired{inc: a.inc, ev: e.Timer}
+	if e.Delay <= 0 {
+		delete(a.timers, k)
+		a.core.root.Send(a.self, msg)
+		return
+	}
+	a.timers[k] = a.core.sched.SendOnce(e.Delay, a.self, msg)
+}
+
+// removeDir deletes the box directory and its cgroups off the actor
+// goroutine.
+func (a *boxActor) removeDir() {
+	inc, box, boxCg, c, log := a.inc, a.box, a.cgroup, a.core, a.log
+	c.goHelper(func() {
+		var err error
+		c.withIO(func() { err = box.Remove() })
+		if err == nil || errors.Is(err, messages.ErrNotFound) {
+			if cerr := shimproc.RemoveBoxCgroup(boxCg); cerr != nil {
+				log.WithError(cerr).Warn("removing the box's cgroup failed")
+			}
+		}
+		a.deliverAs(inc, lifecycle.Removed{Err: err})
+	})
+}
+
+// end hands the box's last callers to the root, which answers them once
+// this actor has stopped.
+func (a *boxActor) end(ctx actor.Context, e lifecycle.End) {
+	for k, cancel := range a.timers {
+		cancel()
+		delete(a.timers, k)
+	}
+	var replies []goneReply
+	for _, r := range e.Replies {
+		if pid := a.waiters[r.W]; pid != nil {
+			delete(a.waiters, r.W)
+			replies = append(replies, goneReply{to: pid, status: r.Status})
+		}
+	}
+	a.gone = true
+	// The root stops this actor when it handles boxGone: had the actor
+	// stopped itself, Terminated could overtake boxGone and leave a window
+	// where the root knows neither.
+	ctx.Send(ctx.Parent(), &boxGone{id: a.id, replies: replies})
+}
+
+func (a *boxActor) logEffect(e lifecycle.Log) {
+	entry := a.log.WithField("gen", a.m.Record().Generation)
+	if len(e.Fields) > 0 {
+		entry = entry.WithFields(e.Fields)
+	}
+	if e.Err != nil {
+		entry = entry.WithError(e.Err)
+	}
+	switch e.Level {
+	case "error":
+		entry.Error(e.Msg)
+	case "warn":
+		entry.Warn(e.Msg)
+	default:
+		entry.Info(e.Msg)
+	}
+}
+
+// checkShim fails with messages.ErrShimNotFound when the engine's shim
+// binary is not an executable file.
+func (c *core) checkShim(engine messages.EngineKind) error {
+	bin, err := c.shimFor(engine)
+	if err != nil {
+		return err
+	}
+	if bin == "" {
+		return messages.Errorf(messages.ErrShimNotFound, "%s (set Config.ShimBinary)", ShimBinaryName)
+	}
+	if !isExecutable(bin) {
+		return messages.Errorf(messages.ErrShimNotFound, "%s", bin)
+	}
+	return nil
+}
+
+// goHelper runs f on a goroutine that Shutdown waits for.
+func (c *core) goHelper(f func()) {
+	c.helpers.Add(1)
+	go func() {
+		defer c.helpers.Done()
+		f()
+	}()
+}

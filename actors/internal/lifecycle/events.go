@@ -1,0 +1,276 @@
+package lifecycle
+
+import (
+	"time"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// Waiter identifies a caller waiting for a reply. The actor maps it to the
+// caller; 0 means nobody.
+type Waiter uint64
+
+// Kind names a kind of event: the column of the lifecycle table.
+type Kind uint8
+
+// The event kinds.
+const (
+	KCreate Kind = iota
+	KStart
+	KStop
+	KKill
+	KRemove
+	KAdopt
+	KSignal
+	KCancelStart
+	KLoaded
+	KPrepared
+	KSpecDurable
+	KPersisted
+	KSpawned
+	KReady
+	KProcExited
+	KAdopted
+	KKillDone
+	KRemoved
+	KKillTimer
+	KRestartTimer
+	KRetryTimer
+	KKillRetryTimer
+	numKinds
+)
+
+var kindNames = [numKinds]string{
+	KCreate: "Create", KStart: "Start", KStop: "Stop", KKill: "Kill", KRemove: "Remove", KAdopt: "Adopt",
+	KSignal: "Signal", KCancelStart: "CancelStart", KLoaded: "Loaded", KPrepared: "Prepared",
+	KSpecDurable: "SpecDurable", KPersisted: "Persisted", KSpawned: "Spawned", KReady: "Ready",
+	KProcExited: "ProcExited", KAdopted: "Adopted", KKillDone: "KillDone", KRemoved: "Removed",
+	KKillTimer: "KillTimer", KRestartTimer: "RestartTimer", KRetryTimer: "RetryTimer",
+	KKillRetryTimer: "KillRetryTimer",
+}
+
+// String names the kind.
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return "kind?"
+}
+
+// AllKinds lists every event kind.
+func AllKinds() []Kind {
+	out := make([]Kind, numKinds)
+	for i := range out {
+		out[i] = Kind(i)
+	}
+	return out
+}
+
+// isRequest reports whether events of this kind come from a caller (they
+// are deferred during transient phases) rather than from the actor's work.
+func (k Kind) isRequest() bool { return k <= KCancelStart }
+
+// Event is one input to a Machine.
+type Event interface{ Kind() Kind }
+
+// Options are a box's supervision settings, from its spec.json.
+type Options struct {
+	Engine      messages.EngineKind
+	Restart     messages.RestartPolicy
+	StopTimeout time.Duration // 0: messages.DefaultStopTimeout
+	Detach      bool
+	// Startable: the spec can start the box (false when spec.json is
+	// missing or damaged: such a box can be adopted and stopped, not
+	// started).
+	Startable bool
+}
+
+// Requests.
+type (
+	// Create makes a fresh box (the actor's first event) and starts it.
+	Create struct {
+		W    Waiter
+		Opts Options
+	}
+	// Start starts a box at rest again (StartExisting).
+	Start struct{ W Waiter }
+	// Stop stops the box: SIGTERM, then SIGKILL to the tree after Timeout
+	// (0: the box's stop timeout). Cap, when positive, bounds the timeout;
+	// a Stop with Now set kills at once (a shutdown with no time left).
+	Stop struct {
+		W       Waiter
+		Timeout time.Duration
+		Cap     time.Duration
+		Now     bool
+	}
+	// Kill SIGKILLs the tree now.
+	Kill struct{ W Waiter }
+	// Remove deletes a box at rest; Force stops a live one first.
+	Remove struct {
+		W     Waiter
+		Force bool
+		// cancelled marks the removal of a fresh box whose start's context
+		// ended: W is that start's caller, answered ErrStartCancelled.
+		cancelled bool
+	}
+	// Adopt takes over process PID, started by another tool for this box.
+	Adopt struct {
+		W   Waiter
+		PID int
+	}
+	// Signal sends one signal to the shim.
+	Signal struct {
+		W   Waiter
+		Sig int
+	}
+	// CancelStart: the context of W's Start (or Create) ended before the
+	// box was ready. The start is undone: the box is killed, and removed
+	// when W's request created it.
+	CancelStart struct{ W Waiter }
+)
+
+// Results of the actor's work.
+type (
+	// Loaded: what an existing box's files say. RecErr is set when
+	// state.json is missing or damaged, SpecErr when spec.json is.
+	Loaded struct {
+		Opts    Options
+		SpecErr error
+		Rec     messages.StateRecord
+		RecErr  error
+	}
+	// Prepared: the new box's directory and spec.json are written.
+	Prepared struct{ Err error }
+	// SpecDurable: the new box's spec.json and directory were fsynced.
+	SpecDurable struct{ Err error }
+	// Persisted: the write of record Seq was attempted. Err nil means every
+	// record up to Seq is on disk; otherwise the writer keeps retrying and
+	// reports again.
+	Persisted struct {
+		Seq uint64
+		Err error
+	}
+	// Spawned: the Spawn of generation Gen ended. Adopted means a shim of
+	// this box was found still running and was adopted instead (it is
+	// taken as ready).
+	Spawned struct {
+		Gen     uint64
+		Proc    Proc
+		Adopted bool
+		Err     error
+	}
+	// Ready: the ready handshake of generation Gen ended: Err nil means the
+	// ready byte came. On failure Exit is the shim's exit when it is known.
+	Ready struct {
+		Gen  uint64
+		Err  error
+		Exit *messages.ExitRecord
+	}
+	// ProcExited: generation Gen's shim (or, for a cgroup kill of an unverified
+	// box, its cgroup) is gone.
+	ProcExited struct {
+		Gen  uint64
+		Exit messages.ExitRecord
+	}
+	// Adopted: the verification of generation Gen ended.
+	Adopted struct {
+		Gen     uint64
+		Outcome Outcome
+		Proc    Proc                // Outcome == Verified
+		Exit    messages.ExitRecord // Outcome == Vanished: what exit.json says, if anything
+		Err     error               // why, for the other outcomes
+	}
+	// KillDone: the tree kill of generation Gen was carried out (Err nil)
+	// or failed.
+	KillDone struct {
+		Gen uint64
+		Err error
+	}
+	// Removed: the box directory was deleted (or the deletion failed).
+	Removed struct{ Err error }
+)
+
+// Timers.
+type (
+	// KillTimer fires when the stop timeout of generation Gen expires.
+	KillTimer struct{ Gen uint64 }
+	// RestartTimer fires when the restart backoff of generation Gen ends.
+	RestartTimer struct{ Gen uint64 }
+	// RetryTimer fires when an unknown box is to be verified again.
+	RetryTimer struct{ Gen uint64 }
+	// KillRetryTimer fires when a failed tree kill is to be tried again.
+	KillRetryTimer struct{ Gen uint64 }
+)
+
+// Outcome is what a verification found.
+type Outcome uint8
+
+// The verification outcomes. Only Gone and Mismatch are verdicts about the
+// recorded process; Unverified means nothing is known yet.
+const (
+	// Verified: the process is the box's shim and was adopted.
+	Verified Outcome = iota
+	// Vanished: the process no longer exists (ESRCH), or no shim of the box was
+	// found where an interrupted start would have left it.
+	Vanished
+	// Mismatch: the recorded PID now names another process (its start time
+	// or boot id differ), or the handed-over process is not a shim of this
+	// box. That process is never signalled.
+	Mismatch
+	// Unverified: a transient error (EMFILE, ENOMEM, EACCES, ...) prevented
+	// the check.
+	Unverified
+)
+
+// Proc describes a generation's shim process.
+type Proc struct {
+	Identity messages.Identity
+	Cgroup   string // "" when the box has none
+}
+
+// Kind implementations.
+func (Create) Kind() Kind         { return KCreate }
+func (Start) Kind() Kind          { return KStart }
+func (Stop) Kind() Kind           { return KStop }
+func (Kill) Kind() Kind           { return KKill }
+func (Remove) Kind() Kind         { return KRemove }
+func (Adopt) Kind() Kind          { return KAdopt }
+func (Signal) Kind() Kind         { return KSignal }
+func (CancelStart) Kind() Kind    { return KCancelStart }
+func (Loaded) Kind() Kind         { return KLoaded }
+func (Prepared) Kind() Kind       { return KPrepared }
+func (SpecDurable) Kind() Kind    { return KSpecDurable }
+func (Persisted) Kind() Kind      { return KPersisted }
+func (Spawned) Kind() Kind        { return KSpawned }
+func (Ready) Kind() Kind          { return KReady }
+func (ProcExited) Kind() Kind     { return KProcExited }
+func (Adopted) Kind() Kind        { return KAdopted }
+func (KillDone) Kind() Kind       { return KKillDone }
+func (Removed) Kind() Kind        { return KRemoved }
+func (KillTimer) Kind() Kind      { return KKillTimer }
+func (RestartTimer) Kind() Kind   { return KRestartTimer }
+func (RetryTimer) Kind() Kind     { return KRetryTimer }
+func (KillRetryTimer) Kind() Kind { return KKillRetryTimer }
+
+// waiterOf returns the caller of a request event, or 0.
+func waiterOf(ev Event) Waiter {
+	switch e := ev.(type) {
+	case Create:
+		return e.W
+	case Start:
+		return e.W
+	case Stop:
+		return e.W
+	case Kill:
+		return e.W
+	case Remove:
+		return e.W
+	case Adopt:
+		return e.W
+	case Signal:
+		return e.W
+	case CancelStart:
+		return e.W
+	}
+	return 0
+}

@@ -1,0 +1,131 @@
+package lifecycle
+
+import (
+	"testing"
+	"time"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+func TestBackoffDelay(t *testing.T) {
+	t.Parallel()
+	p := messages.RestartPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, NoJitter: true}
+	cases := []struct {
+		step int
+		want time.Duration
+	}{
+		{0, 100 * time.Millisecond},
+		{1, 200 * time.Millisecond},
+		{2, 400 * time.Millisecond},
+		{3, 800 * time.Millisecond},
+		{4, time.Second}, // capped
+		{40, time.Second},
+	}
+	for _, c := range cases {
+		if got := backoffDelay(p, c.step, nil); got != c.want {
+			t.Errorf("step %d: %v, want %v", c.step, got, c.want)
+		}
+	}
+	if got := backoffDelay(messages.RestartPolicy{InitialBackoff: -1, MaxBackoff: time.Second}, 3, nil); got != 0 {
+		t.Errorf("negative initial backoff: %v, want 0", got)
+	}
+}
+
+// TestBackoffJitterBounds: full jitter is uniform in [0, ceiling]: the
+// extremes are reachable and nothing lies outside.
+func TestBackoffJitterBounds(t *testing.T) {
+	t.Parallel()
+	p := messages.RestartPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
+	for step := 0; step < 12; step++ {
+		ceiling := min(100*time.Millisecond<<step, 30*time.Second)
+		if got := backoffDelay(p, step, func(n int64) int64 { return n }); got != ceiling {
+			t.Errorf("step %d, largest jitter: %v, want the ceiling %v", step, got, ceiling)
+		}
+		if got := backoffDelay(p, step, func(int64) int64 { return 0 }); got != 0 {
+			t.Errorf("step %d, smallest jitter: %v, want 0", step, got)
+		}
+		env := newFakeEnv(uint64(step))
+		for i := 0; i < 200; i++ {
+			if got := backoffDelay(p, step, env.Jitter); got < 0 || got > ceiling {
+				t.Fatalf("step %d: %v outside [0, %v]", step, got, ceiling)
+			}
+		}
+	}
+}
+
+func TestHistoryDecide(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fail := messages.ExitRecord{ExitCode: 1}
+	ok := messages.ExitRecord{ExitCode: 0}
+	noJitter := func(n int64) int64 { return n }
+	policy := messages.RestartPolicy{Mode: messages.RestartOnFailure, MaxRestarts: 2, Window: time.Minute,
+		InitialBackoff: time.Second, MaxBackoff: 8 * time.Second, StableAfter: 10 * time.Second, NoJitter: true}
+	type step struct {
+		at      time.Duration // since t0
+		exit    messages.ExitRecord
+		uptime  time.Duration
+		restart bool
+		limit   bool
+		delay   time.Duration
+		attempt int
+	}
+	cases := []struct {
+		name   string
+		policy messages.RestartPolicy
+		steps  []step
+	}{
+		{"on-failure ignores a clean exit", policy, []step{
+			{at: 0, exit: ok, uptime: time.Second},
+		}},
+		{"intensity limit", policy, []step{
+			{at: 0, exit: fail, restart: true, delay: time.Second, attempt: 1},
+			{at: time.Second, exit: fail, restart: true, delay: 2 * time.Second, attempt: 2},
+			{at: 2 * time.Second, exit: fail, limit: true, attempt: 2},
+		}},
+		{"window expiry forgets old restarts", policy, []step{
+			{at: 0, exit: fail, restart: true, delay: time.Second, attempt: 1},
+			{at: time.Second, exit: fail, restart: true, delay: 2 * time.Second, attempt: 2},
+			{at: 60500 * time.Millisecond, exit: fail, restart: true, delay: 4 * time.Second, attempt: 2},
+		}},
+		{"a stable run resets the backoff", policy, []step{
+			{at: 0, exit: fail, restart: true, delay: time.Second, attempt: 1},
+			{at: 30 * time.Second, exit: fail, uptime: 11 * time.Second, restart: true, delay: time.Second, attempt: 2},
+		}},
+		{"always restarts a clean exit", messages.RestartPolicy{Mode: messages.RestartAlways, NoJitter: true, InitialBackoff: time.Second}, []step{
+			{at: 0, exit: ok, restart: true, delay: time.Second, attempt: 1},
+		}},
+		{"unlimited restarts", messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: -1}, []step{
+			{at: 0, exit: ok, restart: true, attempt: 1},
+			{at: 0, exit: ok, restart: true, attempt: 2},
+			{at: 0, exit: ok, restart: true, attempt: 3},
+			{at: 0, exit: ok, restart: true, attempt: 4},
+			{at: 0, exit: ok, restart: true, attempt: 5},
+			{at: 0, exit: ok, restart: true, attempt: 6},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var h History
+			for i, s := range c.steps {
+				d := h.decide(c.policy, s.exit, s.uptime, t0.Add(s.at), noJitter)
+				if d.restart != s.restart || d.exceeded != s.limit || d.delay != s.delay || d.attempt != s.attempt {
+					t.Fatalf("step %d: %+v, want restart=%v limit=%v delay=%v attempt=%d", i, d, s.restart, s.limit, s.delay, s.attempt)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	for i, w := range want {
+		if got := retryDelay(i + 1); got != w {
+			t.Errorf("retryDelay(%d) = %v, want %v", i+1, got, w)
+		}
+	}
+	if got := retryDelay(100); got != 30*time.Second {
+		t.Errorf("retryDelay(100) = %v, want the 30s cap", got)
+	}
+}

@@ -1,0 +1,179 @@
+package lifecycle
+
+import "fmt"
+
+// row is one line of the lifecycle table: what an event of kind on does in
+// the phases from, and the phases it may lead to (besides staying).
+type row struct {
+	from []Phase
+	on   Kind
+	to   []Phase
+	do   func(*Machine, Event) Phase
+	what string // shown in the diagram
+}
+
+// Phase groups used by the table.
+var (
+	transientPhases = []Phase{Loading, Creating, Spawning, Adopting}
+	restPhases      = []Phase{Created, Exited, Failed}
+	nobody          = []Phase{Empty, Gone}
+)
+
+// phases concatenates phase groups.
+func phases(groups ...[]Phase) []Phase {
+	var out []Phase
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// one makes a group of single phases.
+func one(ps ...Phase) []Phase { return ps }
+
+// allBut returns every phase except those listed.
+func allBut(except ...Phase) []Phase {
+	var out []Phase
+	for _, p := range AllPhases() {
+		skip := false
+		for _, e := range except {
+			skip = skip || p == e
+		}
+		if !skip {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// table is the lifecycle: every (phase, kind) pair appears in exactly one
+// row (TestTableIsComplete). Requests that come during a transient phase
+// are deferred and replayed, in order, when it ends; timers and results of
+// an older generation are ignored by the handlers that check Gen.
+var table = []row{
+	// Create
+	{one(Empty), KCreate, one(Creating), onCreate, "write the box directory and spec.json"},
+	{allBut(Empty), KCreate, nil, replyAlreadyExists, "ErrAlreadyExists"},
+
+	// Start (StartExisting)
+	{transientPhases, KStart, nil, deferRequest, "deferred"},
+	{restPhases, KStart, one(Intent), onStartAtRest, "new generation (ErrBadSpec without a usable spec)"},
+	{one(Restarting), KStart, one(Intent), onStartRestarting, "start now, restart history cleared"},
+	{one(Intent, AwaitReady), KStart, nil, joinStart, "joins the start"},
+	{one(Running), KStart, nil, replyStatus, "already running"},
+	{one(Stopping, Killing), KStart, nil, replyBusy, "ErrBusy"},
+	{one(Unknown), KStart, nil, replyUnverified, "ErrUnverified"},
+	{phases(one(Removing), nobody), KStart, nil, replyNotFound, "ErrNotFound"},
+
+	// Stop
+	{transientPhases, KStop, nil, deferRequest, "deferred"},
+	{restPhases, KStop, nil, replyStatus, "nothing to stop"},
+	{one(Intent), KStop, one(Exited), onStopBeforeSpawn, "stopped before it started"},
+	{one(AwaitReady, Running), KStop, one(Stopping, Killing, Exited), onStop, "SIGTERM, arm the kill timer"},
+	{one(Stopping), KStop, one(Killing), onStopAgain, "joins; an earlier deadline re-arms the timer"},
+	{one(Killing), KStop, nil, joinStop, "joins"},
+	{one(Restarting), KStop, one(Exited), onStopRestarting, "restart cancelled"},
+	{one(Unknown), KStop, one(Killing), onStopUnknown, "kill its cgroup, else ErrUnverified"},
+	{one(Removing), KStop, nil, replyStatus, "nothing to stop"},
+	{nobody, KStop, nil, replyNotFound, "ErrNotFound"},
+
+	// Kill
+	{transientPhases, KKill, nil, deferRequest, "deferred"},
+	{restPhases, KKill, nil, replyStatus, "nothing to kill"},
+	{one(Intent), KKill, one(Exited), onStopBeforeSpawn, "stopped before it started"},
+	{one(AwaitReady, Running, Stopping), KKill, one(Killing, Exited), onKill, "SIGKILL the tree"},
+	{one(Killing), KKill, nil, joinStop, "joins"},
+	{one(Restarting), KKill, one(Exited), onStopRestarting, "restart cancelled"},
+	{one(Unknown), KKill, one(Killing), onStopUnknown, "kill its cgroup, else ErrUnverified"},
+	{one(Removing), KKill, nil, replyStatus, "nothing to kill"},
+	{nobody, KKill, nil, replyNotFound, "ErrNotFound"},
+
+	// Remove
+	{transientPhases, KRemove, nil, deferRequest, "deferred"},
+	{restPhases, KRemove, one(Removing), onRemoveAtRest, "delete the directory"},
+	{one(Intent), KRemove, one(Exited), onRemoveIntent, "force: stopped before it started, then removed"},
+	{one(AwaitReady, Running), KRemove, one(Stopping, Killing, Exited), onRemoveLive, "force: stop, then remove; else ErrBusy"},
+	{one(Stopping, Killing), KRemove, nil, onRemoveStopping, "force: removed once stopped; else ErrBusy"},
+	{one(Restarting), KRemove, one(Exited), onRemoveRestarting, "restart cancelled, then removed"},
+	{one(Unknown), KRemove, one(Killing), onRemoveUnknown, "force: kill its cgroup, then remove; else ErrBusy"},
+	{one(Removing), KRemove, nil, joinRemove, "joins"},
+	{nobody, KRemove, nil, replyNotFound, "ErrNotFound"},
+
+	// Adopt (a handed-over PID)
+	{transientPhases, KAdopt, nil, deferRequest, "deferred"},
+	{restPhases, KAdopt, one(Adopting), onAdoptRequest, "verify the process"},
+	{one(Intent, AwaitReady, Running, Stopping, Killing, Restarting, Unknown), KAdopt, nil, replyBusy, "ErrBusy"},
+	{phases(one(Removing), nobody), KAdopt, nil, replyNotFound, "ErrNotFound"},
+
+	// Signal
+	{transientPhases, KSignal, nil, deferRequest, "deferred"},
+	{one(AwaitReady, Running, Stopping, Killing), KSignal, nil, onSignal, "through the pidfd"},
+	{phases(restPhases, one(Intent, Restarting, Unknown, Removing)), KSignal, nil, replyNotRunning, "ErrNotRunning"},
+	{nobody, KSignal, nil, replyNotFound, "ErrNotFound"},
+
+	// CancelStart (the context of a start ended before ready)
+	{transientPhases, KCancelStart, nil, deferRequest, "deferred"},
+	{one(Intent), KCancelStart, one(Exited), onCancelIntent, "undo: nothing spawned"},
+	{one(AwaitReady), KCancelStart, one(Killing, Exited), onCancelAwaiting, "undo: kill, then remove a fresh box"},
+	{allBut(Loading, Creating, Spawning, Adopting, Intent, AwaitReady), KCancelStart, nil, ignore, "too late: already answered"},
+
+	// Results of the actor's work.
+	{one(Loading), KLoaded, one(Adopting, Restarting, Created, Exited, Failed), onLoaded, "reconcile with what runs"},
+	{allBut(Loading), KLoaded, nil, ignore, "stale"},
+	{one(Creating), KPrepared, one(Intent, Gone), onCreated, "start, or give up"},
+	{allBut(Creating), KPrepared, nil, ignore, "stale"},
+	{AllPhases(), KSpecDurable, nil, onSpecDurable, "release held announcements"},
+	{one(Intent), KPersisted, one(Spawning), onPersistedIntent, "spawn once the intent is on disk"},
+	{allBut(Intent), KPersisted, nil, onPersisted, "announce"},
+	{one(Spawning), KSpawned, one(AwaitReady, Running, Failed, Restarting, Exited, Unknown), onSpawned, "watch for ready"},
+	{allBut(Spawning), KSpawned, nil, ignore, "stale"},
+	{one(AwaitReady), KReady, one(Running, Failed, Killing, Restarting, Exited), onReady, "ready, or the start failed"},
+	{one(Stopping, Killing), KReady, one(Exited, Failed), onReadyWhileStopping, "an exit it carries ends the stop"},
+	{allBut(AwaitReady, Stopping, Killing), KReady, nil, ignore, "too late"},
+	{one(AwaitReady), KProcExited, nil, onExitBeforeReady, "held until the ready result"},
+	{one(Running), KProcExited, one(Restarting, Failed, Exited), onRunningExit, "the restart policy judges"},
+	{one(Stopping, Killing), KProcExited, one(Exited, Failed), onStopExit, "stopped"},
+	{one(Failed), KProcExited, nil, onLateExit, "records the exit of a failed start"},
+	{allBut(AwaitReady, Running, Stopping, Killing, Failed), KProcExited, nil, ignore, "stale"},
+	{one(Adopting), KAdopted, one(Running, Stopping, Killing, Restarting, Exited, Failed, Created, Unknown), onAdopted, "verified, gone, mismatched or unverified"},
+	{allBut(Adopting), KAdopted, nil, onStaleAdopted, "stale: let go of it"},
+	{one(Killing), KKillDone, nil, onKillDone, "retry a failed kill"},
+	{allBut(Killing), KKillDone, nil, ignore, "stale"},
+	{one(Removing), KRemoved, one(Gone, Created, Exited, Failed), onRemoved, "gone, or back at rest"},
+	{allBut(Removing), KRemoved, nil, ignore, "stale"},
+
+	// Timers. A timer of an older generation (cancelled, but already
+	// queued) is ignored by its handler.
+	{one(Stopping), KKillTimer, one(Killing), onKillTimer, "timeout: SIGKILL the tree"},
+	{allBut(Stopping), KKillTimer, nil, ignore, "stale"},
+	{one(Restarting), KRestartTimer, one(Intent), onRestartTimer, "new generation"},
+	{allBut(Restarting), KRestartTimer, nil, ignore, "stale"},
+	{one(Unknown), KRetryTimer, one(Adopting), onRetryTimer, "verify again"},
+	{allBut(Unknown), KRetryTimer, nil, ignore, "stale"},
+	{one(Killing), KKillRetryTimer, nil, onKillRetryTimer, "kill again"},
+	{allBut(Killing), KKillRetryTimer, nil, ignore, "stale"},
+}
+
+// index maps (phase, kind) to its row.
+var index = func() [numPhases][numKinds]*row {
+	var idx [numPhases][numKinds]*row
+	for i := range table {
+		r := &table[i]
+		for _, p := range r.from {
+			if idx[p][r.on] != nil {
+				panic(fmt.Sprintf("lifecycle: (%s, %s) has two rows", p, r.on))
+			}
+			idx[p][r.on] = r
+		}
+	}
+	return idx
+}()
+
+// lookup returns the row for (p, k); a missing row is a bug that
+// TestTableIsComplete catches, and is answered by ignoring the event.
+func lookup(p Phase, k Kind) *row {
+	if r := index[p][k]; r != nil {
+		return r
+	}
+	return &row{do: ignore}
+}

@@ -108,9 +108,9 @@ type world struct {
 	timers  map[Kind]Event
 	late    []Event
 
-	calls  map[Waiter]*mcall
-	nextW  Waiter
-	gone   bool
+	calls   map[Waiter]*mcall
+	nextW   Waiter
+	gone    bool
 	readyOK map[uint64]bool // generations whose shim signalled ready (or was adopted)
 }
 
@@ -131,7 +131,7 @@ func runModel(t *testing.T, seed uint64, verbose bool) (ok bool) {
 	}()
 	w.env.noCgroup = w.rng.IntN(4) == 0
 	w.opts = Options{Engine: "process", Restart: messages.RestartPolicy{
-		Mode: []messages.RestartMode{messages.RestartNo, messages.RestartOnFailure, messages.RestartAlways}[w.rng.IntN(3)],
+		Mode:        []messages.RestartMode{messages.RestartNo, messages.RestartOnFailure, messages.RestartAlways}[w.rng.IntN(3)],
 		MaxRestarts: 1 + w.rng.IntN(4), InitialBackoff: time.Duration(w.rng.IntN(3)) * 50 * time.Millisecond,
 	}, StopTimeout: time.Second, Detach: w.rng.IntN(2) == 0}
 	w.m = New("web", "/home", true, w.env, w.hist)

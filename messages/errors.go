@@ -29,6 +29,10 @@ const (
 	CodeCgroup           ErrorCode = "cgroup"
 	CodeTimeout          ErrorCode = "timeout"
 	CodeInternal         ErrorCode = "internal"
+	// CodeUnsafeHome: a directory or file of the home (or the control
+	// socket's server) is controlled by someone other than this user or
+	// root, so boxsup refuses to use it rather than act on planted input.
+	CodeUnsafeHome ErrorCode = "unsafe_home"
 )
 
 // Error is boxsup's typed error. Code classifies it; Msg is the human text.
@@ -70,6 +74,7 @@ var (
 	ErrCgroup           = &Error{CodeCgroup, "cgroup setup failed"}
 	ErrTimeout          = &Error{CodeTimeout, "operation timed out"}
 	ErrInternal         = &Error{CodeInternal, "internal error"}
+	ErrUnsafeHome       = &Error{CodeUnsafeHome, "unsafe home"}
 )
 
 // Errorf returns a new *Error with the sentinel's code and a message of the

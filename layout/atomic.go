@@ -83,7 +83,7 @@ func writeJSONAt(dir *os.File, name string, v any, perm os.FileMode, durable boo
 	if !durable {
 		return nil
 	}
-	if err := dir.Sync(); err != nil {
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -102,14 +102,14 @@ func writeClose(f *os.File, data []byte, perm os.FileMode, durable bool) error {
 	return errors.Join(err, f.Close())
 }
 
-// syncDir fsyncs a directory, making renames and creations in it durable.
-func syncDir(dir string) error {
-	d, err := openDirPath(dir)
+// syncDirPath fsyncs the directory at path.
+func syncDirPath(path string) error {
+	d, err := openDirPath(path)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
+	defer d.Close()
+	return syncDir(d)
 }
 
 // maxRecordBytes bounds a JSON record read from the home: a planted

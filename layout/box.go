@@ -122,7 +122,7 @@ func (b Box) Create() error {
 		return err
 	}
 	defer dir.Close()
-	if err := syncDir(filepath.Dir(b.Dir)); err != nil {
+	if err := syncDirPath(filepath.Dir(b.Dir)); err != nil {
 		_ = removeAll(b.Dir)
 		return fmt.Errorf("create box %q: %w", b.ID, err)
 	}
@@ -202,10 +202,10 @@ func (b Box) persist() error {
 	}
 	err = errors.Join(f.Sync(), f.Close())
 	if err == nil {
-		err = dir.Sync()
+		err = syncDir(dir)
 	}
 	if err == nil {
-		err = boxes.Sync()
+		err = syncDir(boxes)
 	}
 	return err
 }
@@ -248,7 +248,7 @@ func (b Box) Remove() error {
 	}
 	// Make the rename durable before deleting, so that after a power cut the
 	// box is either whole or hidden, never half-deleted under its own name.
-	if err := boxes.Sync(); err != nil {
+	if err := syncDir(boxes); err != nil {
 		return fmt.Errorf("remove box %q: %w", b.ID, err)
 	}
 	// os.RemoveAll works with openat/unlinkat and O_NOFOLLOW: a planted link

@@ -85,12 +85,18 @@ func symlinkErr(path string, err error) error {
 	return &os.PathError{Op: "open", Path: path, Err: err}
 }
 
+// Directory descriptors are O_PATH: opening names under them, fstat and
+// renames need only search permission, as path lookups did, so a user who
+// may merely traverse a root-owned home (to reach its control socket) still
+// can. syncDir reopens one for reading to fsync it.
+
 // openDirPath opens the directory at path (following the path as given:
 // callers pass paths checked by Open) for use as a dirfd.
 func openDirPath(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags, 0)
 	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err = unix.Open(path, flags, 0)
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -100,7 +106,7 @@ func openDirPath(path string) (*os.File, error) {
 
 // openDirAt opens the directory name inside dir without following a link.
 func openDirAt(dir *os.File, name string) (*os.File, error) {
-	d, err := openAt(int(dir.Fd()), dir.Name(), name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	d, err := openAt(int(dir.Fd()), dir.Name(), name, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if errors.Is(err, unix.ENOTDIR) {
 		// O_DIRECTORY|O_NOFOLLOW on a symbolic link gives ENOTDIR, not ELOOP.
 		var st unix.Stat_t
@@ -126,8 +132,20 @@ func fstat(f *os.File) (*unix.Stat_t, error) {
 	}
 }
 
-// syncFile fsyncs an open file or directory.
-func syncFile(f *os.File) error { return f.Sync() }
+// syncDir fsyncs the directory d (an O_PATH descriptor cannot be fsync'ed
+// itself), making renames and creations in it durable.
+func syncDir(d *os.File) error {
+	fd, err := openat2Retry(int(d.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: d.Name(), Err: err}
+	}
+	err = unix.Fsync(fd)
+	_ = unix.Close(fd)
+	if err != nil {
+		return &os.PathError{Op: "fsync", Path: d.Name(), Err: err}
+	}
+	return nil
+}
 
 // renameAt renames oldName to newName, both in dir (renameat(2): neither
 // name's symbolic link is followed).
@@ -153,13 +171,12 @@ func mkdirAt(dir *os.File, name string) error {
 	if err := unix.Mkdirat(int(dir.Fd()), name, 0o700); err != nil {
 		return &os.PathError{Op: "mkdir", Path: filepath.Join(dir.Name(), name), Err: err}
 	}
-	d, err := openDirAt(dir, name)
+	// fchmod needs a real descriptor (not O_PATH); the directory is ours
+	// and new, so reading it is allowed.
+	d, err := openAt(int(dir.Fd()), dir.Name(), name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := d.Chmod(0o700); err != nil {
-		return err
-	}
-	return nil
+	return d.Chmod(0o700)
 }

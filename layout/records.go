@@ -82,7 +82,7 @@ func (b Box) RotateExit() error {
 		return fmt.Errorf("rotate exit record of box %q: %w", b.ID, err)
 	}
 	// Durable, or a crash could bring the old record back as this run's.
-	if err := dir.Sync(); err != nil {
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("rotate exit record of box %q: %w", b.ID, err)
 	}
 	return nil

@@ -327,3 +327,14 @@ func assertContent(t *testing.T, path, want string, mode os.FileMode) {
 		t.Errorf("%s mode = %v, want %v", path, m, mode)
 	}
 }
+
+// TestTheOpenatFallbackRefusesLinksToo runs the link tests again as on a
+// kernel without openat2.
+func TestTheOpenatFallbackRefusesLinksToo(t *testing.T) {
+	noOpenat2.Store(true)
+	t.Cleanup(func() { noOpenat2.Store(false) })
+	t.Run("files", TestBoxFilesAreNeverFollowed)
+	t.Run("box dir", TestABoxDirectoryLinkIsRefused)
+	t.Run("lock", TestTheLockFileIsNeverFollowedOrTruncated)
+	t.Run("round trip", TestStateRoundTrip)
+}

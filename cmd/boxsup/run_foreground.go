@@ -88,9 +88,8 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 			waiting = false
 		}
 	}
-	console.finish()
-	if w.err != nil {
-		return w.err
+	if err := errors.Join(w.err, console.finish()); err != nil {
+		return err
 	}
 	if o.remove {
 		if _, err := b.Remove(ctx, st.ID, false); err != nil {

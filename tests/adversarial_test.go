@@ -8,6 +8,7 @@ package tests
 // error was printed.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -54,16 +55,23 @@ func adversaryListen(v string) int {
 		}
 		go func() {
 			defer c.Close()
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			b, _ := io.ReadAll(io.LimitReader(c, 1<<20))
-			if len(b) == 0 {
+			// Play a supervisor: answer a ping as one would, so that a
+			// client that does not check its peer goes on to send its
+			// real request (with its secrets), and keep every request.
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			line, err := bufio.NewReader(io.LimitReader(c, 1<<20)).ReadBytes('\n')
+			if len(line) == 0 {
 				return
 			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
-			if err == nil {
-				_, _ = f.Write(append(b, '\n'))
+			if f, ferr := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666); ferr == nil {
+				_, _ = f.Write(line)
 				_ = f.Close()
 			}
+			if err == nil && bytes.Contains(line, []byte(`"op":"ping"`)) {
+				_, _ = fmt.Fprintf(c, `{"server":{"pid":%d,"home":"planted","protocol":1}}`+"\n", os.Getpid())
+				return
+			}
+			_, _ = io.WriteString(c, `{"error":{"code":"internal","message":"planted"}}`+"\n")
 		}()
 	}
 }
@@ -288,7 +296,10 @@ func TestAdversaryPlantedListenerGetsNoSecret(t *testing.T) {
 			}
 			r := a.boxsup(30*time.Second, []string{"TOKEN=" + secret}, "run", "-d", "--secret-env", "TOKEN", "--", "/bin/sleep", "1")
 			refusedUnsafe(t, "run -d against a planted listener", r)
-			if b, _ := os.ReadFile(received); len(b) > 0 {
+			switch b, _ := os.ReadFile(received); {
+			case bytes.Contains(b, []byte(secret)):
+				t.Errorf("the planted listener captured the secret: %q", b)
+			case len(b) > 0:
 				t.Errorf("the planted listener received %q", b)
 			}
 		})

@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/messages"
 )
@@ -16,19 +21,52 @@ import (
 // thousands of boxes fits.
 const maxResponseBytes = 64 << 20
 
+// Request deadlines. A server that accepted the connection but does not
+// answer (a supervisor stopped with SIGSTOP, or wedged) must give a clear
+// error, not hang the command for ever: the kernel accepts connections on
+// a listening socket whether or not its process runs.
+const (
+	// DefaultRequestTimeout bounds a query (ping, status, list, metrics,
+	// signal) and the connection itself.
+	DefaultRequestTimeout = 5 * time.Second
+	// requestMargin is added to an operation's own bound (a stop's timeout,
+	// a start's ready timeout): the supervisor enforces that bound itself,
+	// so its reply is late only when something is wrong.
+	requestMargin = 10 * time.Second
+	// livenessInterval paces the pings that watch a server during a request
+	// without a deadline (wait): two in a row unanswered within
+	// DefaultRequestTimeout end the request.
+	livenessInterval = 5 * time.Second
+)
+
 // Client is the Backend over a supervisor in another process, reached
 // through its control socket. Each call uses a connection of its own, so a
 // Client is safe for concurrent use and holds nothing between calls.
+//
+// Before sending anything on a connection, the Client checks who listens
+// (SO_PEERCRED): the server must run as this process's effective uid or as
+// root, like the home it serves; anyone else is refused with
+// messages.ErrUnsafeHome and learns nothing (a start request carries the
+// box's secrets). Every request has a deadline: DefaultRequestTimeout for
+// queries, the operation's own bound plus a margin for stop, kill, start
+// and remove; a wait has none, but the server's liveness is checked with
+// pings meanwhile, and a dead or frozen server ends it with an error.
 type Client struct {
 	path string
 	info ServerInfo
+	// specOf, when set, reads a box's stored spec: it gives the stop and
+	// ready timeouts of requests that do not carry them.
+	specOf func(id string) (messages.StartBox, error)
 }
 
 // Dial checks that a server answers on the socket at path (a ping) and
 // returns a Client for it. A socket nobody listens on gives an error
 // satisfying errors.Is(err, syscall.ECONNREFUSED), a missing one
 // fs.ErrNotExist; a server that refuses this process's uid gives
-// ErrPermissionDenied.
+// ErrPermissionDenied; a server running as another user (neither this
+// process's effective uid nor root) gives messages.ErrUnsafeHome; a server
+// that does not answer within DefaultRequestTimeout gives
+// messages.ErrTimeout.
 func Dial(ctx context.Context, path string) (*Client, error) {
 	c := &Client{path: path}
 	resp, err := c.do(ctx, &Request{Op: OpPing})
@@ -48,37 +86,167 @@ func (c *Client) Server() ServerInfo { return c.info }
 // Path returns the control socket's path.
 func (c *Client) Path() string { return c.path }
 
-// do sends one request on a new connection and reads the reply. Cancelling
-// ctx abandons the connection; the server then cancels the request.
+// deadline returns how long req may take, or 0 for no deadline (wait).
+func (c *Client) deadline(req *Request) time.Duration {
+	switch req.Op {
+	case OpWait:
+		return 0
+	case OpStop:
+		return c.stopBound(req.ID, req.Timeout) + requestMargin
+	case OpKill:
+		return DefaultRequestTimeout + requestMargin
+	case OpRemove:
+		if req.Force {
+			return c.stopBound(req.ID, 0) + requestMargin
+		}
+		return DefaultRequestTimeout + requestMargin
+	case OpStart:
+		ready := messages.DefaultReadyTimeout
+		if req.Start != nil && req.Start.ReadyTimeout > 0 {
+			ready = req.Start.ReadyTimeout
+		}
+		return ready + requestMargin
+	case OpStartAgain:
+		ready := messages.DefaultReadyTimeout
+		if sb, ok := c.storedSpec(req.ID); ok && sb.ReadyTimeout > 0 {
+			ready = sb.ReadyTimeout
+		}
+		return ready + requestMargin
+	}
+	return DefaultRequestTimeout
+}
+
+// stopBound is how long the supervisor may take to stop box id: timeout,
+// else the box's own stop timeout when its spec can be read, else the
+// default.
+func (c *Client) stopBound(id string, timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return timeout
+	}
+	if sb, ok := c.storedSpec(id); ok && sb.StopTimeout > 0 {
+		return sb.StopTimeout
+	}
+	return messages.DefaultStopTimeout
+}
+
+func (c *Client) storedSpec(id string) (messages.StartBox, bool) {
+	if c.specOf == nil {
+		return messages.StartBox{}, false
+	}
+	sb, err := c.specOf(id)
+	return sb, err == nil
+}
+
+// do sends one request on a new connection and reads the reply, within the
+// request's deadline. Cancelling ctx abandons the connection; the server
+// then cancels the request.
 func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
+	limit := c.deadline(req)
+	dialCtx, cancelDial := context.WithTimeout(ctx, DefaultRequestTimeout)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
+	conn, err := d.DialContext(dialCtx, "unix", c.path)
+	cancelDial()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return Response{}, messages.Errorf(messages.ErrTimeout,
+				"control socket %s: could not connect within %v", c.path, DefaultRequestTimeout)
+		}
 		return Response{}, fmt.Errorf("control socket %s: %w", c.path, err)
 	}
+	uc := conn.(*net.UnixConn)
 	defer conn.Close()
-	// The context alone bounds the call: once it is done, a deadline in the
-	// past unblocks the I/O and ctx.Err() says why.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	cred, err := c.checkServer(uc)
+	if err != nil {
+		return Response{}, err
+	}
+
+	// The request's own bound, the caller's context and (without a bound)
+	// the server's liveness all end the call the same way: a deadline in
+	// the past unblocks the I/O, and why is told afterwards.
+	var why atomic.Pointer[error]
+	abort := func(err error) {
+		why.CompareAndSwap(nil, &err)
+		_ = conn.SetDeadline(time.Unix(1, 0))
+	}
+	stop := context.AfterFunc(ctx, func() { abort(ctx.Err()) })
 	defer stop()
+	if limit > 0 {
+		t := time.AfterFunc(limit, func() {
+			abort(messages.Errorf(messages.ErrTimeout,
+				"control socket %s: the supervisor (pid %d) did not answer %s within %v; it may be stopped (SIGSTOP) or overloaded",
+				c.path, cred.Pid, req.Op, limit))
+		})
+		defer t.Stop()
+	} else {
+		watchCtx, cancelWatch := context.WithCancel(ctx)
+		defer cancelWatch()
+		go c.watchLiveness(watchCtx, cred.Pid, abort)
+	}
 
 	writeErr := json.NewEncoder(conn).Encode(req)
 	// Read even when the write failed: a server that refused the
 	// connection may have answered (and closed) before reading.
 	var resp Response
 	readErr := json.NewDecoder(io.LimitReader(conn, maxResponseBytes)).Decode(&resp)
-	switch {
-	case readErr == nil:
+	if readErr == nil {
 		return resp, messages.Err(resp.Error)
-	case ctx.Err() != nil:
-		return Response{}, ctx.Err()
+	}
+	if w := why.Load(); w != nil {
+		return Response{}, *w
+	}
+	switch {
 	case writeErr != nil:
 		return Response{}, fmt.Errorf("control socket %s: sending the request: %w", c.path, writeErr)
-	case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF):
+	case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF) || errors.Is(readErr, syscall.ECONNRESET):
 		return Response{}, messages.Errorf(messages.ErrShuttingDown,
-			"control socket %s: the server closed the connection before replying", c.path)
+			"control socket %s: the server (pid %d) closed the connection before replying", c.path, cred.Pid)
 	}
 	return Response{}, fmt.Errorf("control socket %s: reading the reply: %w", c.path, readErr)
+}
+
+// checkServer reads the listening process's credentials from the kernel
+// and refuses a server that runs as another user: it could be anyone's
+// listener planted on the socket path, and must receive nothing.
+func (c *Client) checkServer(conn *net.UnixConn) (*unix.Ucred, error) {
+	cred, err := peerCred(conn)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: reading the server's credentials: %w", c.path, err)
+	}
+	if !peerAllowed(cred.Uid) {
+		return nil, messages.Errorf(messages.ErrUnsafeHome,
+			"control socket %s is served by uid %d (pid %d), not by uid %d or root; nothing was sent to it. Fix: find out who planted it, remove the socket, and check the home's and the socket directory's owners",
+			c.path, cred.Uid, cred.Pid, os.Geteuid())
+	}
+	return cred, nil
+}
+
+// watchLiveness pings the server every livenessInterval while a request
+// without a deadline is in flight, and aborts it when two pings in a row
+// fail: the server died or is frozen.
+func (c *Client) watchLiveness(ctx context.Context, pid int32, abort func(error)) {
+	t := time.NewTicker(livenessInterval)
+	defer t.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := c.do(ctx, &Request{Op: OpPing})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failed = 0
+			continue
+		}
+		if failed++; failed >= 2 {
+			abort(messages.Errorf(messages.ErrTimeout,
+				"control socket %s: the supervisor (pid %d) stopped answering (%v)", c.path, pid, err))
+			return
+		}
+	}
 }
 
 // statusCall runs a request whose reply is a BoxStatus.

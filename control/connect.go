@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"syscall"
@@ -13,13 +14,19 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
-// DefaultLockWait is how long Connect keeps trying when the home is locked
-// by a process whose control socket does not answer yet (a supervisor that
-// is still reconciling its boxes, or one on its way out).
-const DefaultLockWait = 5 * time.Second
+// DefaultLockWait is how long Connect queues for the home lock when the
+// caller gives no bound of its own: the home is held, without a server, by
+// another command that opened it for its own duration (a stop waiting for
+// its box, a run -d waiting for readiness), or by a supervisor that is still
+// reconciling its boxes.
+const DefaultLockWait = 30 * time.Second
 
 // lockRetryInterval paces Connect's retries while the home is locked.
 const lockRetryInterval = 50 * time.Millisecond
+
+// lockNoticeAfter is how long Connect waits for the lock before it tells
+// the user (ConnectOptions.Notice) why nothing happens.
+const lockNoticeAfter = time.Second
 
 // ConnectOptions configures Connect.
 type ConnectOptions struct {
@@ -32,16 +39,24 @@ type ConnectOptions struct {
 	Serve bool
 	// ServerOptions configure that server.
 	ServerOptions ServerOptions
-	// LockWait bounds the retries while the home is locked and nobody
-	// answers on its socket; 0 means DefaultLockWait.
+	// LockWait bounds the time spent queueing for the home lock while it is
+	// held and nobody answers on its socket; 0 means DefaultLockWait. A
+	// command passes its own timeout.
 	LockWait time.Duration
+	// Notice, when set, is called once if the lock is still held after a
+	// second, with a sentence saying who holds it.
+	Notice func(msg string)
 }
 
 // Connect returns a Backend for the home (empty: layout.ResolveHome): a
 // Client when a server answers on the home's control socket, else a Local
 // that opens a Supervisor of its own (and holds the home lock until Close).
+// The home is opened (checked and made canonical, see layout.Open) first.
 // A server that refuses this process's uid is an error (ErrPermissionDenied),
-// not a reason to fall back.
+// and so is a server running as another user (messages.ErrUnsafeHome) or
+// one that does not answer (messages.ErrTimeout): none is a reason to fall
+// back. While another process holds the home without serving it, Connect
+// queues for the lock, up to opts.LockWait.
 func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, error) {
 	if home == "" {
 		var err error
@@ -57,6 +72,7 @@ func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, er
 	if err != nil {
 		return nil, err
 	}
+	home = h.Root // canonical: the Local derives its cgroup parent from it
 	sock, err := h.ControlSocketPath()
 	if err != nil {
 		return nil, err
@@ -65,12 +81,15 @@ func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, er
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	deadline := time.Now().Add(wait)
+	began := time.Now()
+	deadline := began.Add(wait)
+	noticed := opts.Notice == nil
 	cfg := opts.Config
 	cfg.Home = home
 	for {
 		c, err := Dial(ctx, sock)
 		if err == nil {
+			c.specOf = storedSpec(h)
 			return c, nil
 		}
 		if !noServer(err) {
@@ -86,14 +105,34 @@ func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, er
 			}
 			return l, nil
 		}
-		if !errors.Is(err, messages.ErrHomeLocked) || time.Now().After(deadline) {
+		if !errors.Is(err, messages.ErrHomeLocked) {
 			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (waited %v; a `boxsup supervise` serving this home lets commands run concurrently)",
+				err, time.Since(began).Round(time.Millisecond))
+		}
+		if !noticed && time.Since(began) >= lockNoticeAfter {
+			noticed = true
+			opts.Notice(fmt.Sprintf("waiting for the home %s: %v (for up to %v)", home, err, wait))
 		}
 		select {
 		case <-time.After(lockRetryInterval):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// storedSpec reads a box's spec.json, for the timeouts of requests that do
+// not carry them.
+func storedSpec(h *layout.Home) func(id string) (messages.StartBox, error) {
+	return func(id string) (messages.StartBox, error) {
+		b, err := h.Box(id)
+		if err != nil {
+			return messages.StartBox{}, err
+		}
+		return b.ReadSpec()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -35,6 +36,24 @@ func WriteJSONVolatile(path string, v any, perm os.FileMode) error {
 }
 
 func writeJSON(path string, v any, perm os.FileMode, durable bool) error {
+	dirPath, base := filepath.Split(path)
+	if dirPath == "" {
+		dirPath = "."
+	}
+	dir, err := openDirPath(dirPath)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
+	}
+	defer dir.Close()
+	return writeJSONAt(dir, base, v, perm, durable)
+}
+
+// writeJSONAt is WriteJSON for the file name (one path element) in the open
+// directory dir. The temporary file is created exclusively (O_EXCL never
+// follows a link) and the rename replaces whatever name is, never
+// following it.
+func writeJSONAt(dir *os.File, name string, v any, perm os.FileMode, durable bool) error {
+	path := filepath.Join(dir.Name(), name)
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: encode: %w", path, err)
@@ -44,25 +63,21 @@ func writeJSON(path string, v any, perm os.FileMode, durable bool) error {
 	if perm == 0 {
 		perm = 0o600
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp := filepath.Join(dir, "."+base+".tmp-"+randomHex(6))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	tmp := "." + name + ".tmp-" + randomHex(6)
+	f, err := openAt(int(dir.Fd()), dir.Name(), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, uint32(perm))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := writeClose(f, data, perm, durable); err != nil {
-		_ = os.Remove(tmp)
+		_ = unlinkAt(dir, tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	replace := os.Rename
+	replace := renameAt
 	if !durable {
 		replace = exchangeInto
 	}
-	if err := replace(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := replace(dir, tmp, name); err != nil {
+		_ = unlinkAt(dir, tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if !durable {
@@ -77,7 +92,7 @@ func writeJSON(path string, v any, perm os.FileMode, durable bool) error {
 // writeClose sets the mode, writes data, fsyncs (when durable) and closes
 // f, closing it on every path.
 func writeClose(f *os.File, data []byte, perm os.FileMode, durable bool) error {
-	err := f.Chmod(perm) // OpenFile's mode was filtered by the umask
+	err := f.Chmod(perm) // the open mode was filtered by the umask
 	if err == nil {
 		_, err = f.Write(data)
 	}
@@ -87,27 +102,74 @@ func writeClose(f *os.File, data []byte, perm os.FileMode, durable bool) error {
 	return errors.Join(err, f.Close())
 }
 
-// syncDir fsyncs a directory, making renames and creations in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDirPath fsyncs the directory at path.
+func syncDirPath(path string) error {
+	d, err := openDirPath(path)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
+	defer d.Close()
+	return syncDir(d)
 }
 
-// ReadJSON decodes the JSON file at path into v. A missing file gives an error
-// that satisfies errors.Is(err, fs.ErrNotExist); an empty, truncated or
-// otherwise invalid file gives messages.ErrCorruptFile naming the path. The
-// file is never modified.
+// maxRecordBytes bounds a JSON record read from the home: a planted
+// multi-gigabyte file must not exhaust memory. A start request is at most
+// 4 MiB on the control socket; records are far smaller.
+const maxRecordBytes = 16 << 20
+
+// ReadJSON decodes the JSON file at path into v. The last path element is
+// never followed when it is a symbolic link (messages.ErrUnsafeHome), and
+// anything but a regular file is refused. A missing file gives an error
+// that satisfies errors.Is(err, fs.ErrNotExist); an empty, truncated, over
+// 16 MiB or otherwise invalid file gives messages.ErrCorruptFile naming the
+// path. The file is never modified.
 func ReadJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	dirPath, base := filepath.Split(path)
+	if dirPath == "" {
+		dirPath = "."
+	}
+	dir, err := openDirPath(dirPath)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
 	}
-	if len(data) == 0 {
+	defer dir.Close()
+	return readJSONAt(dir, base, v, nil)
+}
+
+// readJSONAt is ReadJSON for name in dir; a non-nil rule is also checked
+// (owner and mode) before the content is read.
+func readJSONAt(dir *os.File, name string, v any, rule *fileRule) error {
+	path := filepath.Join(dir.Name(), name)
+	// O_NONBLOCK: a FIFO planted under the name must not block the open.
+	f, err := openAt(int(dir.Fd()), dir.Name(), name, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		var me *messages.Error
+		if errors.As(err, &me) {
+			return err
+		}
+		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	defer f.Close()
+	st, err := fstat(f)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	if rule != nil {
+		if err := checkFileStat(path, st, *rule); err != nil {
+			return err
+		}
+	} else if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return messages.Errorf(messages.ErrCorruptFile, "%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxRecordBytes+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	switch {
+	case len(data) == 0:
 		return messages.Errorf(messages.ErrCorruptFile, "%s: empty file", path)
+	case len(data) > maxRecordBytes:
+		return messages.Errorf(messages.ErrCorruptFile, "%s: larger than %d bytes", path, maxRecordBytes)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return messages.Errorf(messages.ErrCorruptFile, "%s: %v", path, err)
@@ -134,15 +196,16 @@ func unwrapPath(err error) error {
 // between the swap and the unlink leaves a hidden temporary file holding the
 // previous record, nothing worse. Filesystems without RENAME_EXCHANGE get a
 // plain rename.
-func exchangeInto(tmp, path string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+func exchangeInto(dir *os.File, tmp, name string) error {
+	fd := int(dir.Fd())
+	err := unix.Renameat2(fd, tmp, fd, name, unix.RENAME_EXCHANGE)
 	switch {
 	case err == nil:
-		_ = os.Remove(tmp) // now the previous content
+		_ = unlinkAt(dir, tmp) // now the previous content
 		return nil
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
-		return os.Rename(tmp, path) // first write, or no RENAME_EXCHANGE here
+		return renameAt(dir, tmp, name) // first write, or no RENAME_EXCHANGE here
 	default:
-		return &os.LinkError{Op: "renameat2", Old: tmp, New: path, Err: err}
+		return &os.LinkError{Op: "renameat2", Old: filepath.Join(dir.Name(), tmp), New: filepath.Join(dir.Name(), name), Err: err}
 	}
 }

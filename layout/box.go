@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -75,24 +77,86 @@ func (b Box) check() error {
 	return nil
 }
 
+// openBoxes opens and checks the boxes directory that holds b.
+func (b Box) openBoxes() (*os.File, error) {
+	boxes, err := openDirPath(filepath.Dir(b.Dir))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOpenDir(boxes); err != nil {
+		boxes.Close()
+		return nil, err
+	}
+	return boxes, nil
+}
+
+// openDir opens and checks the box directory (and the boxes directory
+// above it), never following a symbolic link. A missing box satisfies
+// errors.Is(err, fs.ErrNotExist).
+func (b Box) openDir() (*os.File, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	boxes, err := b.openBoxes()
+	if err != nil {
+		return nil, err
+	}
+	defer boxes.Close()
+	dir, err := openDirAt(boxes, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOpenDir(dir); err != nil {
+		dir.Close()
+		return nil, err
+	}
+	return dir, nil
+}
+
 // Create makes the box directory and its sockets/ subdirectory, both 0700.
 // It is exclusive: an existing box is messages.ErrAlreadyExists. On failure
 // nothing is left behind.
 func (b Box) Create() error {
-	if err := b.check(); err != nil {
+	dir, err := b.create()
+	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(b.Dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return messages.Errorf(messages.ErrAlreadyExists, "%q: %s exists", b.ID, b.Dir)
-		}
-		return fmt.Errorf("create box %q: %w", b.ID, err)
-	}
-	if err := b.finishCreate(); err != nil {
-		_ = os.RemoveAll(b.Dir)
+	defer dir.Close()
+	if err := syncDirPath(filepath.Dir(b.Dir)); err != nil {
+		_ = removeAll(b.Dir)
 		return fmt.Errorf("create box %q: %w", b.ID, err)
 	}
 	return nil
+}
+
+// create makes the box directory and sockets/ and returns the open box
+// directory. On failure nothing is left behind.
+func (b Box) create() (*os.File, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	boxes, err := b.openBoxes()
+	if err != nil {
+		return nil, fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	defer boxes.Close()
+	if err := mkdirAt(boxes, b.ID); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, messages.Errorf(messages.ErrAlreadyExists, "%q: %s exists", b.ID, b.Dir)
+		}
+		return nil, fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	dir, err := openDirAt(boxes, b.ID)
+	if err == nil {
+		if err = mkdirAt(dir, socketsDirName); err != nil {
+			dir.Close()
+		}
+	}
+	if err != nil {
+		_ = removeAll(b.Dir)
+		return nil, fmt.Errorf("create box %q: %w", b.ID, err)
+	}
+	return dir, nil
 }
 
 // Prepare creates the box directory like Create and writes spec.json, both
@@ -100,21 +164,13 @@ func (b Box) Create() error {
 // Persist makes the same files durable in parallel, keeping about a
 // millisecond of fsyncs off the start path. On error nothing is left behind.
 func (b Box) Prepare(spec messages.StartBox) error {
-	if err := b.check(); err != nil {
+	dir, err := b.create()
+	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(b.Dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return messages.Errorf(messages.ErrAlreadyExists, "%q: %s exists", b.ID, b.Dir)
-		}
-		return fmt.Errorf("create box %q: %w", b.ID, err)
-	}
-	err := b.makeSockets()
-	if err == nil {
-		err = WriteJSONVolatile(b.SpecPath(), spec, secretFileMode)
-	}
-	if err != nil {
-		_ = os.RemoveAll(b.Dir)
+	defer dir.Close()
+	if err := writeJSONAt(dir, specFileName, spec, secretFileMode, false); err != nil {
+		_ = removeAll(b.Dir)
 		return fmt.Errorf("create box %q: %w", b.ID, err)
 	}
 	return nil
@@ -123,40 +179,35 @@ func (b Box) Prepare(spec messages.StartBox) error {
 // Persist makes what Prepare wrote durable: it fsyncs spec.json, the box
 // directory and the boxes directory that holds it.
 func (b Box) Persist() error {
-	f, err := os.Open(b.SpecPath())
-	if err != nil {
-		return fmt.Errorf("persist box %q: %w", b.ID, err)
-	}
-	err = errors.Join(f.Sync(), f.Close())
-	if err == nil {
-		err = syncDir(b.Dir)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(b.Dir))
-	}
-	if err != nil {
+	if err := b.persist(); err != nil {
 		return fmt.Errorf("persist box %q: %w", b.ID, err)
 	}
 	return nil
 }
 
-func (b Box) finishCreate() error {
-	if err := b.makeSockets(); err != nil {
+func (b Box) persist() error {
+	boxes, err := b.openBoxes()
+	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(b.Dir))
-}
-
-// makeSockets sets the box directory's mode and creates sockets/.
-func (b Box) makeSockets() error {
-	// Mkdir's mode is filtered by the umask; set it exactly.
-	if err := os.Chmod(b.Dir, 0o700); err != nil {
+	defer boxes.Close()
+	dir, err := openDirAt(boxes, b.ID)
+	if err != nil {
 		return err
 	}
-	if err := os.Mkdir(b.SocketsDir(), 0o700); err != nil {
+	defer dir.Close()
+	f, err := openAt(int(dir.Fd()), dir.Name(), specFileName, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
 		return err
 	}
-	return os.Chmod(b.SocketsDir(), 0o700)
+	err = errors.Join(f.Sync(), f.Close())
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err == nil {
+		err = syncDir(boxes)
+	}
+	return err
 }
 
 // Exists reports whether the box directory exists.
@@ -168,22 +219,28 @@ func (b Box) Exists() bool {
 // Remove deletes the box directory. It is crash-safe: the directory is first
 // renamed to a hidden boxes/.ID.removed-<random> (which BoxIDs skips and
 // Home.SweepRemoved deletes), so a crash during the deletion never leaves a
-// half box that looks real. A missing box is messages.ErrNotFound. The box's
+// half box that looks real. A missing box is messages.ErrNotFound. The
+// deletion never follows a symbolic link out of the box directory. The box's
 // short socket directory, if any, is removed too (best effort).
 func (b Box) Remove() error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	fi, err := os.Lstat(b.Dir)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+	boxes, err := b.openBoxes()
+	if err != nil {
+		return fmt.Errorf("remove box %q: %w", b.ID, err)
+	}
+	defer boxes.Close()
+	var st unix.Stat_t
+	err = unix.Fstatat(int(boxes.Fd()), b.ID, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) || (err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR) {
 		return messages.Errorf(messages.ErrNotFound, "%q: no directory %s", b.ID, b.Dir)
 	}
 	if err != nil {
 		return fmt.Errorf("remove box %q: %w", b.ID, err)
 	}
-	parent := filepath.Dir(b.Dir)
-	tomb := filepath.Join(parent, "."+b.ID+tombstoneMarker+randomHex(8))
-	if err := os.Rename(b.Dir, tomb); err != nil {
+	tomb := "." + b.ID + tombstoneMarker + randomHex(8)
+	if err := renameAt(boxes, b.ID, tomb); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return messages.Errorf(messages.ErrNotFound, "%q: no directory %s", b.ID, b.Dir)
 		}
@@ -191,11 +248,14 @@ func (b Box) Remove() error {
 	}
 	// Make the rename durable before deleting, so that after a power cut the
 	// box is either whole or hidden, never half-deleted under its own name.
-	if err := syncDir(parent); err != nil {
+	if err := syncDir(boxes); err != nil {
 		return fmt.Errorf("remove box %q: %w", b.ID, err)
 	}
-	if err := removeAll(tomb); err != nil {
-		return fmt.Errorf("remove box %q: delete %s (Home.SweepRemoved will retry): %w", b.ID, tomb, err)
+	// os.RemoveAll works with openat/unlinkat and O_NOFOLLOW: a planted link
+	// is removed, never followed.
+	tombPath := filepath.Join(filepath.Dir(b.Dir), tomb)
+	if err := removeAll(tombPath); err != nil {
+		return fmt.Errorf("remove box %q: delete %s (Home.SweepRemoved will retry): %w", b.ID, tombPath, err)
 	}
 	// A leftover short socket directory is empty, harmless and reused by a
 	// later box with the same ID, so a failure here is not the caller's concern.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -49,28 +51,91 @@ func ResolveHome() (string, error) {
 	return filepath.Join(home, ".local", "state", "boxsup"), nil
 }
 
-// Open makes sure root and root/boxes exist and returns the Home. root must be
-// absolute. Directories it creates get mode 0700; existing ones are used as
-// they are (Open fixes nothing else). A root that exists and is not a
-// directory is refused before anything is created.
+// Open makes sure root and root/boxes exist, checks that they can be
+// trusted, and returns the Home. root must be absolute; it is made canonical
+// first (symbolic links resolved, see Canonical), so that everything derived
+// from the home's path (the short socket directory, the cgroup parent) is
+// the same however the home was named. Directories Open creates get mode
+// 0700. Existing ones are used only when they pass the checks described in
+// trust.go (owned by this uid or root, not writable by group or others, no
+// untrusted directory above): otherwise the error is messages.ErrUnsafeHome
+// naming the path and the fix. Open never chmods or chowns an existing
+// directory. A root that exists and is not a directory is refused before
+// anything is created.
 func Open(root string) (*Home, error) {
 	if !filepath.IsAbs(root) {
 		return nil, messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
 	}
-	root = filepath.Clean(root)
-	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+	root, err := Canonical(root)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(root); err == nil && !fi.IsDir() {
 		return nil, messages.Errorf(messages.ErrBadSpec, "home %s: exists and is not a directory", root)
 	}
 	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
 		return nil, fmt.Errorf("open home %s: %w", root, err)
 	}
+	if err := checkAncestors(root); err != nil {
+		return nil, err
+	}
 	if err := ensurePrivateDir(root); err != nil {
 		return nil, err
 	}
-	if err := ensurePrivateDir(filepath.Join(root, boxesDirName)); err != nil {
+	rootDir, err := openDirPath(root)
+	if err != nil {
+		return nil, fmt.Errorf("open home: %w", err)
+	}
+	defer rootDir.Close()
+	if err := checkOpenDir(rootDir); err != nil {
+		return nil, err
+	}
+	if err := mkdirAt(rootDir, boxesDirName); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("open home: %w", err)
+	}
+	boxes, err := openDirAt(rootDir, boxesDirName)
+	if errors.Is(err, unix.ENOTDIR) {
+		return nil, messages.Errorf(messages.ErrBadSpec, "home: %s exists and is not a directory", filepath.Join(root, boxesDirName))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open home: %w", err)
+	}
+	defer boxes.Close()
+	if err := checkOpenDir(boxes); err != nil {
 		return nil, err
 	}
 	return &Home{Root: root}, nil
+}
+
+// Canonical returns the absolute path root with every symbolic link
+// resolved (filepath.EvalSymlinks), for the part of it that exists; the
+// missing tail is appended as it is. Two names for one home give one path.
+func Canonical(root string) (string, error) {
+	if !filepath.IsAbs(root) {
+		return "", messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
+	}
+	root = filepath.Clean(root)
+	var tail []string
+	for p := root; ; p = filepath.Dir(p) {
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			slices.Reverse(tail)
+			return filepath.Join(append([]string{real}, tail...)...), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || p == "/" {
+			return "", fmt.Errorf("open home %s: %w", root, err)
+		}
+		tail = append(tail, filepath.Base(p))
+	}
+}
+
+// checkOpenDir checks an open directory of the home (see trust.go).
+func checkOpenDir(d *os.File) error {
+	st, err := fstat(d)
+	if err != nil {
+		return err
+	}
+	return checkHomeDir(d.Name(), st)
 }
 
 // ensurePrivateDir creates dir with mode 0700 (whatever the umask) unless it
@@ -85,7 +150,7 @@ func ensurePrivateDir(dir string) error {
 		}
 		return nil
 	case errors.Is(err, fs.ErrExist):
-		fi, serr := os.Stat(dir)
+		fi, serr := os.Lstat(dir)
 		if serr != nil {
 			return fmt.Errorf("open home: %w", serr)
 		}

@@ -28,30 +28,73 @@ type Lock struct {
 // Lock takes the home lock without waiting and writes this process's pid into
 // the lock file for the benefit of the next contender. When another holder
 // has it, the error is messages.ErrHomeLocked naming the holder's pid.
+//
+// The lock file is opened relative to the checked home directory without
+// following a symbolic link, and it must be a regular file with one link,
+// owned by this user or root (messages.ErrUnsafeHome otherwise): it is
+// written and truncated, so a planted link or hard link must never lead
+// that write elsewhere. Its mode is corrected only when it is this user's
+// own file.
 func (h *Home) Lock() (*Lock, error) {
 	path := h.LockPath()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := h.openLockFile()
 	if err != nil {
-		return nil, fmt.Errorf("lock home: %w", err)
+		return nil, err
 	}
 	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder := describeHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, messages.Errorf(messages.ErrHomeLocked, "%s: %s", path, describeHolder(path))
+			return nil, messages.Errorf(messages.ErrHomeLocked, "%s: %s", path, holder)
 		}
 		return nil, fmt.Errorf("lock home %s: %w", path, err)
 	}
 	// The lock file holds no secret, but a umask could have left it readable
 	// by others or, worse, not writable by us; set the mode we document.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock home %s: %w", path, err)
+	if st, err := fstat(f); err == nil && st.Mode&0o777 != 0o600 && st.Uid == uint32(os.Geteuid()) {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock home %s: %w", path, err)
+		}
 	}
 	if err := writeHolder(f, os.Getpid()); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock home %s: record holder pid: %w", path, err)
 	}
 	return &Lock{f: f, path: path}, nil
+}
+
+// openLockFile opens (creating) root/lock in the checked home directory.
+func (h *Home) openLockFile() (*os.File, error) {
+	root, err := openDirPath(h.Root)
+	if err != nil {
+		return nil, fmt.Errorf("lock home: %w", err)
+	}
+	defer root.Close()
+	if err := checkOpenDir(root); err != nil {
+		return nil, err
+	}
+	f, err := openAt(int(root.Fd()), root.Name(), lockFileName, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o600)
+	if err != nil {
+		var me *messages.Error
+		if errors.As(err, &me) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("lock home: %w", err)
+	}
+	st, err := fstat(f)
+	if err == nil {
+		err = checkFileStat(f.Name(), st, fileRule{forbidden: 0o022, what: "group or others may write it"})
+	}
+	if err == nil && st.Nlink != 1 {
+		err = messages.Errorf(messages.ErrUnsafeHome,
+			"%s has %d hard links: boxsup writes only to a file of its own; fix: remove it", f.Name(), st.Nlink)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Path returns the lock file's path.
@@ -95,14 +138,14 @@ func writeHolder(f *os.File, pid int) error {
 	return err
 }
 
-// describeHolder reads the holder's pid for an error message. The holder may
-// be between taking the lock and writing its pid, so an empty file is normal.
-func describeHolder(path string) string {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
-			return "held by pid " + strconv.Itoa(pid)
-		}
+// describeHolder reads the holder's pid from the open lock file for an
+// error message. The holder may be between taking the lock and writing its
+// pid, so an empty file is normal.
+func describeHolder(f *os.File) string {
+	var b [32]byte
+	n, _ := f.ReadAt(b[:], 0)
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
+		return "held by pid " + strconv.Itoa(pid)
 	}
 	return "held by another process (pid unknown)"
 }

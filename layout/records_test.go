@@ -22,8 +22,8 @@ func createdBox(t *testing.T) Box {
 }
 
 func TestSpecRoundTrip(t *testing.T) {
-	withUmask(t, 0)
 	b := createdBox(t)
+	withUmask(t, 0) // after the temporary directory: a 0777 one would be refused
 	in := messages.StartBox{
 		ID: "web",
 		Spec: messages.InstanceSpec{
@@ -51,8 +51,8 @@ func TestSpecRoundTrip(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	withUmask(t, 0)
 	b := createdBox(t)
+	withUmask(t, 0) // after the temporary directory: a 0777 one would be refused
 	now := time.Now().UTC().Truncate(time.Second)
 	in := messages.StateRecord{
 		ID: "web", State: messages.StateRunning, Generation: 4,

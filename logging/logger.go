@@ -57,7 +57,7 @@ func New(o Options) (*logrus.Logger, error) {
 	l.SetOutput(out)
 	l.SetLevel(level)
 	l.SetFormatter(formatter)
-	l.AddHook(NewRedactionHook())
+	InstallRedaction(l)
 	return l, nil
 }
 
@@ -90,16 +90,28 @@ func newFormatter(format string) (logrus.Formatter, error) {
 	return nil, messages.Errorf(messages.ErrBadSpec, "log format %q: want text or json", format)
 }
 
-// InstallRedaction adds the redaction hook to a logger that did not come from
-// New (an embedder's own), unless it already has one.
+// InstallRedaction makes l redact secrets: it puts the redaction hook first
+// in every level's hook list, so that hooks the logger already has (one
+// that ships entries elsewhere, say) see scrubbed entries too. It is
+// idempotent: a logger that already has the hook keeps exactly one, moved to
+// the front. Call it before l is shared (it replaces l's hook table, so a
+// hook added concurrently could be lost). actors.NewSupervisor calls it on
+// any logger it is given.
 func InstallRedaction(l *logrus.Logger) {
-	for _, h := range l.Hooks[logrus.InfoLevel] {
-		if _, ok := h.(*RedactionHook); ok {
-			return
+	hooks := make(logrus.LevelHooks, len(logrus.AllLevels))
+	for _, level := range logrus.AllLevels {
+		hooks[level] = append(hooks[level], redactionHook)
+		for _, h := range l.Hooks[level] {
+			if _, ours := h.(*RedactionHook); !ours {
+				hooks[level] = append(hooks[level], h)
+			}
 		}
 	}
-	l.AddHook(NewRedactionHook())
+	l.ReplaceHooks(hooks)
 }
+
+// redactionHook is the one hook InstallRedaction installs everywhere.
+var redactionHook = NewRedactionHook()
 
 // Fields returns the fields that identify one run of a box in a log line:
 // box_id, pid and gen (the generation).

@@ -2,6 +2,8 @@ package logging
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -95,5 +97,30 @@ func TestInstallRedactionOnce(t *testing.T) {
 	InstallRedaction(nl)
 	if n := len(nl.Hooks[logrus.InfoLevel]); n != 1 {
 		t.Errorf("New's logger got a second hook: %d", n)
+	}
+}
+
+// seeingHook records the messages a hook after the redaction hook sees.
+type seeingHook struct{ seen []string }
+
+func (h *seeingHook) Levels() []logrus.Level { return logrus.AllLevels }
+func (h *seeingHook) Fire(e *logrus.Entry) error {
+	h.seen = append(h.seen, e.Message+" "+fmt.Sprint(e.Data["err"]))
+	return nil
+}
+
+// TestInstallRedactionGoesFirst: an embedder's hook added before
+// InstallRedaction sees scrubbed entries, at every level.
+func TestInstallRedactionGoesFirst(t *testing.T) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetLevel(logrus.TraceLevel)
+	mine := &seeingHook{}
+	l.AddHook(mine)
+	InstallRedaction(l)
+	defer Register("hook-order-sentinel-5f1e").Release()
+	l.WithField("err", errors.New("bad hook-order-sentinel-5f1e")).Debug("value hook-order-sentinel-5f1e")
+	if len(mine.seen) != 1 || strings.Contains(mine.seen[0], "sentinel") {
+		t.Errorf("the embedder's hook saw %q", mine.seen)
 	}
 }

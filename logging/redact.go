@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,23 +16,45 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
-// MinSecretLen is the shortest value RegisterSecrets accepts: scrubbing a
-// 1–3 byte value would mangle ordinary text and protect nothing.
-const MinSecretLen = 4
+// MinSecretLen is the shortest value Register accepts: scrubbing a 1–3 byte
+// value would mangle ordinary text and protect nothing, which is why
+// messages.InstanceSpec.Validate refuses a shorter secret.
+const MinSecretLen = messages.MinSecretLen
 
 // MinSecretLineLen is the shortest single line of a multi-line secret that is
-// scrubbed on its own (see RegisterSecrets).
+// scrubbed on its own (see Register).
 const MinSecretLineLen = 16
 
-// defaultRegistry is the process-wide registry RegisterSecrets fills and
-// every RedactionHook reads.
-var defaultRegistry = &registry{counts: map[string]int{}}
+// defaultRegistry is the process-wide registry Register fills and every
+// RedactionHook reads.
+var defaultRegistry = newRegistry()
 
-// RegisterSecrets adds values to the process-wide set that every
-// RedactionHook scrubs from log output, and returns a function that removes
-// them again. Registration is counted: a value registered twice stays until
-// both registrations are removed. Calling the returned function more than
-// once has no further effect. Values shorter than MinSecretLen are ignored.
+// Registration is one Register call's hold on its secret values: they are
+// scrubbed from every log line until Release. Hold it for as long as
+// anything may log about the secrets' owner: for a box, from before its
+// spec is first handled until after its last log line (its actor's stop),
+// not merely while its shim runs.
+type Registration struct {
+	once     sync.Once
+	patterns []string
+}
+
+// Release ends the registration: its values are no longer scrubbed unless
+// another registration holds them. Calling it again, or on a nil
+// *Registration, does nothing.
+func (r *Registration) Release() {
+	if r == nil {
+		return
+	}
+	r.once.Do(func() { defaultRegistry.remove(r.patterns) })
+}
+
+// Register adds values to the process-wide set that every RedactionHook
+// scrubs from log output, until the returned Registration is released.
+// Registration is counted: a value registered twice stays until both
+// registrations are released. Values shorter than MinSecretLen are ignored
+// (messages.InstanceSpec.Validate refuses them in a spec). It costs time in
+// proportion to the values' length, whatever else is registered.
 //
 // Besides each value itself, the hook scrubs the forms in which it commonly
 // reaches a log line in pieces or escaped:
@@ -44,139 +65,136 @@ var defaultRegistry = &registry{counts: map[string]int{}}
 //     MinSecretLineLen bytes long, so a PEM private key split across log lines
 //     does not leak its body. This also scrubs its BEGIN/END marker lines,
 //     which costs nothing worth keeping.
-func RegisterSecrets(values ...string) (unregister func()) {
-	kept := make([]string, 0, len(values))
+func Register(values ...string) *Registration {
+	var patterns []string
+	seen := map[string]bool{}
 	for _, v := range values {
 		if len(v) >= MinSecretLen {
-			kept = append(kept, v)
+			patterns = appendForms(patterns, seen, v)
 		}
 	}
-	if len(kept) == 0 {
-		return func() {}
+	r := &Registration{patterns: patterns}
+	if len(patterns) > 0 {
+		defaultRegistry.add(patterns)
 	}
-	defaultRegistry.add(kept)
-	var once sync.Once
-	return func() { once.Do(func() { defaultRegistry.remove(kept) }) }
+	return r
 }
 
-// registry is a refcounted set of secret values. Writers (register,
-// unregister: rare) rebuild an immutable scrubber under mu; the hook (every
-// log line) only loads the current one atomically, so logging never waits on
-// a lock and costs one atomic load when nothing is registered.
-type registry struct {
-	mu     sync.Mutex
-	counts map[string]int
-	cur    atomic.Pointer[scrubber] // nil when no secret is registered
+// RegisterSecrets is Register for callers that want a plain function:
+// calling the returned function releases the registration.
+func RegisterSecrets(values ...string) (unregister func()) {
+	return Register(values...).Release
 }
 
-func (r *registry) add(values []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range values {
-		r.counts[v]++
-	}
-	r.rebuild()
-}
-
-func (r *registry) remove(values []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range values {
-		if r.counts[v]--; r.counts[v] <= 0 {
-			delete(r.counts, v)
-		}
-	}
-	r.rebuild()
-}
-
-// rebuild publishes a scrubber for the current values. r.mu must be held.
-func (r *registry) rebuild() {
-	if len(r.counts) == 0 {
-		r.cur.Store(nil)
-		return
-	}
-	seen := map[string]bool{}
-	var patterns []string
-	addPattern := func(p string) {
+// appendForms appends the patterns that scrub v (see Register), each once.
+func appendForms(patterns []string, seen map[string]bool, v string) []string {
+	add := func(p string) {
 		if len(p) >= MinSecretLen && !seen[p] {
 			seen[p] = true
 			patterns = append(patterns, p)
 		}
 	}
-	for v := range r.counts {
-		addPattern(v)
-		q := strconv.Quote(v)
-		addPattern(q[1 : len(q)-1])
-		if j, err := json.Marshal(v); err == nil {
-			addPattern(string(j[1 : len(j)-1]))
-		}
-		addPattern(hex.EncodeToString([]byte(v)))
-		b := fmt.Sprint([]byte(v))
-		addPattern(b[1 : len(b)-1])
-		if strings.Contains(v, "\n") {
-			for _, line := range strings.Split(v, "\n") {
-				if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
-					addPattern(line)
-				}
+	add(v)
+	q := strconv.Quote(v)
+	add(q[1 : len(q)-1])
+	if j, err := json.Marshal(v); err == nil {
+		add(string(j[1 : len(j)-1]))
+	}
+	add(hex.EncodeToString([]byte(v)))
+	b := fmt.Sprint([]byte(v))
+	add(b[1 : len(b)-1])
+	if strings.Contains(v, "\n") {
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
+				add(line)
 			}
 		}
 	}
-	// Longest first, for a stable order and so the common case (a whole
-	// value) is found before its parts; overlaps are merged in scrub anyway.
-	slices.SortFunc(patterns, func(a, b string) int {
-		if len(a) != len(b) {
-			return len(b) - len(a)
-		}
-		return strings.Compare(a, b)
-	})
-	r.cur.Store(&scrubber{patterns: patterns, minLen: len(patterns[len(patterns)-1])})
+	return patterns
 }
 
-// scrubber replaces every occurrence of its patterns with [REDACTED]. It is
-// immutable once published. A nil *scrubber scrubs nothing.
-type scrubber struct {
-	patterns []string // longest first
-	minLen   int      // length of the shortest pattern
+// registry is the refcounted set of patterns and the automaton that finds
+// them. Writers (register, release: once per box start and stop) update the
+// automaton incrementally under its lock; the hook (every log line) takes
+// the lock for reading, and costs one atomic load when nothing is
+// registered.
+type registry struct {
+	mu     sync.Mutex // serialises writers; counts
+	counts map[string]int
+	ac     *automaton
+	active atomic.Int64 // distinct patterns; 0 lets scrub skip the lock
 }
 
-// scrub returns s with every occurrence of every pattern replaced. Where
-// occurrences overlap or touch (one secret containing another, or two secrets
-// side by side) their union is replaced as a whole, so no fragment of either
-// survives between two markers.
-func (sc *scrubber) scrub(s string) string {
-	if sc == nil || len(s) < sc.minLen {
-		return s
-	}
-	var spans [][2]int
-	for _, p := range sc.patterns {
-		for from := 0; from+len(p) <= len(s); {
-			i := strings.Index(s[from:], p)
-			if i < 0 {
-				break
-			}
-			start := from + i
-			spans = append(spans, [2]int{start, start + len(p)})
-			from = start + 1 // overlapping occurrences of the same pattern too
+func newRegistry() *registry {
+	return &registry{counts: map[string]int{}, ac: newAutomaton()}
+}
+
+func (r *registry) add(patterns []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ac.mu.Lock()
+	defer r.ac.mu.Unlock()
+	for _, p := range patterns {
+		if r.counts[p]++; r.counts[p] == 1 {
+			r.ac.add(p)
 		}
 	}
-	if spans == nil {
+	r.active.Store(int64(len(r.counts)))
+}
+
+func (r *registry) remove(patterns []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ac.mu.Lock()
+	defer r.ac.mu.Unlock()
+	for _, p := range patterns {
+		switch n := r.counts[p]; {
+		case n == 1:
+			delete(r.counts, p)
+			r.ac.remove(p)
+		case n > 1:
+			r.counts[p] = n - 1
+		}
+	}
+	r.active.Store(int64(len(r.counts)))
+}
+
+// scrub returns s with every occurrence of every pattern replaced by
+// [REDACTED]. Where occurrences overlap or touch (one secret containing
+// another, or two secrets side by side) their union is replaced as a whole,
+// so no fragment of either survives between two markers. It runs in time
+// linear in len(s), whatever the number of patterns.
+func (r *registry) scrub(s string) string {
+	if r == nil || len(s) < MinSecretLen || r.active.Load() == 0 {
 		return s
 	}
-	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	var buf [8][2]int
+	r.ac.mu.RLock()
+	spans := r.ac.spans(s, buf[:0])
+	r.ac.mu.RUnlock()
+	if len(spans) == 0 {
+		return s
+	}
 	var out strings.Builder
 	out.Grow(len(s))
 	last := 0
-	for i := 0; i < len(spans); {
-		start, end := spans[i][0], spans[i][1]
-		for i++; i < len(spans) && spans[i][0] <= end; i++ {
-			end = max(end, spans[i][1])
-		}
-		out.WriteString(s[last:start])
+	for _, sp := range spans {
+		out.WriteString(s[last:sp[0]])
 		out.WriteString(messages.Redacted)
-		last = end
+		last = sp[1]
 	}
 	out.WriteString(s[last:])
 	return out.String()
+}
+
+// contains reports whether s holds any pattern.
+func (r *registry) contains(s string) bool {
+	if r == nil || len(s) < MinSecretLen || r.active.Load() == 0 {
+		return false
+	}
+	r.ac.mu.RLock()
+	defer r.ac.mu.RUnlock()
+	return r.ac.contains(s)
 }
 
 // RedactionHook is a logrus hook, for every level, that keeps secrets out of
@@ -204,7 +222,7 @@ func (h *RedactionHook) Levels() []logrus.Level { return logrus.AllLevels }
 // Fire implements logrus.Hook. logrus hands each hook a private copy of the
 // entry's field map, so rewriting values in place is safe.
 func (h *RedactionHook) Fire(e *logrus.Entry) error {
-	sc := h.reg.cur.Load()
+	sc := h.reg
 	e.Message = sc.scrub(e.Message)
 	for k, v := range e.Data {
 		e.Data[k] = sanitize(sc, v)
@@ -214,29 +232,16 @@ func (h *RedactionHook) Fire(e *logrus.Entry) error {
 
 // Scrub returns s with every registered secret replaced by [REDACTED], for
 // text that leaves the process other than through a logger (an error reply).
-func Scrub(s string) string { return defaultRegistry.cur.Load().scrub(s) }
+func Scrub(s string) string { return defaultRegistry.scrub(s) }
 
 // ContainsSecret reports whether s contains a registered secret value (in
 // any of the forms the hook scrubs). Use it to keep text that cannot be
 // scrubbed, such as an environment variable handed to a child process, from
 // carrying a secret.
-func ContainsSecret(s string) bool { return defaultRegistry.cur.Load().contains(s) }
-
-// contains reports whether s holds any pattern. A nil *scrubber holds none.
-func (sc *scrubber) contains(s string) bool {
-	if sc == nil || len(s) < sc.minLen {
-		return false
-	}
-	for _, p := range sc.patterns {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
-}
+func ContainsSecret(s string) bool { return defaultRegistry.contains(s) }
 
 // sanitize returns a field value that is safe to hand to any formatter.
-func sanitize(sc *scrubber, v any) any {
+func sanitize(sc *registry, v any) any {
 	switch x := v.(type) {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr,
 		float32, float64, time.Duration, time.Time:

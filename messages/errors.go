@@ -44,6 +44,10 @@ const (
 	// ErrPersist: the change happened (a stop stopped the box) but could not
 	// be written to state.json; the supervisor keeps retrying the write.
 	ErrPersist ErrorCode = "persist"
+	// ErrUnsafeHome: a directory or file of the home (or the control
+	// socket's server) is controlled by someone other than this user or
+	// root, so boxsup refuses to use it rather than act on planted input.
+	ErrUnsafeHome ErrorCode = "unsafe_home"
 )
 
 // descriptions are the texts of the codes: the first part of every message.
@@ -67,6 +71,7 @@ var descriptions = map[ErrorCode]string{
 	ErrInternal:         "internal error",
 	ErrUnverified:       "box process could not be verified",
 	ErrPersist:          "state change not written to disk",
+	ErrUnsafeHome:       "unsafe home",
 }
 
 // implied lists, for the codes that have them, the other errors an error of

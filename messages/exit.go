@@ -6,7 +6,9 @@ import (
 )
 
 // ExitRecord is what a shim writes to its exit_file when it exits, and what
-// boxsup reports as a box's final status. ExitCode is -1 when unknown.
+// boxsup reports as a box's final status. ExitCode is -1 when unknown; a
+// process killed by signal N has ExitCode 128+N and Signal set, as a shell
+// reports it.
 type ExitRecord struct {
 	ExitCode   int       `json:"exit_code"`
 	Signal     string    `json:"signal"`           // "SIGKILL", or "" when the guest exited on its own

@@ -17,6 +17,13 @@ const (
 	EngineFirecracker EngineKind = "firecracker"
 )
 
+// MinSecretLen is the shortest secret value a spec may hold, in bytes. The
+// log redactor replaces every registered secret wherever it appears in a log
+// line; a value of one to three bytes would turn ordinary text into
+// [REDACTED] everywhere while protecting nothing (it is guessed in a few
+// thousand tries), so Validate refuses it rather than leave it unredacted.
+const MinSecretLen = 4
+
 // SpecVersion is the version of the shim contract this spec follows.
 const SpecVersion = 1
 
@@ -167,8 +174,12 @@ func (s *InstanceSpec) Validate() error {
 			return Errorf(ErrBadSpec, "secrets[%d].name: %q given twice", i, sv.Name)
 		}
 		seen[sv.Name] = true
+		// The value itself is never quoted in these errors.
 		if strings.IndexByte(sv.Value.Reveal(), 0) >= 0 {
-			return Errorf(ErrBadSpec, "secrets[%d].value: contains NUL", i) // the value itself is never quoted
+			return Errorf(ErrBadSpec, "secrets[%d].value: contains NUL", i)
+		}
+		if n := len(sv.Value.Reveal()); n < MinSecretLen {
+			return Errorf(ErrBadSpec, "secrets[%d].value (%s): %d bytes; a secret must be at least %d bytes long, or the log redactor could not keep it out of logs", i, sv.Name, n, MinSecretLen)
 		}
 	}
 	for _, f := range []struct{ name, path string }{
@@ -182,6 +193,9 @@ func (s *InstanceSpec) Validate() error {
 		if f.path != "" && !filepath.IsAbs(f.path) {
 			return Errorf(ErrBadSpec, "%s: %q must be an absolute path", f.name, f.path)
 		}
+	}
+	if nc := s.NetworkConfig; nc != nil && !nc.CAKeyPEM.IsZero() && len(nc.CAKeyPEM.Reveal()) < MinSecretLen {
+		return Errorf(ErrBadSpec, "network_config.ca_key_pem: shorter than %d bytes", MinSecretLen)
 	}
 	for i, sh := range s.FSShares {
 		if sh.Tag == "" || !filepath.IsAbs(sh.HostPath) {

@@ -34,6 +34,9 @@ func TestValidateNamesTheField(t *testing.T) {
 			s.Secrets = []SecretVar{{Name: "A", Value: NewSecret(sentinel)}, {Name: "A", Value: NewSecret(sentinel)}}
 		}},
 		{"secrets[0].value", func(s *InstanceSpec) { s.Secrets = []SecretVar{{Name: "A", Value: NewSecret(sentinel + "\x00")}} }},
+		{"secrets[0].value", func(s *InstanceSpec) { s.Secrets = []SecretVar{{Name: "A", Value: NewSecret("abc")}} }},
+		{"secrets[0].value", func(s *InstanceSpec) { s.Secrets = []SecretVar{{Name: "A", Value: NewSecret("")}} }},
+		{"network_config.ca_key_pem", func(s *InstanceSpec) { s.NetworkConfig = &NetworkConfig{CAKeyPEM: NewSecret("k")} }},
 		{"console_output", func(s *InstanceSpec) { s.ConsoleOutput = "relative/console.log" }},
 		{"exit_file", func(s *InstanceSpec) { s.ExitFile = "exit.json" }},
 		{"fs_shares[0]", func(s *InstanceSpec) { s.FSShares = []FSShare{{Tag: "", HostPath: "/x"}} }},

@@ -37,8 +37,10 @@ func (h *Handle) settleExit(ws unix.WaitStatus, haveWait bool) messages.ExitReco
 	if haveWait {
 		switch {
 		case ws.Signaled():
+			// 128+N, as the shim reports a guest killed by signal N and a
+			// shell would: the code is known, not missing.
 			return messages.ExitRecord{
-				ExitCode:   -1,
+				ExitCode:   128 + int(ws.Signal()),
 				Signal:     signalName(ws.Signal()),
 				Reason:     "killed",
 				FinishedAt: now,

@@ -3,6 +3,8 @@ package shimproc
 import (
 	"fmt"
 	"os"
+
+	"github.com/boxsup/boxsup/layout"
 )
 
 // childFiles are the shim's ends of its stdio and pipes. The parent closes
@@ -29,7 +31,8 @@ type parentFiles struct {
 // are closed by the caller's deferred c.close).
 func (c *childFiles) open(shimLogPath string, keepalive bool) (*parentFiles, error) {
 	var err error
-	if c.log, err = os.OpenFile(shimLogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+	// Never through a planted link or into another user's file (layout checks).
+	if c.log, err = layout.OpenAppend(shimLogPath, 0o600); err != nil {
 		return nil, fmt.Errorf("opening the runner log: %w", err)
 	}
 	p := &parentFiles{}

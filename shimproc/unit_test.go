@@ -125,7 +125,7 @@ func TestSettleExit(t *testing.T) {
 		h := exitHandle(t)
 		writeExit(t, h, messages.ExitRecord{ExitCode: 0, Reason: "exited", FinishedAt: h.startedAt.Add(-time.Hour)})
 		got := h.settleExit(killedBy(unix.SIGKILL), true)
-		if got.Signal != "SIGKILL" || got.ExitCode != -1 || got.Source != messages.SourceWait || got.Reason != "killed" {
+		if got.Signal != "SIGKILL" || got.ExitCode != 137 || got.Source != messages.SourceWait || got.Reason != "killed" {
 			t.Errorf("settleExit = %+v, want the wait status's SIGKILL", got)
 		}
 	})

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -28,6 +30,11 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *logrus.Logger
+
+	// lockWait, when longer than control.DefaultLockWait, is how long a
+	// command with a longer bound of its own (stop --timeout) queues for
+	// the home lock.
+	lockWait time.Duration
 }
 
 // execute runs boxsup with args and returns the process exit code.
@@ -86,7 +93,7 @@ func (a *app) setUp(cmd *cobra.Command, _ []string) error {
 	}
 	log, err := logging.New(logging.Options{Level: level, Format: a.logFormat, Out: a.stderr})
 	if err != nil {
-		return err
+		return usageError(err) // a bad --log-level or --log-format
 	}
 	a.log = log
 	return nil
@@ -102,7 +109,12 @@ func (a *app) config() actors.Config {
 // boxsup supervise serves it, else in-process. serve makes an in-process
 // supervisor serve the socket itself meanwhile (for long-running commands).
 func (a *app) connect(ctx context.Context, serve bool) (control.Backend, error) {
-	b, err := control.Connect(ctx, a.home, control.ConnectOptions{Config: a.config(), Serve: serve})
+	b, err := control.Connect(ctx, a.home, control.ConnectOptions{
+		Config:   a.config(),
+		Serve:    serve,
+		LockWait: max(a.lockWait, control.DefaultLockWait),
+		Notice:   func(msg string) { fmt.Fprintf(a.stderr, "boxsup: %s\n", msg) },
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/boxsup/boxsup/layout"
 )
 
 // consolePollInterval is how often a followed console log is read. The CLI
@@ -19,6 +21,7 @@ type consoleFollower struct {
 	path string
 	w    io.Writer
 	f    *os.File
+	err  error // set by the loop; read after done
 	stop chan struct{}
 	done chan struct{}
 }
@@ -46,18 +49,26 @@ func (c *consoleFollower) loop() {
 	}
 }
 
-// finish copies what is left and stops following.
-func (c *consoleFollower) finish() {
+// finish copies what is left, stops following, and returns why the log
+// could not be opened, if it was refused.
+func (c *consoleFollower) finish() error {
 	close(c.stop)
 	<-c.done
+	return c.err
 }
 
 // pump copies whatever was appended since the last call. A log that does
 // not exist yet is not an error: the box has not written anything.
 func (c *consoleFollower) pump() {
 	if c.f == nil {
-		f, err := os.Open(c.path)
+		if c.err != nil {
+			return
+		}
+		f, err := layout.OpenRead(c.path)
 		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				c.err = err // a planted link or another user's file: refused, said once
+			}
 			return
 		}
 		c.f = f
@@ -74,7 +85,7 @@ func (c *consoleFollower) close() {
 // copyConsole writes the whole console log at path to w; a missing log is
 // an empty one.
 func copyConsole(path string, w io.Writer) error {
-	f, err := os.Open(path)
+	f, err := layout.OpenRead(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -45,7 +45,7 @@ func (a *app) demoCommand() *cobra.Command {
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if boxes < demoMinBoxes || boxes > demoMaxBoxes {
-				return messages.Errorf(messages.ErrBadSpec, "--boxes %d: want %d to %d", boxes, demoMinBoxes, demoMaxBoxes)
+				return usageError(messages.Errorf(messages.ErrBadSpec, "--boxes %d: want %d to %d", boxes, demoMinBoxes, demoMaxBoxes))
 			}
 			shim := a.shim
 			if shim == "" {

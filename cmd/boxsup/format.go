@@ -20,7 +20,7 @@ const (
 // checkFormat validates a --format value.
 func checkFormat(f string) error {
 	if f != formatTable && f != formatJSON {
-		return messages.Errorf(messages.ErrBadSpec, "--format %q: want table or json", f)
+		return usageError(messages.Errorf(messages.ErrBadSpec, "--format %q: want table or json", f))
 	}
 	return nil
 }

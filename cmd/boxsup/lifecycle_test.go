@@ -192,7 +192,8 @@ func TestUnknownAndInvalidIDs(t *testing.T) {
 	})
 }
 
-// TestUsageErrors: command-line mistakes exit 2, bad values 1, with a message.
+// TestUsageErrors: command-line mistakes, bad flag values included, exit 2
+// with a message.
 func TestUsageErrors(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -203,11 +204,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"stop"}, 2, "requires at least 1 arg"},
 		{[]string{"ps", "--bogus"}, 2, "unknown flag"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
-		{[]string{"run", "--restart", "sometimes", "--", "true"}, 1, `restart mode "sometimes"`},
-		{[]string{"ps", "--format", "yaml"}, 1, `--format "yaml"`},
-		{[]string{"--log-level", "loud", "ps"}, 1, "log level"},
-		{[]string{"run", "--secret-env", "UNSET_E2E_SECRET", "--", "true"}, 1, "UNSET_E2E_SECRET: not set"},
-		{[]string{"demo", "--boxes", "1"}, 1, "--boxes 1"},
+		{[]string{"run", "--restart", "sometimes", "--", "true"}, 2, `restart mode "sometimes"`},
+		{[]string{"run", "--stop-timeout", "soon", "--", "true"}, 2, "invalid argument"},
+		{[]string{"run", "--stop-timeout", "-1s", "--", "true"}, 2, "must not be negative"},
+		{[]string{"run", "--name", "", "--", "true"}, 2, "--name: must not be empty"},
+		{[]string{"run", "-d", "--rm", "--", "true"}, 2, "--rm cannot be combined with -d"},
+		{[]string{"run", "--secret-env", "SHORT=abc", "--", "true"}, 1, "at least 4 bytes"},
+		{[]string{"stop", "--timeout", "-1s", "x"}, 2, "must not be negative"},
+		{[]string{"ps", "--format", "yaml"}, 2, `--format "yaml"`},
+		{[]string{"--log-level", "loud", "ps"}, 2, "log level"},
+		{[]string{"run", "--secret-env", "UNSET_E2E_SECRET", "--", "true"}, 2, "UNSET_E2E_SECRET: not set"},
+		{[]string{"demo", "--boxes", "1"}, 2, "--boxes 1"},
 	} {
 		r := e.boxsup(tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || !strings.HasPrefix(r.stderr, "boxsup: ") {

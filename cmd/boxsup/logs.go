@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/boxsup/boxsup/layout"
@@ -34,11 +36,11 @@ func (a *app) logsCommand() *cobra.Command {
 			}
 			console := followConsole(box.ConsoleLogPath(), a.stdout)
 			_, err = b.Wait(ctx, id)
-			console.finish()
+			cerr := console.finish()
 			if err != nil && ctx.Err() != nil && isContextErr(err) {
-				return nil // interrupted: as tail -f, not an error
+				err = nil // interrupted: as tail -f, not an error
 			}
-			return err
+			return errors.Join(err, cerr)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output until the box exits")

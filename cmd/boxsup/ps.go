@@ -130,8 +130,9 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		r.PID = 0
 	}
 	if e := st.LastExit; e != nil {
-		if e.ExitCode >= 0 {
-			code := e.ExitCode
+		// ShellCode: 128+N for a signal even in a record that predates
+		// exit codes for signalled shims (exit_code -1 with a signal).
+		if code := e.ShellCode(); code >= 0 {
 			r.ExitCode = &code
 		}
 		r.Signal = e.Signal

@@ -49,9 +49,12 @@ func (a *app) runCommand() *cobra.Command {
 			"value is not on boxsup's own command line either.",
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("name") && o.name == "" {
+				return usageError(messages.Errorf(messages.ErrBadSpec, "--name: must not be empty (leave it out for a random ID)"))
+			}
 			req, secrets, err := buildStartRequest(&o, args)
 			if err != nil {
-				return err
+				return asUsageError(err)
 			}
 			defer logging.RegisterSecrets(secrets...)()
 			if o.detach {
@@ -197,7 +200,7 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
 	defer b.Close()
 	st, err := b.Start(ctx, req)
 	if err != nil {
-		return err
+		return a.startFailed(ctx, b, req.ID, err)
 	}
 	if _, local := b.(*control.Local); local && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)

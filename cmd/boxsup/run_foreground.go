@@ -58,9 +58,11 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 		if o.remove && !errors.Is(err, messages.ErrAlreadyExists) {
 			// --rm covers a box that failed to start too; a box that
 			// already existed is someone else's and stays.
-			_, _ = b.Remove(ctx, req.ID, true)
+			if _, rerr := b.Remove(ctx, req.ID, true); rerr == nil || errors.Is(rerr, messages.ErrNotFound) {
+				return err
+			}
 		}
-		return err
+		return a.startFailed(ctx, b, req.ID, err)
 	}
 	box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
 	if err != nil {
@@ -86,9 +88,8 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 			waiting = false
 		}
 	}
-	console.finish()
-	if w.err != nil {
-		return w.err
+	if err := errors.Join(w.err, console.finish()); err != nil {
+		return err
 	}
 	if o.remove {
 		if _, err := b.Remove(ctx, st.ID, false); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -114,7 +115,8 @@ func openConsole(path string) (*os.File, func(), error) {
 	if path == "" {
 		return os.Stderr, func() {}, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	// Never through a planted link or into another user's file (layout checks).
+	f, err := layout.OpenAppend(path, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("console_output: %w", err)
 	}

@@ -1,0 +1,135 @@
+package layout
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// The home is checked before use the way OpenSSH checks ~/.ssh: everything
+// boxsup reads from it decides which processes it signals and which
+// commands it runs, so nothing in it may be controlled by another user.
+//
+//   - The home, boxes/ and every box directory must be directories owned by
+//     this process's effective uid or by root, and not writable by group or
+//     others.
+//   - Every ancestor of the home must be owned by this uid or root, and may
+//     be writable by others only with the sticky bit set (/tmp): otherwise
+//     its owner could rename the home away and put another in its place.
+//   - spec.json and state.json must be regular files owned by this uid or
+//     root, with no permission bits for group or others (spec.json holds
+//     secrets; both are written 0600); exit.json and the logs must not be
+//     writable by group or others.
+//
+// A failed check is messages.ErrUnsafeHome naming the path and the fix.
+// Nothing is changed to make a check pass: a directory boxsup did not create
+// is never chmod'ed or chown'ed behind the user's back.
+
+// trustedUID reports whether uid may own what boxsup reads: this process's
+// effective uid, or root.
+func trustedUID(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid()) }
+
+// ownerFix is the advice for a path owned by someone else.
+func ownerFix(path string) string {
+	return "fix: chown " + strconv.Itoa(os.Geteuid()) + " " + path + ", or choose another home (--home or BOXSUP_HOME)"
+}
+
+// checkHomeDir checks one directory of the home (the root, boxes/, a box
+// directory): a real directory, owned by a trusted uid, not writable by
+// group or others. st comes from fstat on an open descriptor, or lstat.
+func checkHomeDir(path string, st *unix.Stat_t) error {
+	mode := st.Mode
+	switch {
+	case mode&unix.S_IFMT == unix.S_IFLNK:
+		return messages.Errorf(messages.ErrUnsafeHome, "%s is a symbolic link; fix: give the real directory as the home", path)
+	case mode&unix.S_IFMT != unix.S_IFDIR:
+		return messages.Errorf(messages.ErrUnsafeHome, "%s is not a directory; fix: remove it, or choose another home (--home or BOXSUP_HOME)", path)
+	case !trustedUID(st.Uid):
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s is owned by uid %d, not by uid %d or root, so that user could plant the files boxsup acts on; %s",
+			path, st.Uid, os.Geteuid(), ownerFix(path))
+	case mode&0o022 != 0:
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s has mode %04o: group or others may write it and plant the files boxsup acts on; fix: chmod go-w %s",
+			path, mode&0o7777, path)
+	}
+	return nil
+}
+
+// checkAncestor checks a directory above the home: owned by a trusted uid,
+// and writable by group or others only when sticky.
+func checkAncestor(path string, st *unix.Stat_t) error {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return messages.Errorf(messages.ErrUnsafeHome, "%s (above the home) is not a directory", path)
+	case !trustedUID(st.Uid):
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s (above the home) is owned by uid %d, not by uid %d or root, so that user could replace the home; fix: put the home elsewhere (--home or BOXSUP_HOME)",
+			path, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s (above the home) has mode %04o: others may write it without the sticky bit and replace the home; fix: chmod go-w %s, or put the home elsewhere",
+			path, st.Mode&0o7777, path)
+	}
+	return nil
+}
+
+// checkAncestors checks every directory from / down to dir's parent. dir is
+// absolute and canonical.
+func checkAncestors(dir string) error {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		if err := checkAncestor(p, &st); err != nil {
+			return err
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}
+
+// fileRule is what a file under a box directory must satisfy.
+type fileRule struct {
+	forbidden uint32 // permission bits that must be clear
+	what      string // "holds secrets", for the message
+}
+
+var (
+	// privateFile: spec.json (secrets) and state.json.
+	privateFile = fileRule{forbidden: 0o077, what: "group or others may read or write it"}
+	// sharedFile: exit.json (0644, written by the shim) and the logs.
+	sharedFile = fileRule{forbidden: 0o022, what: "group or others may write it"}
+)
+
+// checkFile checks an open file: regular, owned by a trusted uid, none of
+// rule's forbidden bits set.
+func checkFile(f *os.File, rule fileRule) error {
+	st, err := fstat(f)
+	if err != nil {
+		return err
+	}
+	return checkFileStat(f.Name(), st, rule)
+}
+
+func checkFileStat(path string, st *unix.Stat_t, rule fileRule) error {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return messages.Errorf(messages.ErrUnsafeHome, "%s is not a regular file; fix: remove it", path)
+	case !trustedUID(st.Uid):
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s is owned by uid %d, not by uid %d or root: boxsup does not act on a file another user wrote; fix: remove it (or chown %d it, if you wrote it)",
+			path, st.Uid, os.Geteuid(), os.Geteuid())
+	case st.Mode&rule.forbidden != 0:
+		return messages.Errorf(messages.ErrUnsafeHome,
+			"%s has mode %04o: %s; fix: chmod %04o %s, if its content is yours",
+			path, st.Mode&0o7777, rule.what, st.Mode&0o777&^rule.forbidden, path)
+	}
+	return nil
+}

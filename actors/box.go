@@ -13,6 +13,7 @@ import (
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
@@ -43,6 +44,9 @@ type boxActor struct {
 	timers  map[lifecycle.Kind]scheduler.CancelFunc
 	stop    chan struct{} // closed when the incarnation ends
 	gone    bool          // the box ended for good; the root is stopping this actor
+	// secrets keeps the spec's secret values registered with the log
+	// redactor for as long as this incarnation may log about the box.
+	secrets *logging.Registration
 }
 
 func newBoxActor(c *core, e *boxEntry) *boxActor {
@@ -83,7 +87,7 @@ func (a *boxActor) Receive(ctx actor.Context) {
 		}
 	case *loaded:
 		if m.inc == a.inc {
-			a.spec = m.spec
+			a.setSpec(m.spec)
 			a.feed(ctx, m.ev)
 		}
 	case *spawned:
@@ -91,7 +95,7 @@ func (a *boxActor) Receive(ctx actor.Context) {
 	case *verified:
 		a.onVerified(ctx, m)
 	case *createBox:
-		a.spec = m.req
+		a.setSpec(m.req)
 		a.feed(ctx, lifecycle.Create{W: a.waiter(ctx.Sender()), Opts: optionsOf(m.req)})
 	case *messages.StartExisting:
 		a.feed(ctx, lifecycle.Start{W: a.waiter(ctx.Sender())})
@@ -128,6 +132,16 @@ func (a *boxActor) Receive(ctx actor.Context) {
 			panic("boxsup: injected panic in box actor " + a.id)
 		}
 	}
+}
+
+// setSpec keeps the box's stored request and registers its secrets with the
+// log redactor before anything about the box can be logged with them.
+func (a *boxActor) setSpec(req messages.StartBox) {
+	a.spec = req
+	if a.secrets != nil {
+		a.secrets.Release()
+	}
+	a.secrets = logging.Register(req.Spec.SecretValues()...)
 }
 
 // optionsOf extracts a box's supervision settings from its request.
@@ -221,12 +235,17 @@ func (a *boxActor) release(why string) {
 		_ = h.Close()
 		delete(a.handles, gen)
 	}
-	if a.m == nil {
-		return
+	if a.m != nil {
+		err := messages.Errorf(messages.ErrBusy, "box %q: %s during the request; retry", a.id, why)
+		for w := range a.waiters {
+			a.reply(w, a.m.Status(err))
+		}
 	}
-	err := messages.Errorf(messages.ErrBusy, "box %q: %s during the request; retry", a.id, why)
-	for w := range a.waiters {
-		a.reply(w, a.m.Status(err))
+	// The incarnation logs nothing more; its helpers scrub through the
+	// shimproc handle's own registration.
+	if a.secrets != nil {
+		a.secrets.Release()
+		a.secrets = nil
 	}
 }
 

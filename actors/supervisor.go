@@ -76,6 +76,10 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Everything derived from the home's path (the actors' names, the
+	// cgroup parent, the control socket) uses its canonical form: a home
+	// reached through a symbolic link is the same home.
+	cfg.Home = home.Root
 	lock, err := home.Lock()
 	if err != nil {
 		return nil, err
@@ -86,6 +90,9 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 			return nil, err
 		}
 	}
+	// A logger given by the embedder gets the secret-redaction hook too
+	// (idempotent): nothing boxsup logs through it may carry a secret.
+	logging.InstallRedaction(cfg.Logger)
 	if cfg.ShimBinary == "" {
 		// Not fatal here: a supervisor that only adopts needs no shim. A
 		// Start without one fails with ErrShimNotFound.

@@ -153,7 +153,8 @@ func optionsOf(req messages.StartBox) lifecycle.Options {
 // other loads spec.json and state.json and reconciles with what runs.
 func (a *boxActor) onStarted(ctx actor.Context) {
 	a.self = ctx.Self()
-	a.entry.persist.attach(a.inc, a.self)
+	inc := a.inc
+	a.entry.persist.attach(inc, func(ev lifecycle.Event) { a.deliverAs(inc, ev) })
 	a.entry.mu.Lock()
 	fresh := a.entry.fresh
 	a.entry.mu.Unlock()
@@ -161,7 +162,7 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 	if fresh {
 		return
 	}
-	inc, box, p, self := a.inc, a.box, a.entry.persist, a.self
+	box, p, self := a.box, a.entry.persist, a.self
 	a.core.goHelper(func() {
 		m := &loaded{inc: inc}
 		a.core.withIO(func() {

@@ -81,13 +81,12 @@ func (a *boxActor) create() {
 
 // deliverAs is deliver for a goroutine (it names the incarnation it knew).
 func (a *boxActor) deliverAs(inc uint64, ev lifecycle.Event) {
-	msg := &boxEvent{inc: inc, ev: ev}
-	send := func() { a.core.root.Send(a.self, msg) }
+	send := func(ev lifecycle.Event) { a.core.root.Send(a.self, &boxEvent{inc: inc, ev: ev}) }
 	if h := a.core.hooks; h != nil && h.deliver != nil {
 		h.deliver(a.id, ev, send)
 		return
 	}
-	send()
+	send(ev)
 }
 
 // spawn starts generation e.Gen's shim. A box never gets a second shim:

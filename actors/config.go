@@ -64,9 +64,10 @@ type Config struct {
 type testHooks struct {
 	// deliver, when set, is called with each result of a box actor's own
 	// work (a ready result, an exit, a persisted write, a timer) on its way
-	// to the box's machine; it must call send exactly once, now or later,
-	// from any goroutine.
-	deliver func(box string, ev lifecycle.Event, send func())
+	// to the box's machine. send delivers an event to the same incarnation
+	// of the box's actor, from any goroutine: the hook calls send(ev) once,
+	// now or later, and may send other events too (a late timer).
+	deliver func(box string, ev lifecycle.Event, send func(lifecycle.Event))
 }
 
 func (c Config) withDefaults() Config {

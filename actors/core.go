@@ -90,7 +90,7 @@ func (c *core) entry(id string, box layout.Box) *boxEntry {
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
 	if !ok {
-		e = &boxEntry{id: id, box: box, persist: newPersister(box, c.withIO, c.root)}
+		e = &boxEntry{id: id, box: box, persist: newPersister(box, c.withIO)}
 		c.entries[id] = e
 	}
 	return e

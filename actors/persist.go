@@ -4,8 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
@@ -23,13 +21,12 @@ import (
 // (a full disk) is reported once and retried with backoff until it lands
 // or the persister is closed: nothing the actor decided is dropped.
 type persister struct {
-	box  layout.Box
-	io   func(func()) // runs blocking I/O in a bounded slot
-	root *actor.RootContext
+	box layout.Box
+	io  func(func()) // runs blocking I/O in a bounded slot
 
 	mu       sync.Mutex
-	inc      uint64     // the incarnation acknowledgements go to
-	self     *actor.PID // its actor
+	inc      uint64                // the incarnation acknowledgements go to
+	ack      func(lifecycle.Event) // delivers one to it
 	latest   *messages.StateRecord
 	next     *messages.StateRecord // newest record not yet written
 	nextSeq  uint64
@@ -47,17 +44,18 @@ const (
 	persistRetryMax = 5 * time.Second
 )
 
-func newPersister(box layout.Box, io func(func()), root *actor.RootContext) *persister {
-	return &persister{box: box, io: io, root: root, wake: make(chan struct{}, 1)}
+func newPersister(box layout.Box, io func(func())) *persister {
+	return &persister{box: box, io: io, wake: make(chan struct{}, 1)}
 }
 
-// attach makes incarnation inc of the box actor at self the receiver of
-// acknowledgements. Acknowledgements of records an earlier incarnation
-// submitted are not sent to it (its record numbers start afresh).
-func (p *persister) attach(inc uint64, self *actor.PID) {
+// attach makes incarnation inc of the box actor the receiver of
+// acknowledgements, through ack. Acknowledgements of records an earlier
+// incarnation submitted are not sent to it (its record numbers start
+// afresh).
+func (p *persister) attach(inc uint64, ack func(lifecycle.Event)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.inc, p.self = inc, self
+	p.inc, p.ack = inc, ack
 }
 
 // latestRecord returns the newest record submitted, written or not.
@@ -118,13 +116,13 @@ func (p *persister) drain() {
 		} else {
 			p.failures = 0
 		}
-		target, self := p.inc, p.self
+		target, ack := p.inc, p.ack
 		p.mu.Unlock()
 
-		if target == inc && (err == nil || failures == 0) {
+		if target == inc && ack != nil && (err == nil || failures == 0) {
 			// A failure is reported once per run of failures; the landing
 			// write after them is always reported.
-			p.root.Send(self, &boxEvent{inc: inc, ev: lifecycle.Persisted{Seq: seq, Err: err}})
+			ack(lifecycle.Persisted{Seq: seq, Err: err})
 		}
 		if err != nil {
 			p.backoff(failures)

@@ -82,6 +82,9 @@ func validCgroupParent(parent string) error {
 // child cgroup ("populated 1" in cgroup.events). A missing cgroup is empty.
 func cgroupPopulated(dir string) (bool, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	if errors.Is(err, unix.ENODEV) {
+		return false, nil // being removed: it was empty
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
 			return false, nil

@@ -234,13 +234,10 @@ func RemoveBoxCgroup(dir string) error {
 }
 
 // RemoveGenCgroup removes a generation's cgroup when it is empty (after its
-// shim exited), and the box's cgroup above it when no generation's is left.
-// A busy or missing cgroup is left as it is.
+// shim exited). A busy or missing cgroup is left as it is; the box's cgroup
+// above it stays for the next generation.
 func RemoveGenCgroup(dir string) {
-	if dir == "" {
-		return
-	}
-	if err := removeCgroup(dir, cgroupRemoveWait); err == nil && strings.HasPrefix(filepath.Base(dir), "gen-") {
-		removeIfEmpty(filepath.Dir(dir))
+	if dir != "" {
+		_ = removeCgroup(dir, cgroupRemoveWait)
 	}
 }

@@ -3,8 +3,6 @@ package shimproc
 import (
 	"errors"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -142,21 +140,16 @@ func (h *Handle) Close() error {
 }
 
 // RemoveCgroup removes the shim's generation cgroup once it is empty (after
-// the exit and a KillTree), and the box's cgroup above it when no other
-// generation's is left. It waits briefly for killed members to finish
+// the exit and a KillTree). It waits briefly for killed members to finish
 // tearing down, then fails with messages.ErrCgroup if processes remain. It
-// is a no-op without a cgroup or when the cgroup is already gone.
+// is a no-op without a cgroup or when the cgroup is already gone. The box's
+// cgroup above it stays for the next generation (RemoveBoxCgroup removes
+// it with the box).
 func (h *Handle) RemoveCgroup() error {
 	if h.cgroup == "" {
 		return nil
 	}
-	if err := removeCgroup(h.cgroup, cgroupRemoveWait); err != nil {
-		return err
-	}
-	if strings.HasPrefix(filepath.Base(h.cgroup), "gen-") {
-		removeIfEmpty(filepath.Dir(h.cgroup))
-	}
-	return nil
+	return removeCgroup(h.cgroup, cgroupRemoveWait)
 }
 
 // startWatcher starts the goroutine that waits for the shim's exit.

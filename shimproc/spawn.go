@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,8 @@ func Spawn(ctx context.Context, req SpawnRequest) (*Handle, error) {
 	if err := h.WaitReady(ctx); err != nil {
 		if rmErr := h.RemoveCgroup(); rmErr != nil {
 			h.log.WithError(rmErr).Warn("removing the cgroup of a box that failed to start")
+		} else if h.cgroup != "" {
+			removeIfEmpty(filepath.Dir(h.cgroup)) // the box's, when no generation is left
 		}
 		_ = h.Close()
 		return nil, err

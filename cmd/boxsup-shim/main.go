@@ -11,7 +11,8 @@
 //
 //	boxsup-shim --box-id ID
 //
-// with the box's InstanceSpec as JSON on stdin.
+// with the box's InstanceSpec as JSON on stdin. It also runs itself, as
+// `boxsup-shim --confine-init`, to confine a guest between fork and exec.
 package main
 
 import (
@@ -20,4 +21,9 @@ import (
 	"github.com/boxsup/boxsup/shimproc/shim"
 )
 
-func main() { os.Exit(shim.Main()) }
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == shim.InitArg {
+		os.Exit(shim.InitMain())
+	}
+	os.Exit(shim.Main())
+}

@@ -11,7 +11,11 @@
 //
 //	boxsup-shim --box-id ID
 //
-// with the box's InstanceSpec as JSON on stdin. It also runs itself, as
+// with the box's InstanceSpec as JSON on stdin, and answers
+//
+//	boxsup-shim --capabilities
+//
+// with the spec fields it honours. It also runs itself, as
 // `boxsup-shim --confine-init`, to confine a guest between fork and exec.
 package main
 
@@ -22,8 +26,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == shim.InitArg {
-		os.Exit(shim.InitMain())
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case shim.CapabilitiesArg:
+			os.Exit(shim.PrintCapabilities(os.Stdout))
+		case shim.InitArg:
+			os.Exit(shim.InitMain())
+		}
 	}
 	os.Exit(shim.Main())
 }

@@ -329,3 +329,28 @@ func TestConfinedGuestDiesWithItsShim(t *testing.T) {
 	r.wait()
 	waitFor(t, "the guest to die with its shim", func() bool { return !alive(guest) })
 }
+
+// The working directory is entered as the guest: one its uid may not enter
+// fails the start as an exec failure, like a missing one.
+func TestWorkDirEnteredAsTheGuest(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := openDir(t)
+	private := filepath.Join(dir, "root-only")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec(dir, "workdir", "true")
+	spec.GuestEntrypoint.WorkDir = private
+	spec.Security.UID, spec.Security.GID = 65534, 65534
+	r := startShim(t, dir, spec, launch{})
+	if r.readReady() {
+		t.Fatal("ready byte for a guest that cannot enter its work_dir")
+	}
+	if code := r.wait(); code != 127 {
+		t.Errorf("exit code %d, want 127", code)
+	}
+	if rec := r.exitRecord(); rec.Reason != "exec failed: chdir "+private+": permission denied" {
+		t.Errorf("reason %q", rec.Reason)
+	}
+}

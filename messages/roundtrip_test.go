@@ -11,7 +11,9 @@ import (
 func sampleSpec() InstanceSpec {
 	return InstanceSpec{
 		Version: SpecVersion, Engine: EngineProcess, BoxID: "web",
-		Security:        SecurityOptions{Jailer: true, Seccomp: true, UID: 65534, GID: 65534, MaxOpenFiles: 1024},
+		Security: SecurityOptions{Jailer: true, Seccomp: true, UID: 65534, GID: 65534, Groups: []uint32{100, 101},
+			MaxOpenFiles: 1024, MaxFileSize: 1 << 30, MaxProcesses: 64, NoNewPrivs: true, NewPIDNS: true,
+			SanitizeEnv: true, CloseFDs: true},
 		CPUs:            2,
 		MemoryMiB:       512,
 		FSShares:        []FSShare{{Tag: "shared", HostPath: "/srv/shared", ReadOnly: true}},

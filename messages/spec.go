@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"math"
 	"path/filepath"
 	"strings"
 )
@@ -53,19 +54,34 @@ type InstanceSpec struct {
 	Secrets         []SecretVar     `json:"secrets,omitempty"`
 }
 
-// SecurityOptions are the isolation settings an engine applies. The reference
-// engine honours none of them (it is a plain process); VMM shims do.
+// SecurityOptions are the isolation settings an engine applies to its guest.
+// Each engine declares which of them it honours (`SHIM --capabilities`,
+// docs/SHIM-PROTOCOL.md); a box that sets one its engine does not honour is
+// refused with ErrUnsupported. docs/SECURITY.md says what the reference
+// engine does with each.
+//
+// Zero means "not set" throughout: UID and GID 0 keep the identity the
+// shim runs with (root, when the supervisor is root), and a zero limit is no
+// limit. This is why a guest cannot be asked to run as uid 0 explicitly: it
+// is what it gets unless another uid is set.
 type SecurityOptions struct {
-	Jailer       bool   `json:"jailer,omitempty"`
-	Seccomp      bool   `json:"seccomp,omitempty"`
-	UID          uint32 `json:"uid,omitempty"`
-	GID          uint32 `json:"gid,omitempty"`
-	MaxOpenFiles uint64 `json:"max_open_files,omitempty"`
-	MaxFileSize  uint64 `json:"max_file_size,omitempty"`
-	MaxProcesses uint64 `json:"max_processes,omitempty"`
-	NewPIDNS     bool   `json:"new_pid_ns,omitempty"`
-	SanitizeEnv  bool   `json:"sanitize_env,omitempty"`
-	CloseFDs     bool   `json:"close_fds,omitempty"`
+	Jailer  bool   `json:"jailer,omitempty"`
+	Seccomp bool   `json:"seccomp,omitempty"` // the engine's default syscall filter
+	UID     uint32 `json:"uid,omitempty"`
+	GID     uint32 `json:"gid,omitempty"`
+	// Groups are the guest's supplementary groups. When UID or GID is set
+	// and Groups is empty, the guest has none (the supervisor's are not
+	// inherited).
+	Groups       []uint32 `json:"groups,omitempty"`
+	MaxOpenFiles uint64   `json:"max_open_files,omitempty"` // RLIMIT_NOFILE, soft = hard
+	MaxFileSize  uint64   `json:"max_file_size,omitempty"`  // RLIMIT_FSIZE in bytes, soft = hard
+	MaxProcesses uint64   `json:"max_processes,omitempty"`  // RLIMIT_NPROC and the box's pids limit
+	// NoNewPrivs sets no_new_privs for a guest that runs as root too; a
+	// guest with another uid always gets it.
+	NoNewPrivs  bool `json:"no_new_privs,omitempty"`
+	NewPIDNS    bool `json:"new_pid_ns,omitempty"`
+	SanitizeEnv bool `json:"sanitize_env,omitempty"`
+	CloseFDs    bool `json:"close_fds,omitempty"`
 }
 
 // FSShare is a host directory shared with the guest (virtio-fs for a VMM).
@@ -117,6 +133,80 @@ type SecretVar struct {
 	Value Secret `json:"value"`
 }
 
+// Optional spec fields, named by their JSON path. Every shim honours the
+// other fields (the shim contract, version 1); an optional one that a spec
+// sets must be declared by the engine's capabilities, or the box is refused
+// with ErrUnsupported.
+const (
+	FieldJailer         = "security.jailer"
+	FieldSeccomp        = "security.seccomp"
+	FieldUID            = "security.uid"
+	FieldGID            = "security.gid"
+	FieldGroups         = "security.groups"
+	FieldMaxOpenFiles   = "security.max_open_files"
+	FieldMaxFileSize    = "security.max_file_size"
+	FieldMaxProcesses   = "security.max_processes"
+	FieldNoNewPrivs     = "security.no_new_privs"
+	FieldNewPIDNS       = "security.new_pid_ns"
+	FieldSanitizeEnv    = "security.sanitize_env"
+	FieldCloseFDs       = "security.close_fds"
+	FieldCPUs           = "cpus"
+	FieldMemoryMiB      = "memory_mib"
+	FieldFSShares       = "fs_shares"
+	FieldBlockDevices   = "block_devices"
+	FieldGuestRootfs    = "guest_rootfs"
+	FieldNetworkConfig  = "network_config"
+	FieldDisableNetwork = "disable_network"
+	FieldHomeDir        = "home_dir"
+)
+
+// OptionalFields lists every optional field, in the order the spec declares
+// them.
+func OptionalFields() []string {
+	return []string{
+		FieldJailer, FieldSeccomp, FieldUID, FieldGID, FieldGroups,
+		FieldMaxOpenFiles, FieldMaxFileSize, FieldMaxProcesses, FieldNoNewPrivs,
+		FieldNewPIDNS, FieldSanitizeEnv, FieldCloseFDs,
+		FieldCPUs, FieldMemoryMiB, FieldFSShares, FieldBlockDevices, FieldGuestRootfs,
+		FieldNetworkConfig, FieldDisableNetwork, FieldHomeDir,
+	}
+}
+
+// SetOptionalFields returns the optional fields this spec sets (holds a
+// non-zero value in), in the order of OptionalFields.
+func (s *InstanceSpec) SetOptionalFields() []string {
+	sec := &s.Security
+	set := map[string]bool{
+		FieldJailer:         sec.Jailer,
+		FieldSeccomp:        sec.Seccomp,
+		FieldUID:            sec.UID != 0,
+		FieldGID:            sec.GID != 0,
+		FieldGroups:         len(sec.Groups) > 0,
+		FieldMaxOpenFiles:   sec.MaxOpenFiles != 0,
+		FieldMaxFileSize:    sec.MaxFileSize != 0,
+		FieldMaxProcesses:   sec.MaxProcesses != 0,
+		FieldNoNewPrivs:     sec.NoNewPrivs,
+		FieldNewPIDNS:       sec.NewPIDNS,
+		FieldSanitizeEnv:    sec.SanitizeEnv,
+		FieldCloseFDs:       sec.CloseFDs,
+		FieldCPUs:           s.CPUs != 0,
+		FieldMemoryMiB:      s.MemoryMiB != 0,
+		FieldFSShares:       len(s.FSShares) > 0,
+		FieldBlockDevices:   len(s.BlockDevices) > 0,
+		FieldGuestRootfs:    s.GuestRootfs != nil,
+		FieldNetworkConfig:  s.NetworkConfig != nil,
+		FieldDisableNetwork: s.DisableNetwork,
+		FieldHomeDir:        s.HomeDir != "",
+	}
+	var out []string
+	for _, f := range OptionalFields() {
+		if set[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // SecretValues returns every secret value in the spec (secret variables and
 // the network CA key), for registration with the log redactor.
 func (s *InstanceSpec) SecretValues() []string {
@@ -142,7 +232,7 @@ func (s *InstanceSpec) Validate() error {
 	if s.Engine == "" {
 		return Errorf(ErrBadSpec, "engine: must not be empty")
 	}
-	if strings.ContainsAny(string(s.Engine), "/\x00 ") {
+	if !validEngineName(s.Engine) {
 		return Errorf(ErrBadSpec, "engine: %q is not a valid engine name", s.Engine)
 	}
 	if s.BoxID == "" {
@@ -210,10 +300,45 @@ func (s *InstanceSpec) Validate() error {
 			return Errorf(ErrBadSpec, "block_devices[%d].format: %q is not raw or qcow2", i, bd.Format)
 		}
 	}
+	if err := s.Security.validate(); err != nil {
+		return err
+	}
 	if s.MemoryMiB != 0 && s.MemoryMiB < 16 {
 		return Errorf(ErrBadSpec, "memory_mib: %d is below the 16 MiB minimum", s.MemoryMiB)
 	}
 	return nil
+}
+
+// maxGroups is the kernel's NGROUPS_MAX: setgroups refuses more.
+const maxGroups = 65536
+
+// noID is (uid_t)-1, which setuid and setgid read as "leave unchanged":
+// never a valid identity.
+const noID = math.MaxUint32
+
+// validate checks the identity fields; the limits take any value.
+func (o *SecurityOptions) validate() error {
+	if o.UID == noID {
+		return Errorf(ErrBadSpec, "security.uid: %d is not a valid uid", o.UID)
+	}
+	if o.GID == noID {
+		return Errorf(ErrBadSpec, "security.gid: %d is not a valid gid", o.GID)
+	}
+	if len(o.Groups) > maxGroups {
+		return Errorf(ErrBadSpec, "security.groups: %d groups, more than the kernel's %d", len(o.Groups), maxGroups)
+	}
+	for i, g := range o.Groups {
+		if g == noID {
+			return Errorf(ErrBadSpec, "security.groups[%d]: %d is not a valid gid", i, g)
+		}
+	}
+	return nil
+}
+
+// validEngineName reports whether e can name an engine: not empty, and no
+// character that could make it a path or split it.
+func validEngineName(e EngineKind) bool {
+	return e != "" && !strings.ContainsAny(string(e), "/\x00 ")
 }
 
 func validEnvName(name string) bool {

@@ -24,11 +24,15 @@ const (
 	secretVarName  = "BOXSUP_TEST_TOKEN"
 )
 
-// secretSpec is a spec carrying both sentinels.
+// secretSpec is a spec carrying both sentinels. The PEM travels as a
+// secret variable: the process engine refuses network_config, the field
+// that carries a VMM's CA key (unit_test.go covers that key's filtering).
 func secretSpec(argv ...string) messages.InstanceSpec {
 	spec := guestSpec(argv...)
-	spec.Secrets = []messages.SecretVar{{Name: secretVarName, Value: messages.NewSecret(secretSentinel)}}
-	spec.NetworkConfig = &messages.NetworkConfig{CAKeyPEM: messages.NewSecret(pemSentinel)}
+	spec.Secrets = []messages.SecretVar{
+		{Name: secretVarName, Value: messages.NewSecret(secretSentinel)},
+		{Name: "BOXSUP_TEST_CA_KEY", Value: messages.NewSecret(pemSentinel)},
+	}
 	return spec
 }
 

@@ -11,7 +11,12 @@
 //
 //	boxsup-shim --box-id ID
 //
-// with the box's InstanceSpec as JSON on stdin.
+// with the box's InstanceSpec as JSON on stdin, and answers
+//
+//	boxsup-shim --capabilities
+//
+// with the spec fields it honours. It also runs itself, as
+// `boxsup-shim --confine-init`, to confine a guest between fork and exec.
 package main
 
 import (
@@ -20,4 +25,14 @@ import (
 	"github.com/boxsup/boxsup/shimproc/shim"
 )
 
-func main() { os.Exit(shim.Main()) }
+func main() {
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case shim.CapabilitiesArg:
+			os.Exit(shim.PrintCapabilities(os.Stdout))
+		case shim.InitArg:
+			os.Exit(shim.InitMain())
+		}
+	}
+	os.Exit(shim.Main())
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type runOptions struct {
 	env          []string
 	secretEnv    []string
 	remove       bool
+	workDir      string
+	security     securityFlags
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -44,9 +47,12 @@ func (a *app) runCommand() *cobra.Command {
 			"exit code (128+N when it died of signal N). With -d boxsup prints the box ID once the\n" +
 			"box is running and exits 0; the box outlives the command.\n\n" +
 			"The guest's environment is PATH and HOME from boxsup's environment plus -e and\n" +
-			"--secret-env; its working directory is boxsup's. Secret values reach only the guest's\n" +
+			"--secret-env; its working directory is boxsup's (or -w). Secret values reach only the guest's\n" +
 			"environment; prefer --secret-env KEY (value taken from boxsup's environment) so the\n" +
-			"value is not on boxsup's own command line either.",
+			"value is not on boxsup's own command line either.\n\n" +
+			"--user, --group-add, --ulimit, --network none, --pid private, --security-opt and\n" +
+			"--env-clear confine the guest (docs/SECURITY.md). A setting the box's engine cannot\n" +
+			"honour is refused, never silently dropped.",
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("name") && o.name == "" {
@@ -71,11 +77,13 @@ func (a *app) runCommand() *cobra.Command {
 	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
-	f.Uint8Var(&o.cpus, "cpus", 0, "vCPUs for a VM engine (the process engine ignores it)")
-	f.Uint32Var(&o.memoryMiB, "memory", 0, "memory in MiB for a VM engine (the process engine ignores it)")
+	f.Uint8Var(&o.cpus, "cpus", 0, "vCPUs (process engine: a quota on the box cgroup; refused where boxsup cannot apply one)")
+	f.Uint32Var(&o.memoryMiB, "memory", 0, "memory in MiB (process engine: a limit on the box cgroup; refused where boxsup cannot apply one)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VAL in the guest's environment (KEY alone: copy boxsup's value); repeatable")
 	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "set a secret KEY=VAL in the guest's environment, never logged or shown (KEY alone: take boxsup's value); repeatable")
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
+	f.StringVarP(&o.workDir, "workdir", "w", "", "the guest's working directory (default: boxsup's)")
+	o.security.register(f)
 	return cmd
 }
 
@@ -94,7 +102,7 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	if o.stopTimeout < 0 || o.readyTimeout < 0 {
 		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--stop-timeout and --ready-timeout must not be negative")
 	}
-	env, err := guestEnv(o.env)
+	env, err := guestEnv(o.env, o.security.envClear)
 	if err != nil {
 		return messages.StartBox{}, nil, err
 	}
@@ -102,29 +110,37 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	if err != nil {
 		return messages.StartBox{}, nil, err
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return messages.StartBox{}, nil, fmt.Errorf("working directory: %w", err)
+	wd := o.workDir
+	if wd == "" {
+		if wd, err = os.Getwd(); err != nil {
+			return messages.StartBox{}, nil, fmt.Errorf("working directory: %w", err)
+		}
+	} else if wd, err = filepath.Abs(wd); err != nil {
+		return messages.StartBox{}, nil, fmt.Errorf("--workdir: %w", err)
 	}
 	id := o.name
 	if id == "" {
 		id = randomID()
 	}
-	return messages.StartBox{
-		ID: id,
-		Spec: messages.InstanceSpec{
-			Engine:    messages.EngineProcess,
-			CPUs:      o.cpus,
-			MemoryMiB: o.memoryMiB,
-			GuestEntrypoint: messages.Entrypoint{
-				Executable: args[0],
-				Args:       args[1:],
-				Env:        env,
-				WorkDir:    wd,
-			},
-			Secrets: secrets,
-			Detach:  o.detach,
+	spec := messages.InstanceSpec{
+		Engine:    messages.EngineProcess,
+		CPUs:      o.cpus,
+		MemoryMiB: o.memoryMiB,
+		GuestEntrypoint: messages.Entrypoint{
+			Executable: args[0],
+			Args:       args[1:],
+			Env:        env,
+			WorkDir:    wd,
 		},
+		Secrets: secrets,
+		Detach:  o.detach,
+	}
+	if err := o.security.apply(&spec); err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	return messages.StartBox{
+		ID:           id,
+		Spec:         spec,
 		Restart:      messages.RestartPolicy{Mode: mode, MaxRestarts: o.maxRestarts},
 		StopTimeout:  o.stopTimeout,
 		ReadyTimeout: o.readyTimeout,
@@ -132,15 +148,19 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 }
 
 // guestEnv is the guest's environment: PATH and HOME from ours (the guest
-// inherits nothing else), then the -e entries.
-func guestEnv(entries []string) ([]string, error) {
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = defaultGuestPath
-	}
-	env := []string{"PATH=" + path}
-	if home := os.Getenv("HOME"); home != "" {
-		env = append(env, "HOME="+home)
+// inherits nothing else; with --env-clear, not even those: the shim then
+// gives a guest without PATH a minimal one), then the -e entries.
+func guestEnv(entries []string, envClear bool) ([]string, error) {
+	var env []string
+	if !envClear {
+		path := os.Getenv("PATH")
+		if path == "" {
+			path = defaultGuestPath
+		}
+		env = append(env, "PATH="+path)
+		if home := os.Getenv("HOME"); home != "" {
+			env = append(env, "HOME="+home)
+		}
 	}
 	for _, e := range entries {
 		key, val, ok := strings.Cut(e, "=")

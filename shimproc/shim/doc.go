@@ -8,8 +8,17 @@
 // the guest, and leaves an exit record (exit.json) behind before it exits
 // with the guest's status.
 //
+// A spec that asks for confinement (identity, rlimits, no_new_privs,
+// seccomp, PID or network namespace) starts its guest through the shim's
+// own binary run as an init (InitMain): in the new namespaces it applies the
+// settings in runc's order and executes the guest in its place, reporting
+// any failure back on a close-on-exec socket, so that a guest never runs
+// with a setting missing. docs/SECURITY.md says what each setting does.
+// Other specs keep the plain, faster os/exec start.
+//
 // It imports only the standard library, golang.org/x/sys/unix and boxsup's
-// messages and layout packages: a shim is started for every box start and
-// restart, so its start-up time matters (no protoactor, no gopsutil, no
-// logrus, and not even package net, which would link the cgo resolver).
+// messages and layout packages (and, off amd64, its seccomp profile
+// package): a shim is started for every box start and restart, so its
+// start-up time matters (no protoactor, no gopsutil, no logrus, and not even
+// package net, which would link the cgo resolver).
 package shim

@@ -45,25 +45,36 @@ func TestExecFailure(t *testing.T) {
 		}, "no such file or directory"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			spec := newSpec(dir, "broken", "sleep", "30")
-			tc.setup(dir, &spec)
-			r := startShim(t, dir, spec, launch{})
-			if r.readReady() {
-				t.Fatal("ready byte for a guest that could not be executed")
+		for _, confined := range []bool{false, true} {
+			name := tc.name
+			if confined {
+				// The same failures through the confining init (an rlimit
+				// is enough to need it; root is not).
+				name += " (confined)"
 			}
-			if code := r.wait(); code != 127 {
-				t.Errorf("exit code = %d, want 127; log:\n%s", code, r.log())
-			}
-			rec := r.exitRecord()
-			if rec.ExitCode != 127 || rec.Signal != "" || !strings.HasPrefix(rec.Reason, "exec failed: ") || !strings.Contains(rec.Reason, tc.want) {
-				t.Errorf("exit record = %+v, want 127 and \"exec failed: ...%s...\"", rec, tc.want)
-			}
-			if spec.ReadyTransport != "" && fileExists(spec.ReadyTransport) {
-				t.Error("the ready socket was left behind")
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				spec := newSpec(dir, "broken", "sleep", "30")
+				tc.setup(dir, &spec)
+				if confined {
+					spec.Security.MaxOpenFiles = 256
+				}
+				r := startShim(t, dir, spec, launch{})
+				if r.readReady() {
+					t.Fatal("ready byte for a guest that could not be executed")
+				}
+				if code := r.wait(); code != 127 {
+					t.Errorf("exit code = %d, want 127; log:\n%s", code, r.log())
+				}
+				rec := r.exitRecord()
+				if rec.ExitCode != 127 || rec.Signal != "" || !strings.HasPrefix(rec.Reason, "exec failed: ") || !strings.Contains(rec.Reason, tc.want) {
+					t.Errorf("exit record = %+v, want 127 and \"exec failed: ...%s...\"", rec, tc.want)
+				}
+				if spec.ReadyTransport != "" && fileExists(spec.ReadyTransport) {
+					t.Error("the ready socket was left behind")
+				}
+			})
+		}
 	}
 }
 

@@ -27,8 +27,15 @@ const (
 // shim's own environment is deliberately not inherited: the guest's
 // environment travels only in the spec, and the slice is never nil, since a
 // nil Env would make os/exec pass the shim's environment on.
+//
+// With sanitize_env, a guest whose spec sets no PATH gets minimalPath, and
+// its executable is looked up there: nothing of the shim's environment, not
+// even its PATH, then reaches or steers the guest.
 func guestEnv(spec *messages.InstanceSpec) []string {
-	env := make([]string, 0, len(spec.GuestEntrypoint.Env)+len(spec.Secrets)+2)
+	env := make([]string, 0, len(spec.GuestEntrypoint.Env)+len(spec.Secrets)+3)
+	if spec.Security.SanitizeEnv && !setsPATH(spec) {
+		env = append(env, "PATH="+minimalPath)
+	}
 	env = append(env, spec.GuestEntrypoint.Env...)
 	for _, s := range spec.Secrets {
 		env = append(env, s.Name+"="+s.Value.Reveal()) // handed to its consumer: the guest
@@ -40,6 +47,23 @@ func guestEnv(spec *messages.InstanceSpec) []string {
 		env = append(env, TransportEnv+"="+spec.Transport)
 	}
 	return env
+}
+
+// minimalPath is a sanitized guest's PATH when its spec sets none: the one
+// runc and Docker give a container.
+const minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// setsPATH reports whether the spec's env or secrets set PATH.
+func setsPATH(spec *messages.InstanceSpec) bool {
+	if _, ok := lookupEnv(spec.GuestEntrypoint.Env, "PATH"); ok {
+		return true
+	}
+	for _, s := range spec.Secrets {
+		if s.Name == "PATH" {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupEnv returns the last value of name in env (the one os/exec keeps).

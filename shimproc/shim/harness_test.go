@@ -37,6 +37,7 @@ type launch struct {
 	noKeepalive bool     // pass no fd 4 (also implied by spec.Detach)
 	swapReady   bool     // pass the ready pipe's read end as fd 3 (a caller's mistake)
 	env         []string // extra variables for the shim's own environment
+	fd3         *os.File // with noReady: a descriptor a careless caller leaves at fd 3
 }
 
 // runningShim is one launched shim and the supervisor's ends of its pipes.
@@ -104,6 +105,9 @@ func startShim(t testing.TB, dir string, spec messages.InstanceSpec, l launch) *
 		}
 		r.ready, extra[0] = rd, wr
 		childEnds = append(childEnds, wr)
+	}
+	if l.noReady && l.fd3 != nil {
+		extra[0] = l.fd3
 	}
 	if l.swapReady {
 		rd, wr, err := os.Pipe()

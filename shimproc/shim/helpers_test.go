@@ -18,6 +18,9 @@ const (
 	// $BOXSUP_READY_SOCKET already exists as a socket, waits for GATE to
 	// exist, connects to the socket once, closes and exits 0.
 	helperReadyConnect = "ready-connect"
+	// helperReport: args OUT. Writes what the guest got (guestReport) as
+	// JSON to OUT and exits 0 (see confine_helpers_test.go).
+	helperReport = "report"
 )
 
 // runHelper runs one helper mode and returns its exit code.
@@ -29,6 +32,12 @@ func runHelper(mode string, args []string) int {
 			return 2
 		}
 		return readyConnect(args[0], args[1])
+	case helperReport:
+		if len(args) != 1 {
+			fmt.Fprintln(os.Stderr, "report: want OUT")
+			return 2
+		}
+		return writeGuestReport(args[0])
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", mode)
 	return 2

@@ -146,11 +146,11 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	}
 
 	cmd, err := guestCommand(spec, console)
-	if err == nil {
-		err = cmd.Start() // forks from this goroutine's locked thread (Pdeathsig)
-	}
 	if err != nil {
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
+	}
+	if se := startGuest(spec, cmd); se != nil { // forks from this goroutine's locked thread (Pdeathsig)
+		return s.fail(se.code, se.reason)
 	}
 	s.logf("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
 

@@ -15,8 +15,15 @@ const pemSentinel = "-----BEGIN PRIVATE KEY-----\nsentinel-PEM-9b2e77\nMIIEvQIBA
 // Secrets reach the guest's environment and nothing else: not the shim's
 // environment or command line, not the guest's command line, not the shim's
 // log, not the console (unless the guest prints them), not exit.json. The
-// guest's environment is the spec's, not the shim's.
+// guest's environment is the spec's, not the shim's. The same holds for a
+// guest started through the confining init, which receives the environment
+// on its plan socket.
 func TestSecretsReachOnlyTheGuest(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testSecretsReachOnlyTheGuest(t, false) })
+	t.Run("confined", func(t *testing.T) { testSecretsReachOnlyTheGuest(t, true) })
+}
+
+func testSecretsReachOnlyTheGuest(t *testing.T, confined bool) {
 	dir := t.TempDir()
 	secretOut, keyOut, envOut := filepath.Join(dir, "secret.out"), filepath.Join(dir, "key.out"), filepath.Join(dir, "env.out")
 	script := `echo "$MY_SECRET" > ` + secretOut + `; printf %s "$MY_KEY" > ` + keyOut + `; env > ` + envOut + `; echo console-line; exec sleep 30`
@@ -26,7 +33,9 @@ func TestSecretsReachOnlyTheGuest(t *testing.T) {
 		{Name: "MY_SECRET", Value: messages.NewSecret(secretSentinel)},
 		{Name: "MY_KEY", Value: messages.NewSecret(pemSentinel)},
 	}
-	spec.NetworkConfig = &messages.NetworkConfig{CAKeyPEM: messages.NewSecret(pemSentinel)}
+	if confined {
+		spec.Security.MaxOpenFiles = 1024 // any setting that needs the init
+	}
 	spec.Transport = filepath.Join(dir, "box.sock")
 	r := startShim(t, dir, spec, launch{})
 	if !r.readReady() {

@@ -77,5 +77,5 @@ func checkSpec(spec *messages.InstanceSpec, argvID string) error {
 	if spec.Engine != messages.EngineProcess {
 		return fmt.Errorf("engine %q is not handled by this shim (it runs %q)", spec.Engine, messages.EngineProcess)
 	}
-	return nil
+	return checkHonoured(spec)
 }

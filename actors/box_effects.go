@@ -67,7 +67,7 @@ func (a *boxActor) create() {
 	c.goHelper(func() {
 		var err error
 		c.withIO(func() {
-			if err = c.checkShim(spec.Spec.Engine); err == nil {
+			if err = c.checkSupported(spec.Spec); err == nil {
 				err = box.Prepare(spec)
 			}
 		})
@@ -110,7 +110,11 @@ func (a *boxActor) spawn(e lifecycle.Spawn) {
 	check := shimproc.ShimCheck{Binaries: c.shimBinaries(), Cwd: true}
 	c.goHelper(func() {
 		msg := &spawned{inc: inc, gen: e.Gen, err: err}
-		if err == nil && boxCg != "" {
+		if msg.err == nil {
+			// The engine may have changed since the box was created.
+			c.withIO(func() { msg.err = c.checkSupported(req.Spec) })
+		}
+		if msg.err == nil && boxCg != "" {
 			msg.handle, msg.err = a.clearCgroup(boxCg, check)
 			msg.adopted = msg.handle != nil
 		}
@@ -489,6 +493,28 @@ func (c *core) checkShim(engine messages.EngineKind) error {
 	}
 	return nil
 }
+
+// capabilityTimeout bounds asking a shim binary for its capabilities.
+const capabilityTimeout = 5 * time.Second
+
+// checkSupported refuses a spec the engine cannot honour in full (every
+// field it sets, including the resource limits the box cgroup would have
+// to enforce), before anything is created: messages.ErrUnsupported, which
+// also matches ErrBadSpec. It runs the shim once per binary (cached).
+func (c *core) checkSupported(spec messages.InstanceSpec) error {
+	if err := c.checkShim(spec.Engine); err != nil {
+		return err
+	}
+	bin, _ := c.shimFor(spec.Engine)
+	ctx, cancel := context.WithTimeout(context.Background(), capabilityTimeout)
+	defer cancel()
+	return shimproc.CheckSupported(ctx, bin, &spec, c.cgroupControllers())
+}
+
+// cgroupControllers lists the cgroup controllers boxsup can apply to a
+// box's cgroup on this host: none yet, so a spec with resource limits is
+// refused rather than run without them.
+func (c *core) cgroupControllers() []messages.CgroupController { return nil }
 
 // goHelper runs f on a goroutine that Shutdown waits for.
 func (c *core) goHelper(f func()) {

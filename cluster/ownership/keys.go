@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/boxsup/boxsup/cluster/placement"
 )
 
 // namePattern bounds cluster and node names: they become etcd key segments.
@@ -27,7 +29,7 @@ type Record struct {
 	// owner's loss (never when Placement is "node").
 	Failover bool `json:"failover,omitempty"`
 	// Placement is how the box was placed: "node", "spread" or "hash".
-	Placement string `json:"placement,omitempty"`
+	Placement placement.Kind `json:"placement,omitempty"`
 	// Epoch counts owners: 1 at the first claim, +1 at every take-over.
 	Epoch uint64 `json:"epoch"`
 	// ClaimedAt is when the current owner claimed it (the owner's clock;

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/boxsup/boxsup/cluster/internal/etcdtest"
+	"github.com/boxsup/boxsup/cluster/placement"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -67,7 +68,7 @@ func TestClaimIsUniqueClusterWide(t *testing.T) {
 	a, b := join(t, store, "a", nil), join(t, store, "b", nil)
 	ctx := testCtx(t)
 
-	rec, err := a.Claim(ctx, "web", false, "spread")
+	rec, err := a.Claim(ctx, "web", false, placement.Spread)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestClaimIsUniqueClusterWide(t *testing.T) {
 		t.Fatalf("record = %+v", rec)
 	}
 	for _, s := range []*Session{b, a} {
-		if _, err := s.Claim(ctx, "web", false, "spread"); !errors.Is(err, messages.ErrAlreadyExists) {
+		if _, err := s.Claim(ctx, "web", false, placement.Spread); !errors.Is(err, messages.ErrAlreadyExists) {
 			t.Fatalf("second claim from %s: %v", s.Node(), err)
 		}
 	}
@@ -86,7 +87,7 @@ func TestClaimIsUniqueClusterWide(t *testing.T) {
 	if _, err := store.Owner(ctx, "nope"); !errors.Is(err, messages.ErrNotFound) {
 		t.Fatalf("missing owner: %v", err)
 	}
-	if _, err := a.Claim(ctx, "../etc", false, ""); !errors.Is(err, messages.ErrInvalidID) {
+	if _, err := a.Claim(ctx, "../etc", false, placement.Hash); !errors.Is(err, messages.ErrInvalidID) {
 		t.Fatalf("bad id: %v", err)
 	}
 	if err := b.Release(ctx, "web"); !errors.Is(err, ErrNotOwner) {
@@ -95,7 +96,7 @@ func TestClaimIsUniqueClusterWide(t *testing.T) {
 	if err := a.Release(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Claim(ctx, "web", false, ""); err != nil {
+	if _, err := b.Claim(ctx, "web", false, placement.Hash); err != nil {
 		t.Fatalf("claim after release: %v", err)
 	}
 }
@@ -115,7 +116,7 @@ func TestClaimRaceHasOneWinner(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.Claim(testCtx(t), "db", true, "hash")
+			_, errs[i] = s.Claim(testCtx(t), "db", true, placement.Hash)
 		}()
 	}
 	wg.Wait()
@@ -159,12 +160,12 @@ func TestTakeOverNeedsTheOldLeaseGoneAndAnUnchangedRecord(t *testing.T) {
 	store := newStore(t, cli)
 	a, b, c := join(t, store, "a", nil), join(t, store, "b", nil), join(t, store, "c", nil)
 	ctx := testCtx(t)
-	for id, placement := range map[string]string{"db": "spread", "pinned": "node"} {
+	for id, placement := range map[string]placement.Kind{"db": placement.Spread, "pinned": placement.Node} {
 		if _, err := a.Claim(ctx, id, true, placement); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.Claim(ctx, "plain", false, "spread"); err != nil {
+	if _, err := a.Claim(ctx, "plain", false, placement.Spread); err != nil {
 		t.Fatal(err)
 	}
 	seen, err := store.Owner(ctx, "db")
@@ -202,11 +203,11 @@ func TestTakeOverNeedsTheOldLeaseGoneAndAnUnchangedRecord(t *testing.T) {
 		t.Fatalf("stale take-over: %v", err)
 	}
 	// The ID stays taken throughout: a fresh claim is refused.
-	if _, err := c.Claim(ctx, "db", true, "spread"); !errors.Is(err, messages.ErrAlreadyExists) {
+	if _, err := c.Claim(ctx, "db", true, placement.Spread); !errors.Is(err, messages.ErrAlreadyExists) {
 		t.Fatalf("claim of a taken-over box: %v", err)
 	}
 	// A session that is over can claim nothing.
-	if _, err := a.Claim(ctx, "new", false, ""); !errors.Is(err, ErrSessionOver) {
+	if _, err := a.Claim(ctx, "new", false, placement.Hash); !errors.Is(err, ErrSessionOver) {
 		t.Fatalf("claim by an expired session: %v", err)
 	}
 }
@@ -219,7 +220,7 @@ func TestReclaimAfterARestartKeepsWhatWasNotTakenOver(t *testing.T) {
 	a, b := join(t, store, "a", nil), join(t, store, "b", nil)
 	ctx := testCtx(t)
 	for id, failover := range map[string]bool{"x": false, "y": true} {
-		if _, err := a.Claim(ctx, id, failover, "hash"); err != nil {
+		if _, err := a.Claim(ctx, id, failover, placement.Hash); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,13 +232,24 @@ func TestReclaimAfterARestartKeepsWhatWasNotTakenOver(t *testing.T) {
 	if _, err := b.TakeOver(ctx, y); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.Claim(ctx, "z", true, placement.Spread); !errors.Is(err, ErrSessionOver) {
+		t.Fatalf("claim by the crashed session: %v", err)
+	}
 	a2 := join(t, store, "a", nil) // the supervisor restarted
-	got, err := a2.Reclaim(ctx)
+	if _, err := a2.Claim(ctx, "fenced", true, placement.Spread); err != nil {
+		t.Fatal(err)
+	}
+	expire(t, cli, a2) // lost its lease again, and fenced "fenced"
+	a3 := join(t, store, "a", nil)
+	got, err := a3.Reclaim(ctx, func(o Owned) bool { return o.ID != "fenced" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].ID != "x" || got[0].Record.Lease != a2.Lease() || got[0].Record.Epoch != 1 {
+	if len(got) != 1 || got[0].ID != "x" || got[0].Record.Lease != a3.Lease() || got[0].Record.Epoch != 1 {
 		t.Fatalf("reclaimed %+v", got)
+	}
+	if f, _ := store.Owner(ctx, "fenced"); f.OwnerAlive || f.Record.Lease != a2.Lease() {
+		t.Fatalf("a fenced box was reclaimed: %+v", f)
 	}
 	if y, _ := store.Owner(ctx, "y"); y.Record.Node != "b" {
 		t.Fatalf("y moved back: %+v", y)
@@ -289,7 +301,7 @@ func TestEtcdDownIsUnavailableNotAVerdict(t *testing.T) {
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := a.Claim(ctx, "web", false, ""); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.Claim(ctx, "web", false, placement.Hash); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("claim with etcd down: %v", err)
 	}
 }

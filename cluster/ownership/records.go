@@ -9,6 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/boxsup/boxsup/cluster/nodeloss"
+	"github.com/boxsup/boxsup/cluster/placement"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -16,11 +18,11 @@ import (
 // Claim records this session as the owner of a new box. An ID that has a
 // record already, whoever owns it and whether or not its owner is alive, is
 // messages.ErrAlreadyExists. A session whose lease is gone is ErrSessionOver.
-func (s *Session) Claim(ctx context.Context, id string, failover bool, placement string) (Record, error) {
+func (s *Session) Claim(ctx context.Context, id string, failover bool, kind placement.Kind) (Record, error) {
 	if err := layout.ValidateID(id); err != nil {
 		return Record{}, err
 	}
-	rec := Record{Node: s.node, Lease: s.lease, Failover: failover, Placement: placement, Epoch: 1, ClaimedAt: time.Now().UTC()}
+	rec := Record{Node: s.node, Lease: s.lease, Failover: failover, Placement: kind, Epoch: 1, ClaimedAt: time.Now().UTC()}
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Record{}, err
@@ -162,7 +164,7 @@ func (s *Store) Members(ctx context.Context) ([]Member, error) {
 // (ErrNotEligible). The caller must also have let the fail-over delay pass
 // (package nodeloss): etcd cannot check time.
 func (s *Session) TakeOver(ctx context.Context, seen Owned) (Record, error) {
-	if !seen.Record.Failover || seen.Record.Placement == "node" {
+	if !nodeloss.Eligible(seen.Record.Failover, seen.Record.Placement) {
 		return Record{}, fmt.Errorf("%w: %s (failover=%v, placement=%q)", ErrNotEligible, seen.ID, seen.Record.Failover, seen.Record.Placement)
 	}
 	return s.rewrite(ctx, seen, seen.Record.Epoch+1, "take over")
@@ -170,9 +172,11 @@ func (s *Session) TakeOver(ctx context.Context, seen Owned) (Record, error) {
 
 // Reclaim re-points this node's records whose session is over (a previous
 // run of this supervisor) to the current session, so that a restarted
-// supervisor keeps its boxes. It returns the records it now holds; a record
-// that another member took over meanwhile is not touched and not returned.
-func (s *Session) Reclaim(ctx context.Context) ([]Owned, error) {
+// supervisor keeps its boxes. keep chooses which: it must refuse the boxes
+// this node fenced, so that their fail-over can proceed elsewhere (nil keeps
+// all). It returns the records it now holds; a record that another member
+// took over meanwhile is not touched and not returned.
+func (s *Session) Reclaim(ctx context.Context, keep func(Owned) bool) ([]Owned, error) {
 	all, err := s.store.List(ctx)
 	if err != nil {
 		return nil, err
@@ -184,6 +188,9 @@ func (s *Session) Reclaim(ctx context.Context) ([]Owned, error) {
 		}
 		if o.Record.Lease == s.lease {
 			out = append(out, o)
+			continue
+		}
+		if keep != nil && !keep(o) {
 			continue
 		}
 		rec, err := s.rewrite(ctx, o, o.Record.Epoch, "reclaim")

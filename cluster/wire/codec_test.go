@@ -197,8 +197,6 @@ func TestSerializerRefusesMismatchedTypeName(t *testing.T) {
 	if _, err := s.Deserialize("Stop", []byte{0xff, 0xff, 0xff}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("garbage bytes: %v", err)
 	}
-	Register()
-	Register() // idempotent
 }
 
 // FuzzDecode: no input makes Decode panic.

@@ -12,9 +12,9 @@
 // message was sent with and always encodes with serializer 0 (protobuf). A
 // serializer registered with remote.RegisterSerializer is therefore reachable
 // only by a peer that sends with its id, which this version never does.
-// Serializer is provided and registered (Register) so that the same codec
-// serves both paths once upstream honours the id; today every message
-// crosses as an Envelope through the protobuf serializer.
+// Serializer is provided, and registered when the package initialises, so
+// that the same codec serves both paths once upstream honours the id; today
+// every message crosses as an Envelope through the protobuf serializer.
 //
 // Decoding is strict: an unknown type name is ErrUnknownType, a version this
 // build does not speak is ErrUnsupportedVersion, and a JSON field the local

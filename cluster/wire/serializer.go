@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/proto"
@@ -44,11 +43,9 @@ func (Serializer) Deserialize(typeName string, b []byte) (any, error) {
 	return Decode(env)
 }
 
-var registerOnce sync.Once
-
-// Register adds Serializer to remote's process-wide list, once however often
-// it is called. remote offers no way to learn the id it got, nor to remove
-// it, which is one more reason the envelope path carries the traffic.
-func Register() {
-	registerOnce.Do(func() { remote.RegisterSerializer(Serializer{}) })
-}
+// init registers Serializer with remote. remote's list of serializers is a
+// plain global slice, read without a lock on every send, so registering is
+// only safe before any remote traffic: package initialisation is that time.
+// remote offers no way to learn the id it got, which is one more reason the
+// envelope path carries the traffic.
+func init() { remote.RegisterSerializer(Serializer{}) }

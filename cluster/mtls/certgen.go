@@ -14,18 +14,6 @@ import (
 	"time"
 )
 
-// Role says what a certificate may do.
-type Role int
-
-// The roles.
-const (
-	// RoleNode serves remote and dials other members: server and client
-	// auth, with its advertise hosts as SANs.
-	RoleNode Role = iota + 1
-	// RoleClient only dials (the CLI, an embedder's client): client auth.
-	RoleClient
-)
-
 // clockSkew backdates certificates so that a member whose clock is a little
 // behind the issuer's accepts them.
 const clockSkew = 5 * time.Minute
@@ -102,10 +90,12 @@ func (a *Authority) KeyPEM() ([]byte, error) {
 	return pemBlock("EC PRIVATE KEY", der), nil
 }
 
-// Issue makes a certificate and key for name. A node needs at least one host
-// (an IP or DNS name, the host it advertises): peers check it when they
-// dial. The certificate never outlives the CA.
-func (a *Authority) Issue(name string, role Role, hosts []string, validity time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
+// Issue makes a certificate and key for an endpoint: a member, or a client.
+// Both serve and dial, because a protoactor remote endpoint is peer to peer
+// (the answer to a request travels over a connection the member dials back
+// to the asker), so both need at least one host (an IP or DNS name, the one
+// they advertise) as a SAN. The certificate never outlives the CA.
+func (a *Authority) Issue(name string, hosts []string, validity time.Duration, now time.Time) (certPEM, keyPEM []byte, err error) {
 	if name == "" {
 		return nil, nil, errors.New("mtls: a certificate needs a name")
 	}
@@ -118,17 +108,10 @@ func (a *Authority) Issue(name string, role Role, hosts []string, validity time.
 	if tmpl.NotAfter.After(a.cert.NotAfter) {
 		tmpl.NotAfter = a.cert.NotAfter
 	}
-	switch role {
-	case RoleNode:
-		if len(hosts) == 0 {
-			return nil, nil, fmt.Errorf("mtls: node %s needs its advertise host as a SAN", name)
-		}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	case RoleClient:
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	default:
-		return nil, nil, fmt.Errorf("mtls: unknown role %d", role)
+	if len(hosts) == 0 {
+		return nil, nil, fmt.Errorf("mtls: %s needs its advertise host as a SAN", name)
 	}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)

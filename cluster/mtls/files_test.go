@@ -18,12 +18,12 @@ func TestLoadRefusesUnsafeOrWrongFiles(t *testing.T) {
 	t.Parallel()
 	ca := testpki.NewCA(t, "cluster-ca")
 	other := testpki.NewCA(t, "other-ca")
-	good := ca.Issue(t, "good", mtls.RoleNode, "127.0.0.1")
+	good := ca.Issue(t, "good", "127.0.0.1")
 	if _, err := mtls.Load(good); err != nil {
 		t.Fatalf("good files: %v", err)
 	}
-	foreign := other.Issue(t, "foreign", mtls.RoleNode, "127.0.0.1")
-	second := ca.Issue(t, "second", mtls.RoleNode, "127.0.0.1")
+	foreign := other.Issue(t, "foreign", "127.0.0.1")
+	second := ca.Issue(t, "second", "127.0.0.1")
 
 	dir := t.TempDir()
 	copyTo := func(src, name string, mode os.FileMode) string {
@@ -132,7 +132,7 @@ func TestAuthorityRoundTripsThroughPEM(t *testing.T) {
 func TestTransportNeedsAnExplicitChoice(t *testing.T) {
 	t.Parallel()
 	ca := testpki.NewCA(t, "cluster-ca")
-	m := ca.Material(t, "n", mtls.RoleNode, "127.0.0.1")
+	m := ca.Material(t, "n", "127.0.0.1")
 	var buf bytes.Buffer
 	log := logrus.New()
 	log.SetOutput(&buf)

@@ -28,50 +28,48 @@ func (a *app) clusterCommand() *cobra.Command {
 
 func (a *app) clusterCertsCommand() *cobra.Command {
 	var (
-		dir     string
-		nodes   []string
-		clients []string
-		days    int
+		dir   string
+		nodes []string
+		days  int
 	)
 	cmd := &cobra.Command{
-		Use:   "certs --dir DIR [--node NAME=HOST[,HOST...]]... [--client NAME]...",
+		Use:   "certs --dir DIR --node NAME=HOST[,HOST...]...",
 		Short: "Make a cluster CA and per-node certificates for trying a cluster out",
 		Long: "Make an ECDSA P-256 CA (DIR/ca.pem, DIR/ca.key) unless DIR holds one already, and\n" +
-			"for each --node a certificate that serves and dials, with its advertise hosts\n" +
-			"(IP addresses or DNS names) as SANs; for each --client a certificate that only\n" +
-			"dials. Keys are written 0600 and no file is ever overwritten. Copy ca.pem and a\n" +
-			"node's NAME.pem and NAME.key to that node; keep ca.key off the members.\n" +
-			"For production, issue certificates from your own PKI instead.",
+			"for each --node a certificate and key that serve and dial, with the hosts it\n" +
+			"advertises (IP addresses or DNS names) as SANs. A cluster client needs one too,\n" +
+			"for the host it listens on: members answer a client by dialling it back.\n" +
+			"Keys are written 0600 and no file is ever overwritten. Copy ca.pem and a node's\n" +
+			"NAME.pem and NAME.key to it; keep ca.key off the members. For production, issue\n" +
+			"certificates from your own PKI instead.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usageError(errors.New("--dir is required"))
 			}
-			if len(nodes) == 0 && len(clients) == 0 {
-				return usageError(errors.New("give at least one --node or --client"))
+			if len(nodes) == 0 {
+				return usageError(errors.New("give at least one --node NAME=HOST"))
 			}
 			if days <= 0 {
 				return usageError(fmt.Errorf("--days %d: must be positive", days))
 			}
-			return a.makeCerts(dir, nodes, clients, time.Duration(days)*24*time.Hour)
+			return a.makeCerts(dir, nodes, time.Duration(days)*24*time.Hour)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "directory for the CA and certificates (created 0700)")
-	f.StringArrayVar(&nodes, "node", nil, "a member: NAME=HOST[,HOST...], HOST being what it advertises")
-	f.StringArrayVar(&clients, "client", nil, "a client that only dials members (the CLI, an embedder)")
+	f.StringArrayVar(&nodes, "node", nil, "a member or client: NAME=HOST[,HOST...], HOST being what it advertises")
 	f.IntVar(&days, "days", 365, "validity in days (a certificate never outlives its CA)")
 	return cmd
 }
 
 type certRequest struct {
 	name  string
-	role  mtls.Role
 	hosts []string
 }
 
 // parseCertRequests checks every name before anything is written.
-func parseCertRequests(nodes, clients []string) ([]certRequest, error) {
+func parseCertRequests(nodes []string) ([]certRequest, error) {
 	var out []certRequest
 	seen := map[string]bool{"ca": true}
 	add := func(r certRequest) error {
@@ -96,20 +94,15 @@ func parseCertRequests(nodes, clients []string) ([]certRequest, error) {
 		if !ok || len(hosts) == 0 {
 			return nil, usageError(fmt.Errorf("--node %q: want NAME=HOST[,HOST...]", n))
 		}
-		if err := add(certRequest{name: name, role: mtls.RoleNode, hosts: hosts}); err != nil {
-			return nil, err
-		}
-	}
-	for _, c := range clients {
-		if err := add(certRequest{name: c, role: mtls.RoleClient}); err != nil {
+		if err := add(certRequest{name: name, hosts: hosts}); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (a *app) makeCerts(dir string, nodes, clients []string, validity time.Duration) error {
-	reqs, err := parseCertRequests(nodes, clients)
+func (a *app) makeCerts(dir string, nodes []string, validity time.Duration) error {
+	reqs, err := parseCertRequests(nodes)
 	if err != nil {
 		return err
 	}
@@ -132,7 +125,7 @@ func (a *app) makeCerts(dir string, nodes, clients []string, validity time.Durat
 		}
 	}
 	for _, r := range reqs {
-		cert, key, err := auth.Issue(r.name, r.role, r.hosts, validity, now)
+		cert, key, err := auth.Issue(r.name, r.hosts, validity, now)
 		if err != nil {
 			return err
 		}
@@ -142,11 +135,7 @@ func (a *app) makeCerts(dir string, nodes, clients []string, validity time.Durat
 		if err := mtls.WriteNew(dir, r.name+".pem", cert, 0o644); err != nil {
 			return err
 		}
-		what := "client"
-		if r.role == mtls.RoleNode {
-			what = "node " + strings.Join(r.hosts, ",")
-		}
-		fmt.Fprintf(a.stdout, "wrote %s and %s (%s)\n", filepath.Join(dir, r.name+".pem"), filepath.Join(dir, r.name+".key"), what)
+		fmt.Fprintf(a.stdout, "wrote %s and %s (%s)\n", filepath.Join(dir, r.name+".pem"), filepath.Join(dir, r.name+".key"), strings.Join(r.hosts, ","))
 	}
 	return nil
 }

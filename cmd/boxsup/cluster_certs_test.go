@@ -17,7 +17,7 @@ func TestClusterCertsMakesUsableFilesAndNeverOverwrites(t *testing.T) {
 		code := execute(append([]string{"cluster", "certs", "--dir", dir}, args...), &out, &errb)
 		return code, out.String() + errb.String()
 	}
-	if code, out := run("--node", "a=127.0.0.1,a.example", "--client", "ops"); code != 0 {
+	if code, out := run("--node", "a=127.0.0.1,a.example", "--node", "ops=10.0.0.9"); code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	m, err := mtls.Load(mtls.Files{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "a.pem"), Key: filepath.Join(dir, "a.key")})
@@ -51,7 +51,7 @@ func TestClusterCertsMakesUsableFilesAndNeverOverwrites(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("a key was overwritten")
 	}
-	for _, bad := range [][]string{{"--node", "nohost"}, {"--node", "../x=1.2.3.4"}, {}, {"--client", "ca"}} {
+	for _, bad := range [][]string{{"--node", "nohost"}, {"--node", "../x=1.2.3.4"}, {}, {"--node", "ca=1.2.3.4"}, {"--node", "c=1.2.3.4", "--node", "c=1.2.3.5"}} {
 		if code, _ := run(bad...); code != exitUsage {
 			t.Fatalf("%v: exit %d, want usage error", bad, code)
 		}

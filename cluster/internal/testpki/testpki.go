@@ -32,11 +32,11 @@ func NewCA(t testing.TB, name string) *CA {
 // Authority returns the CA itself.
 func (c *CA) Authority() *mtls.Authority { return c.auth }
 
-// Issue writes NAME.pem and NAME.key (0600) for a node or client and returns
-// their file names, with this CA as the trust anchor.
-func (c *CA) Issue(t testing.TB, name string, role mtls.Role, hosts ...string) mtls.Files {
+// Issue writes NAME.pem and NAME.key (0600) for an endpoint valid for hosts
+// and returns their file names, with this CA as the trust anchor.
+func (c *CA) Issue(t testing.TB, name string, hosts ...string) mtls.Files {
 	t.Helper()
-	cert, key, err := c.auth.Issue(name, role, hosts, time.Hour, time.Now())
+	cert, key, err := c.auth.Issue(name, hosts, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +50,9 @@ func (c *CA) Issue(t testing.TB, name string, role mtls.Role, hosts ...string) m
 }
 
 // Material issues and loads a certificate in one step.
-func (c *CA) Material(t testing.TB, name string, role mtls.Role, hosts ...string) *mtls.Material {
+func (c *CA) Material(t testing.TB, name string, hosts ...string) *mtls.Material {
 	t.Helper()
-	m, err := mtls.Load(c.Issue(t, name, role, hosts...))
+	m, err := mtls.Load(c.Issue(t, name, hosts...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const (
 	childCAEnv     = "BOXSUP_REMOTING_CA"    // empty: insecure transport
 	childCertEnv   = "BOXSUP_REMOTING_CERT"
 	childKeyEnv    = "BOXSUP_REMOTING_KEY"
-	childTargetEnv = "BOXSUP_REMOTING_TARGET" // ask: the member to ask
+	childTargetEnv = "BOXSUP_REMOTING_TARGET" // the member to ask (ask), or to ask back (member)
 )
 
 // requestTimeout is generous: tests wait on replies and on loss events; a
@@ -82,7 +82,7 @@ func childMain(mode string) int {
 	say("ADDR %s", ep.Address())
 	switch mode {
 	case "member":
-		if _, err := system.Root.SpawnNamed(actor.PropsFromFunc(standInRoot(system)), RootName); err != nil {
+		if err := spawnRoots(system, os.Getenv(childTargetEnv)); err != nil {
 			say("ERR %v", err)
 			return 1
 		}
@@ -101,37 +101,35 @@ func childMain(mode string) int {
 	return 0
 }
 
-// standInRoot answers like a root supervisor would: StatusRequest with a
-// BoxStatus; StartBox by first asking the sender's own root for a status
-// (so the member reaches the asker's root too), then answering with the
-// spec's secret and what it heard back. What it cannot decode is answered
-// with an error.
-func standInRoot(system *actor.ActorSystem) actor.ReceiveFunc {
-	return func(ctx actor.Context) {
-		env, ok := ctx.Message().(*wire.Envelope)
-		if !ok {
-			return
-		}
-		msg, err := wire.Decode(env)
-		if err != nil {
-			Respond(ctx, messages.Errorf(messages.ErrBadSpec, "%v", err))
-			return
-		}
-		switch m := msg.(type) {
+// spawnRoots spawns a stand-in root supervisor that speaks plain messages,
+// as boxsup's root does, and in front of it, under RootName, an actor that
+// serves remote peers through Forward. The stand-in answers StatusRequest
+// with a BoxStatus, and StartBox by first asking the root at back (so this
+// member reaches the asker's root too) and then answering with the spec's
+// secret and what it heard back.
+func spawnRoots(system *actor.ActorSystem, back string) error {
+	plain := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
 		case *messages.StatusRequest:
-			Respond(ctx, &messages.BoxStatus{ID: m.ID, State: messages.StateRunning})
+			ctx.Respond(&messages.BoxStatus{ID: m.ID, State: messages.StateRunning})
 		case *messages.StartBox:
-			back := "unreached"
+			heard := "unreached"
 			rctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			defer cancel()
-			if r, err := Request(rctx, system, RootOf(ctx.Sender().GetAddress()), &messages.StatusRequest{ID: "back"}, requestTimeout); err == nil {
-				back = string(r.(*messages.BoxStatus).State)
+			if r, err := Request(rctx, system, RootOf(back), &messages.StatusRequest{ID: "back"}, requestTimeout); err == nil {
+				heard = string(r.(*messages.BoxStatus).State)
 			}
-			Respond(ctx, &messages.BoxStatus{ID: m.ID, State: messages.StateRunning, Reason: m.Spec.Secrets[0].Value.Reveal() + "|" + back})
-		default:
-			Respond(ctx, messages.Errorf(messages.ErrInternal, "unhandled %T", msg))
+			ctx.Respond(&messages.BoxStatus{ID: m.ID, State: messages.StateRunning, Reason: m.Spec.Secrets[0].Value.Reveal() + "|" + heard})
+		case *messages.Remove:
+			ctx.Respond(messages.Errorf(messages.ErrBusy, "box %q is running", m.ID))
 		}
-	}
+	}))
+	_, err := system.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+		if env, ok := ctx.Message().(*wire.Envelope); ok {
+			Forward(system, env, ctx.Sender(), plain, requestTimeout)
+		}
+	}), RootName)
+	return err
 }
 
 // child is a running child process.

@@ -76,7 +76,7 @@ func startParent() (*parentMember, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pm.system.Root.SpawnNamed(actor.PropsFromFunc(standInRoot(pm.system)), RootName); err != nil {
+	if err := spawnRoots(pm.system, ""); err != nil {
 		return nil, err
 	}
 	return pm, nil

@@ -28,8 +28,9 @@ func (i *inbox) Stop(*actor.PID)                   {}
 
 // Request sends msg (a message of package messages) to pid, possibly on
 // another host, and returns the decoded reply. It waits until the reply, the
-// end of ctx, or timeout. A reply this build cannot decode is an error that
-// wraps wire's, never a panic.
+// end of ctx, or timeout. A *messages.Error reply is returned as the error;
+// a reply this build cannot decode is an error that wraps wire's, never a
+// panic.
 func Request(ctx context.Context, system *actor.ActorSystem, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
 	env, err := wire.Encode(msg)
 	if err != nil {
@@ -49,7 +50,11 @@ func Request(ctx context.Context, system *actor.ActorSystem, pid *actor.PID, msg
 	case v := <-box.ch:
 		switch r := v.(type) {
 		case *wire.Envelope:
-			return wire.Decode(r)
+			out, err := wire.Decode(r)
+			if e, ok := out.(*messages.Error); ok && err == nil {
+				return nil, e // a refusal crosses as an Error reply
+			}
+			return out, err
 		case *actor.DeadLetterResponse:
 			return nil, messages.Errorf(messages.ErrNotFound, "no actor %s at %s", r.Target.GetId(), r.Target.GetAddress())
 		default:

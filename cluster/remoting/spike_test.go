@@ -29,7 +29,7 @@ func TestRootsReachEachOtherOverMutualTLS(t *testing.T) {
 	t.Parallel()
 	pm := parent(t)
 	files := pm.pki.issue(t, false)
-	member := startChild(t, "member", &files, "")
+	member := startChild(t, "member", &files, pm.endpoint.Address())
 
 	reply, err := ask(t, pm, member.addr, &messages.StatusRequest{ID: "web"})
 	if err != nil {
@@ -47,6 +47,11 @@ func TestRootsReachEachOtherOverMutualTLS(t *testing.T) {
 	}
 	if st := reply.(*messages.BoxStatus); st.Reason != "s3cret|running" {
 		t.Fatalf("want the secret intact and the child to have reached this root: %q", st.Reason)
+	}
+
+	// A refusal crosses as an error that still matches its sentinel.
+	if _, err := ask(t, pm, member.addr, &messages.Remove{ID: "db"}); !errors.Is(err, messages.ErrBusy) {
+		t.Fatalf("refusal: %v", err)
 	}
 
 	// A type the receiver does not know is answered with an error.

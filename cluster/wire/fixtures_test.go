@@ -1,0 +1,64 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// secretValue must never appear in any printed form of an envelope.
+const secretValue = "SENTINEL-wire-4b1d"
+
+// samples holds one value of every registered type, with every field set,
+// secrets included.
+func samples() []any {
+	at := time.Date(2026, 12, 1, 5, 0, 0, 123456789, time.UTC)
+	exit := messages.ExitRecord{ExitCode: -1, Signal: "SIGKILL", Reason: "killed", FinishedAt: at, Source: messages.SourceWait}
+	status := messages.BoxStatus{ID: "web", State: messages.StateRunning, Engine: messages.EngineProcess, PID: 42,
+		Generation: 3, Restarts: 1, Detached: true, LastExit: &exit, Reason: "r", Killed: true, CreatedAt: at,
+		StartedAt: at, Err: messages.Errorf(messages.ErrNotFound, "%q", "web")}
+	metrics := messages.BoxMetrics{ID: "web", PID: 42, CPUPercent: 12.5, MemoryBytes: 1 << 20, Processes: 2,
+		DiskBytes: 4096, Uptime: 3 * time.Second, SampledAt: at}
+	hdr := messages.EventHeader{Home: "/var/lib/boxsup", BoxID: "web", At: at, Generation: 3}
+	spec := messages.InstanceSpec{
+		Version: messages.SpecVersion, Engine: messages.EngineProcess, BoxID: "web",
+		Security:        messages.SecurityOptions{Jailer: true, Seccomp: true, UID: 65534, GID: 65534, MaxOpenFiles: 1024},
+		CPUs:            2,
+		MemoryMiB:       512,
+		FSShares:        []messages.FSShare{{Tag: "shared", HostPath: "/srv/shared", ReadOnly: true}},
+		BlockDevices:    []messages.BlockDevice{{BlockID: "vda", DiskPath: "/srv/disk.qcow2", Format: "qcow2"}},
+		GuestEntrypoint: messages.Entrypoint{Executable: "/bin/sleep", Args: []string{"10"}, Env: []string{"A=1"}, WorkDir: "/"},
+		GuestRootfs:     &messages.GuestRootfs{Path: "/srv/rootfs", Strategy: "disk"},
+		NetworkConfig:   &messages.NetworkConfig{SocketPath: "/run/net.sock", AllowNet: []string{"10.0.0.0/8"}, CAKeyPEM: messages.NewSecret(secretValue + "-key")},
+		Detach:          true,
+		Secrets:         []messages.SecretVar{{Name: "TOKEN", Value: messages.NewSecret(secretValue)}},
+	}
+	policy := messages.RestartPolicy{Mode: messages.RestartOnFailure, MaxRestarts: 3, Window: time.Minute,
+		InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, StableAfter: 10 * time.Second, NoJitter: true}
+	return []any{
+		&messages.StartBox{ID: "web", Spec: spec, Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second},
+		&messages.StartExisting{ID: "web"},
+		&messages.Stop{ID: "web", Timeout: time.Second},
+		&messages.Kill{ID: "web"},
+		&messages.SignalBox{ID: "web", Signal: "SIGHUP"},
+		&messages.Remove{ID: "web", Force: true},
+		&messages.Adopt{ID: "web", PID: 42},
+		&messages.StatusRequest{ID: "web"},
+		&messages.ListRequest{},
+		&messages.MetricsRequest{ID: "web"},
+		&messages.MetricsAllRequest{},
+		&status,
+		&messages.ListResponse{Boxes: []messages.BoxStatus{status}},
+		&messages.MetricsResponse{Metrics: metrics, Err: messages.Errorf(messages.ErrNotRunning, "x")},
+		&messages.MetricsAllResponse{Boxes: []messages.BoxMetrics{metrics}},
+		messages.Errorf(messages.ErrBusy, "box %q is stopping", "web"),
+		&messages.BoxStarted{EventHeader: hdr, PID: 42},
+		&messages.BoxReady{EventHeader: hdr, PID: 42, Took: time.Millisecond},
+		&messages.BoxExited{EventHeader: hdr, PID: 42, Exit: exit, Requested: true},
+		&messages.BoxRestarting{EventHeader: hdr, Attempt: 2, Delay: 100 * time.Millisecond},
+		&messages.BoxAdopted{EventHeader: hdr, PID: 42},
+		&messages.BoxFailed{EventHeader: hdr, Reason: "restart limit exceeded"},
+		&messages.BoxRemoved{EventHeader: hdr},
+		&messages.EventsLagged{EventHeader: messages.EventHeader{Home: "/var/lib/boxsup"}, Dropped: 12},
+	}
+}

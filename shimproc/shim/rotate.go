@@ -1,0 +1,309 @@
+package shim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/messages"
+)
+
+// maxRotatedIndex bounds the scans for rotated files (FILE.<n>): well past
+// messages.MaxLogMaxFiles, so that files a larger max_files left behind are
+// found, yet a finite loop whatever the directory holds.
+const maxRotatedIndex = 10 * messages.MaxLogMaxFiles
+
+// rotatingLog is a log file capped by size and count (docs/SHIM-PROTOCOL.md,
+// "Logs"). FILE is appended to until a write would take it past MaxBytes;
+// then FILE.<k> becomes FILE.<k+1> (the oldest is dropped once MaxFiles
+// files exist), FILE becomes FILE.1 and a new FILE is created. Writes are
+// whole lines and a line never straddles two files.
+//
+// Every name is resolved relative to the directory's descriptor and never
+// through a symbolic link: the box directory is untrusted input. Its methods
+// are safe for concurrent use.
+type rotatingLog struct {
+	mu     sync.Mutex
+	dir    *os.File // the directory holding FILE (O_PATH)
+	name   string   // FILE's base name
+	limits messages.LogRotation
+	f      *os.File // the current FILE, O_APPEND
+	size   int64    // bytes in f
+	// torn: a write stopped part-way through a line (disk full, or the file
+	// was left so by a shim that was killed): the next write ends that line
+	// first, so that the one after it is not glued onto it.
+	torn bool
+	// movedAway: a rotation moved FILE away but could not create the new
+	// one; the next rotation only retries the create.
+	movedAway bool
+	// reopened, when set, is told the descriptor of every new FILE (shim.log
+	// moves it onto fds 1 and 2). An error leaves the new file in use.
+	reopened func(fd int) error
+}
+
+// openRotatingLog opens (creating it 0600 if needed) the log at path for
+// appending, with limits whose zero fields were already defaulted. Rotated
+// files beyond the limit that an earlier run left (max_files was larger)
+// are removed. An existing FILE must be a regular file of this user with a
+// single link; anything else is refused rather than appended to.
+func openRotatingLog(path string, limits messages.LogRotation) (*rotatingLog, error) {
+	if limits.MaxBytes <= 0 || limits.MaxFiles <= 0 {
+		return nil, fmt.Errorf("%s: rotation limits %+v are not set", path, limits)
+	}
+	dir, err := openDirNoFollow(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	l := &rotatingLog{dir: dir, name: filepath.Base(path), limits: limits}
+	if err := l.pruneBeyondLimit(); err != nil {
+		_ = dir.Close()
+		return nil, err
+	}
+	if err := l.openCurrent(false); err != nil {
+		_ = dir.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// openDirNoFollow opens a directory as an O_PATH descriptor for the *at
+// calls, refusing a symbolic link as its last component.
+func openDirNoFollow(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open directory", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// dirFD is the directory's descriptor for the *at calls. It is read through
+// Fd only for an O_PATH descriptor, which is never in the poller.
+func (l *rotatingLog) dirFD() int { return int(l.dir.Fd()) }
+
+// rotatedName is the name of the k-th rotated file: FILE.<k>, FILE for 0.
+func (l *rotatingLog) rotatedName(k int) string {
+	if k == 0 {
+		return l.name
+	}
+	return l.name + "." + strconv.Itoa(k)
+}
+
+// exists reports whether name exists in the directory (of any type).
+func (l *rotatingLog) exists(name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(l.dirFD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
+// openCurrent opens FILE for appending, creating it 0600. With exclusive
+// (right after a rotation moved the old FILE away) an existing FILE is an
+// error: somebody else put it there.
+func (l *rotatingLog) openCurrent(exclusive bool) error {
+	// O_RDWR rather than O_WRONLY: the last byte is read back below.
+	flags := unix.O_RDWR | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+	if exclusive {
+		flags |= unix.O_EXCL
+	}
+	// O_NONBLOCK: a FIFO planted under the name must not block the open; a
+	// regular file ignores the flag.
+	fd, err := unix.Openat(l.dirFD(), l.name, flags, 0o600)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		_ = unix.Close(fd)
+		return &fs.PathError{Op: "stat", Path: l.path(), Err: err}
+	}
+	if err := checkOwnFile(&st); err != nil {
+		_ = unix.Close(fd)
+		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
+	}
+	// The guest may print its secrets: whatever the file's mode was, it is
+	// for this user only (a file created here already is).
+	if st.Mode&0o077 != 0 {
+		if err := unix.Fchmod(fd, 0o600); err != nil {
+			_ = unix.Close(fd)
+			return &fs.PathError{Op: "chmod", Path: l.path(), Err: err}
+		}
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		_ = unix.Close(fd)
+		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
+	}
+	torn := false
+	if st.Size > 0 {
+		var last [1]byte
+		if n, err := unix.Pread(fd, last[:], st.Size-1); err == nil && n == 1 && last[0] != '\n' {
+			torn = true // an earlier shim was killed in the middle of a line
+		}
+	}
+	if l.reopened != nil {
+		if err := l.reopened(fd); err != nil {
+			_ = unix.Close(fd)
+			return err
+		}
+	}
+	if l.f != nil {
+		_ = l.f.Close()
+	}
+	l.f, l.size, l.torn, l.movedAway = os.NewFile(uintptr(fd), l.path()), st.Size, torn, false
+	return nil
+}
+
+// checkOwnFile accepts a regular file owned by this process's user with one
+// link: not a FIFO or device, not another user's file, not a hard link to a
+// file elsewhere.
+func checkOwnFile(st *unix.Stat_t) error {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return errors.New("not a regular file")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not %d", st.Uid, os.Geteuid())
+	case st.Nlink != 1:
+		return fmt.Errorf("has %d links, want 1", st.Nlink)
+	}
+	return nil
+}
+
+func (l *rotatingLog) path() string { return filepath.Join(l.dir.Name(), l.name) }
+
+// write appends p, which holds whole lines, rotating first whenever the next
+// lines would not fit. A line longer than a whole file is written alone
+// into a fresh file. On an error the rest of p is not written: the caller
+// drops it (the guest must never be blocked by a full disk).
+func (l *rotatingLog) write(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.torn {
+		// End the cut line, or leave it as the last line of a rotated file
+		// when the file is full (readers take that as complete).
+		var err error
+		if l.size < l.limits.MaxBytes {
+			err = l.writeLocked([]byte{'\n'})
+		} else {
+			err = l.rotate()
+		}
+		if err != nil {
+			return err
+		}
+		l.torn = false
+	}
+	for len(p) > 0 {
+		n := len(p)
+		if room := l.limits.MaxBytes - l.size; int64(n) > room {
+			n = 0
+			if room > 0 {
+				n = bytes.LastIndexByte(p[:room], '\n') + 1 // whole lines that fit
+			}
+			if n == 0 && l.size > 0 {
+				if err := l.rotate(); err != nil {
+					return err
+				}
+				continue
+			}
+			if n == 0 { // one line longer than a file: alone in its file
+				if n = bytes.IndexByte(p, '\n') + 1; n == 0 {
+					n = len(p)
+				}
+			}
+		}
+		if err := l.writeLocked(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// writeLocked writes p to the current file, counting what reached it.
+func (l *rotatingLog) writeLocked(p []byte) error {
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	if err != nil {
+		if n > 0 && p[n-1] != '\n' {
+			l.torn = true
+		}
+		return err
+	}
+	return nil
+}
+
+// rotate shifts the rotated files up by one and starts a new FILE. Only the
+// contiguous run FILE.1 .. FILE.m moves, oldest first, so that at any
+// instant at most one index in the chain is missing; readers rely on that
+// (docs/SHIM-PROTOCOL.md). A rename onto FILE.<MaxFiles-1> drops the file
+// that was there.
+func (l *rotatingLog) rotate() error {
+	if l.movedAway {
+		return l.openCurrent(true)
+	}
+	last := l.limits.MaxFiles - 1 // highest index kept
+	m := 0
+	for m < last && l.exists(l.rotatedName(m+1)) {
+		m++
+	}
+	for k := min(m, last-1); k >= 1; k-- {
+		if err := l.renameAt(l.rotatedName(k), l.rotatedName(k+1)); err != nil {
+			return err
+		}
+	}
+	if last >= 1 {
+		if err := l.renameAt(l.name, l.rotatedName(1)); err != nil {
+			return err
+		}
+	} else if err := unix.Unlinkat(l.dirFD(), l.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &fs.PathError{Op: "remove", Path: l.path(), Err: err}
+	}
+	l.movedAway = true
+	return l.openCurrent(true)
+}
+
+func (l *rotatingLog) renameAt(from, to string) error {
+	if err := unix.Renameat(l.dirFD(), from, l.dirFD(), to); err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(l.dir.Name(), from), New: filepath.Join(l.dir.Name(), to), Err: err}
+	}
+	return nil
+}
+
+// pruneBeyondLimit removes FILE.<k> for k >= MaxFiles, highest first so
+// that the chain never has two missing indices in a row.
+func (l *rotatingLog) pruneBeyondLimit() error {
+	var found []int
+	missing := 0
+	for k := l.limits.MaxFiles; k <= maxRotatedIndex && missing < 2; k++ {
+		if l.exists(l.rotatedName(k)) {
+			found = append(found, k)
+			missing = 0
+		} else {
+			missing++
+		}
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		name := l.rotatedName(found[i])
+		if err := unix.Unlinkat(l.dirFD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &fs.PathError{Op: "remove", Path: filepath.Join(l.dir.Name(), name), Err: err}
+		}
+	}
+	return nil
+}
+
+// close closes the current file and the directory.
+func (l *rotatingLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		_ = l.f.Close()
+		l.f = nil
+	}
+	if l.dir != nil {
+		_ = l.dir.Close()
+		l.dir = nil
+	}
+}

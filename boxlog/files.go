@@ -33,8 +33,8 @@ type logDir struct {
 	dir  *os.File // O_RDONLY|O_DIRECTORY
 	base string   // the log's name: console.log
 	uid  uint32   // the directory's owner, who must own the files too
-	// afterWalk, a test hook, runs between a snapshot's walk and its check.
-	afterWalk func(attempt int)
+	// opened, a test hook, runs in a snapshot's walk after each index.
+	opened func(attempt, index int)
 }
 
 // logFile is one file of the log, open (pinned: its inode cannot be reused
@@ -160,12 +160,9 @@ func (d *logDir) exists() bool {
 // instant. Otherwise it starts again.
 func (d *logDir) snapshot() ([]*logFile, error) {
 	for attempt := 0; attempt < snapshotAttempts; attempt++ {
-		files, err := d.walk()
+		files, err := d.walk(attempt)
 		if err != nil {
 			return nil, err
-		}
-		if d.afterWalk != nil {
-			d.afterWalk(attempt)
 		}
 		if d.unchanged(files) {
 			var out []*logFile
@@ -183,7 +180,7 @@ func (d *logDir) snapshot() ([]*logFile, error) {
 
 // walk opens FILE, FILE.1, ... until two indices in a row are missing;
 // entry k is nil where index k is missing.
-func (d *logDir) walk() ([]*logFile, error) {
+func (d *logDir) walk(attempt int) ([]*logFile, error) {
 	var files []*logFile
 	missing := 0
 	for k := 0; missing < 2; k++ {
@@ -197,6 +194,9 @@ func (d *logDir) walk() ([]*logFile, error) {
 			return nil, err
 		}
 		files = append(files, f)
+		if d.opened != nil {
+			d.opened(attempt, k)
+		}
 		if f == nil {
 			missing++
 		} else {

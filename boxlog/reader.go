@@ -64,8 +64,9 @@ func Copy(ctx context.Context, w io.Writer, path string, opts Options) error {
 
 // hooks let tests act at chosen points of a read.
 type hooks struct {
-	afterWalk func(attempt int) // between a snapshot's walk and its check
-	waiting   func()            // a follower is about to wait
+	opened  func(attempt, index int) // in a snapshot's walk, after each index
+	waiting func()                   // a follower is about to wait
+	poll    bool                     // follow by polling, as without inotify
 }
 
 func copyLog(ctx context.Context, w io.Writer, path string, opts Options, h hooks) error {
@@ -82,11 +83,11 @@ func copyLog(ctx context.Context, w io.Writer, path string, opts Options, h hook
 // copyFrom reads the log in d, which it closes.
 func copyFrom(ctx context.Context, w io.Writer, d *logDir, opts Options, h hooks) error {
 	defer d.close()
-	d.afterWalk = h.afterWalk
+	d.opened = h.opened
 	r := &reader{ctx: ctx, d: d, opts: opts, hooks: h, w: bufio.NewWriterSize(w, 32<<10), buf: make([]byte, scanBufSize)}
 	if opts.Follow {
 		// Before the first look, so that no change after it is missed.
-		r.wake = newWaker(d)
+		r.wake = newWaker(d, h.poll)
 		defer r.wake.close()
 	}
 	err := r.run()

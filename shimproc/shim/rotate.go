@@ -235,11 +235,14 @@ func (l *rotatingLog) writeLocked(p []byte) error {
 	return nil
 }
 
-// rotate shifts the rotated files up by one and starts a new FILE. Only the
-// contiguous run FILE.1 .. FILE.m moves, oldest first, so that at any
-// instant at most one index in the chain is missing; readers rely on that
-// (docs/SHIM-PROTOCOL.md). A rename onto FILE.<MaxFiles-1> drops the file
-// that was there.
+// rotate shifts the rotated files up by one and starts a new FILE. The
+// oldest file is removed first when the chain is full, then the contiguous
+// run FILE.1 .. FILE.m moves up, oldest first, onto free names, and FILE
+// becomes FILE.1. So at any instant at most one index inside the chain is
+// missing, which readers rely on (docs/SHIM-PROTOCOL.md), and no rename
+// replaces a file: on ext4 a replacing rename makes the kernel start
+// writing the renamed file's data back at once (auto_da_alloc), which cost
+// about 30 ms per 10 MiB rotation.
 func (l *rotatingLog) rotate() error {
 	if l.movedAway {
 		return l.openCurrent(true)
@@ -249,24 +252,47 @@ func (l *rotatingLog) rotate() error {
 	for m < last && l.exists(l.rotatedName(m+1)) {
 		m++
 	}
-	for k := min(m, last-1); k >= 1; k-- {
+	if m == last && last >= 1 {
+		if err := l.removeAt(l.rotatedName(last)); err != nil {
+			return err
+		}
+		m--
+	}
+	for k := m; k >= 1; k-- {
 		if err := l.renameAt(l.rotatedName(k), l.rotatedName(k+1)); err != nil {
 			return err
 		}
 	}
+	var err error
 	if last >= 1 {
-		if err := l.renameAt(l.name, l.rotatedName(1)); err != nil {
-			return err
-		}
-	} else if err := unix.Unlinkat(l.dirFD(), l.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return &fs.PathError{Op: "remove", Path: l.path(), Err: err}
+		err = l.renameAt(l.name, l.rotatedName(1))
+	} else {
+		err = l.removeAt(l.name)
+	}
+	if err != nil {
+		return err
 	}
 	l.movedAway = true
 	return l.openCurrent(true)
 }
 
+// removeAt removes name from the directory; a missing name is no error.
+func (l *rotatingLog) removeAt(name string) error {
+	if err := unix.Unlinkat(l.dirFD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &fs.PathError{Op: "remove", Path: filepath.Join(l.dir.Name(), name), Err: err}
+	}
+	return nil
+}
+
+// renameAt renames from to the free name to. RENAME_NOREPLACE makes sure
+// it is free (something planted there is an error, not replaced); a file
+// system without the flag gets a plain rename.
 func (l *rotatingLog) renameAt(from, to string) error {
-	if err := unix.Renameat(l.dirFD(), from, l.dirFD(), to); err != nil {
+	err := unix.Renameat2(l.dirFD(), from, l.dirFD(), to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) {
+		err = unix.Renameat(l.dirFD(), from, l.dirFD(), to)
+	}
+	if err != nil {
 		return &os.LinkError{Op: "rename", Old: filepath.Join(l.dir.Name(), from), New: filepath.Join(l.dir.Name(), to), Err: err}
 	}
 	return nil
@@ -286,9 +312,8 @@ func (l *rotatingLog) pruneBeyondLimit() error {
 		}
 	}
 	for i := len(found) - 1; i >= 0; i-- {
-		name := l.rotatedName(found[i])
-		if err := unix.Unlinkat(l.dirFD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &fs.PathError{Op: "remove", Path: filepath.Join(l.dir.Name(), name), Err: err}
+		if err := l.removeAt(l.rotatedName(found[i])); err != nil {
+			return err
 		}
 	}
 	return nil

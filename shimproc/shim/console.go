@@ -63,6 +63,8 @@ type console struct {
 	guestStdout, guestStderr *os.File
 
 	finishOnce sync.Once
+	// beforeRead, a test hook, runs in a copier before each read.
+	beforeRead func(stream string)
 
 	mu      sync.Mutex // guards failing and dropped
 	failing bool       // the last write failed
@@ -80,6 +82,11 @@ type consoleStream struct {
 // openConsole opens spec.console_output as a rotating log and starts the
 // copiers; the guest gets guestStdout and guestStderr.
 func openConsole(spec *messages.InstanceSpec, logf func(format string, args ...any)) (*console, error) {
+	return newConsole(spec, logf, nil)
+}
+
+// newConsole is openConsole with a test hook.
+func newConsole(spec *messages.InstanceSpec, logf func(format string, args ...any), beforeRead func(stream string)) (*console, error) {
 	if spec.ConsoleOutput == "" {
 		return &console{logf: logf, guestStdout: os.Stderr, guestStderr: os.Stderr}, nil
 	}
@@ -87,7 +94,7 @@ func openConsole(spec *messages.InstanceSpec, logf func(format string, args ...a
 	if err != nil {
 		return nil, err
 	}
-	c := &console{log: log, logf: logf}
+	c := &console{log: log, logf: logf, beforeRead: beforeRead}
 	for _, name := range []string{"stdout", "stderr"} {
 		// os.Pipe puts both ends in the poller (non-blocking). The write
 		// end goes back to blocking mode when os/exec hands it to the
@@ -133,11 +140,7 @@ func (c *console) finish() {
 }
 
 func (c *console) finishNow() {
-	c.started()
-	for _, s := range c.streams {
-		s.finishing.Store(true)
-		_ = s.r.SetReadDeadline(time.Now()) // wakes a parked read; no data is lost
-	}
+	c.beginFinish()
 	for _, s := range c.streams {
 		<-s.done
 		_ = s.r.Close()
@@ -152,12 +155,25 @@ func (c *console) finishNow() {
 	}
 }
 
+// beginFinish tells the copiers to drain and stop: a parked read wakes, a
+// read to come fails at once, and no data is lost either way.
+func (c *console) beginFinish() {
+	c.started()
+	for _, s := range c.streams {
+		s.finishing.Store(true)
+		_ = s.r.SetReadDeadline(time.Now())
+	}
+}
+
 // copy reads one stream until EOF (every writer closed it) or finish.
 func (c *console) copy(s *consoleStream) {
 	defer close(s.done)
 	buf := make([]byte, consoleReadSize)
 	var out []byte
 	for {
+		if c.beforeRead != nil {
+			c.beforeRead(s.name)
+		}
 		n, err := s.r.Read(buf)
 		if n > 0 {
 			out = c.record(out, s.name, buf[:n])

@@ -28,7 +28,6 @@ func TestConsoleFinishDrainsThePipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-held
 	var want strings.Builder
 	for i := range 1000 {
 		fmt.Fprintf(&want, "line %d\n", i)
@@ -36,6 +35,7 @@ func TestConsoleFinishDrainsThePipe(t *testing.T) {
 	if _, err := c.guestStdout.WriteString(want.String()); err != nil { // < 64 KiB: fits in the pipe
 		t.Fatal(err)
 	}
+	<-held
 	// The deadline is set while the copier is held before its read: that
 	// read fails without reading, so only the drain can write the lines.
 	c.beginFinish()

@@ -21,7 +21,7 @@
 // files the shim keeps (a log rotated away before it was read is gone, as
 // with any capped log).
 //
-// It reads untrusted files defensively: every file is opened relative to
-// the box directory's descriptor, never through a symbolic link, and must
-// be a regular file of the directory's owner that nobody else can write.
+// It reads untrusted files defensively: every file is opened through
+// layout's checked opens, never through a symbolic link, and must be a
+// regular file of this user or root that nobody else can write.
 package boxlog

@@ -3,6 +3,7 @@ package boxlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -26,13 +28,12 @@ const (
 	snapshotAttempts = 100
 )
 
-// logDir is the directory that holds a log, opened once: every file is
-// opened relative to it, so a rename of a parent does not move the reader
-// elsewhere, and never through a symbolic link.
+// logDir is the directory that holds a log. Its descriptor serves the
+// checks of names (fstatat) and the inotify watch; files are opened through
+// layout's checked opens.
 type logDir struct {
 	dir  *os.File // O_RDONLY|O_DIRECTORY
 	base string   // the log's name: console.log
-	uid  uint32   // the directory's owner, who must own the files too
 	// opened, a test hook, runs in a snapshot's walk after each index.
 	opened func(attempt, index int)
 }
@@ -51,7 +52,7 @@ func (f *logFile) same(st *unix.Stat_t) bool { return f.dev == st.Dev && f.ino =
 
 // openLogDir opens the directory of the log at path. A missing directory
 // is messages.ErrNotFound; one that is a symbolic link, or that others may
-// write to, is refused.
+// write to, is refused (messages.ErrUnsafeHome).
 func openLogDir(path string) (*logDir, error) {
 	if !filepath.IsAbs(path) {
 		return nil, messages.Errorf(messages.ErrBadSpec, "log %q: want an absolute path", path)
@@ -62,7 +63,7 @@ func openLogDir(path string) (*logDir, error) {
 	case errors.Is(err, unix.ENOENT):
 		return nil, messages.Errorf(messages.ErrNotFound, "log directory %s does not exist", dirPath)
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
-		return nil, messages.Errorf(messages.ErrCorruptFile, "log directory %s is not a directory (a symbolic link is not followed)", dirPath)
+		return nil, messages.Errorf(messages.ErrUnsafeHome, "log directory %s is not a directory (a symbolic link is not followed)", dirPath)
 	case err != nil:
 		return nil, fmt.Errorf("open log directory %s: %w", dirPath, err)
 	}
@@ -73,9 +74,9 @@ func openLogDir(path string) (*logDir, error) {
 	}
 	if st.Mode&0o022 != 0 {
 		_ = unix.Close(fd)
-		return nil, messages.Errorf(messages.ErrCorruptFile, "log directory %s is writable by others (mode %#o): its files cannot be trusted", dirPath, st.Mode&0o7777)
+		return nil, messages.Errorf(messages.ErrUnsafeHome, "log directory %s is writable by others (mode %#o): its files cannot be trusted", dirPath, st.Mode&0o7777)
 	}
-	return &logDir{dir: os.NewFile(uintptr(fd), dirPath), base: base, uid: st.Uid}, nil
+	return &logDir{dir: os.NewFile(uintptr(fd), dirPath), base: base}, nil
 }
 
 func (d *logDir) close() { _ = d.dir.Close() }
@@ -94,41 +95,24 @@ func (d *logDir) name(k int) string {
 }
 
 // open opens the file name of the log for reading; nil when it does not
-// exist. Anything but a regular file of the directory's owner that no one
-// else can write is refused. This is the one place that opens a log file:
-// switch it to layout's openat2 helper (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
-// once layout has one; names here never hold a slash, so O_NOFOLLOW relative
-// to the directory already gives the same guarantee.
+// exist. It goes through layout.OpenRead: never through a symbolic link
+// (openat2 with RESOLVE_NO_SYMLINKS where the kernel has it), and only a
+// regular file of this user or root that group and others cannot write
+// (messages.ErrUnsafeHome otherwise).
 func (d *logDir) open(name string) (*logFile, error) {
-	// O_NONBLOCK: a FIFO planted under the name must not block the open.
-	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	switch {
-	case errors.Is(err, unix.ENOENT):
+	f, err := layout.OpenRead(d.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	case errors.Is(err, unix.ELOOP):
-		return nil, messages.Errorf(messages.ErrCorruptFile, "%s is a symbolic link; it is not followed", d.path(name))
-	case err != nil:
-		return nil, fmt.Errorf("open %s: %w", d.path(name), err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		_ = unix.Close(fd)
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("stat %s: %w", d.path(name), err)
 	}
-	var refuse string
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		refuse = "is not a regular file"
-	case st.Uid != d.uid:
-		refuse = fmt.Sprintf("is owned by uid %d, not by the directory's owner %d", st.Uid, d.uid)
-	case st.Mode&0o022 != 0:
-		refuse = fmt.Sprintf("is writable by others (mode %#o)", st.Mode&0o7777)
-	}
-	if refuse != "" {
-		_ = unix.Close(fd)
-		return nil, messages.Errorf(messages.ErrCorruptFile, "%s %s", d.path(name), refuse)
-	}
-	return &logFile{f: os.NewFile(uintptr(fd), d.path(name)), dev: st.Dev, ino: st.Ino}, nil
+	return &logFile{f: f, dev: st.Dev, ino: st.Ino}, nil
 }
 
 func (d *logDir) path(name string) string { return filepath.Join(d.dir.Name(), name) }

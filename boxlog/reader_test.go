@@ -131,7 +131,7 @@ func TestCopyMissing(t *testing.T) {
 
 // TestRefusesUntrustedFiles: a symbolic link, a FIFO (without blocking), a
 // file others may write, a file of another user, a directory others may
-// write: each is refused with ErrCorruptFile, and nothing is read.
+// write: each is refused with ErrUnsafeHome, and nothing is read.
 func TestRefusesUntrustedFiles(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -171,8 +171,8 @@ func TestRefusesUntrustedFiles(t *testing.T) {
 			c.plant(t, s)
 			var b bytes.Buffer
 			err := Copy(context.Background(), &b, s.path(), Options{})
-			if !errors.Is(err, messages.ErrCorruptFile) || b.Len() != 0 {
-				t.Errorf("got %v and %q, want ErrCorruptFile and nothing", err, b.String())
+			if !errors.Is(err, messages.ErrUnsafeHome) || b.Len() != 0 {
+				t.Errorf("got %v and %q, want ErrUnsafeHome and nothing", err, b.String())
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -26,9 +27,9 @@ const maxRotatedIndex = 10 * messages.MaxLogMaxFiles
 // files exist), FILE becomes FILE.1 and a new FILE is created. Writes are
 // whole lines and a line never straddles two files.
 //
-// Every name is resolved relative to the directory's descriptor and never
-// through a symbolic link: the box directory is untrusted input. Its methods
-// are safe for concurrent use.
+// FILE is opened through layout's checked opens and renamed relative to the
+// directory's descriptor, never through a symbolic link: the box directory
+// is untrusted input. Its methods are safe for concurrent use.
 type rotatingLog struct {
 	mu     sync.Mutex
 	dir    *os.File // the directory holding FILE (O_PATH)
@@ -40,8 +41,8 @@ type rotatingLog struct {
 	// was left so by a shim that was killed): the next write ends that line
 	// first, so that the one after it is not glued onto it.
 	torn bool
-	// movedAway: a rotation moved FILE away but could not create the new
-	// one; the next rotation only retries the create.
+	// movedAway: a rotation moved FILE away but could not open the new
+	// one; the next rotation only retries the open.
 	movedAway bool
 	// reopened, when set, is told the descriptor of every new FILE (shim.log
 	// moves it onto fds 1 and 2). An error leaves the new file in use.
@@ -51,8 +52,8 @@ type rotatingLog struct {
 // openRotatingLog opens (creating it 0600 if needed) the log at path for
 // appending, with limits whose zero fields were already defaulted. Rotated
 // files beyond the limit that an earlier run left (max_files was larger)
-// are removed. An existing FILE must be a regular file of this user with a
-// single link; anything else is refused rather than appended to.
+// are removed. An existing FILE that layout's checks refuse (a symbolic
+// link, another user's file, a hard link) is an error, never appended to.
 func openRotatingLog(path string, limits messages.LogRotation) (*rotatingLog, error) {
 	if limits.MaxBytes <= 0 || limits.MaxFiles <= 0 {
 		return nil, fmt.Errorf("%s: rotation limits %+v are not set", path, limits)
@@ -66,7 +67,7 @@ func openRotatingLog(path string, limits messages.LogRotation) (*rotatingLog, er
 		_ = dir.Close()
 		return nil, err
 	}
-	if err := l.openCurrent(false); err != nil {
+	if err := l.openCurrent(); err != nil {
 		_ = dir.Close()
 		return nil, err
 	}
@@ -101,75 +102,54 @@ func (l *rotatingLog) exists(name string) bool {
 	return unix.Fstatat(l.dirFD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
-// openCurrent opens FILE for appending, creating it 0600. With exclusive
-// (right after a rotation moved the old FILE away) an existing FILE is an
-// error: somebody else put it there.
-func (l *rotatingLog) openCurrent(exclusive bool) error {
-	// O_RDWR rather than O_WRONLY: the last byte is read back below.
-	flags := unix.O_RDWR | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
-	if exclusive {
-		flags |= unix.O_EXCL
-	}
-	// O_NONBLOCK: a FIFO planted under the name must not block the open; a
-	// regular file ignores the flag.
-	fd, err := unix.Openat(l.dirFD(), l.name, flags, 0o600)
+// openCurrent opens FILE for appending, creating it 0600, through
+// layout.OpenAppend: never through a symbolic link, and only a regular file
+// of this user or root with a single link that group and others cannot
+// write.
+func (l *rotatingLog) openCurrent() error {
+	f, err := layout.OpenAppend(l.path(), 0o600)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
+		return err
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		_ = unix.Close(fd)
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		_ = f.Close()
 		return &fs.PathError{Op: "stat", Path: l.path(), Err: err}
-	}
-	if err := checkOwnFile(&st); err != nil {
-		_ = unix.Close(fd)
-		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
 	}
 	// The guest may print its secrets: whatever the file's mode was, it is
 	// for this user only (a file created here already is).
 	if st.Mode&0o077 != 0 {
-		if err := unix.Fchmod(fd, 0o600); err != nil {
-			_ = unix.Close(fd)
-			return &fs.PathError{Op: "chmod", Path: l.path(), Err: err}
-		}
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		_ = unix.Close(fd)
-		return &fs.PathError{Op: "open", Path: l.path(), Err: err}
-	}
-	torn := false
-	if st.Size > 0 {
-		var last [1]byte
-		if n, err := unix.Pread(fd, last[:], st.Size-1); err == nil && n == 1 && last[0] != '\n' {
-			torn = true // an earlier shim was killed in the middle of a line
+		if err := f.Chmod(0o600); err != nil {
+			_ = f.Close()
+			return err
 		}
 	}
 	if l.reopened != nil {
-		if err := l.reopened(fd); err != nil {
-			_ = unix.Close(fd)
+		if err := l.reopened(int(f.Fd())); err != nil {
+			_ = f.Close()
 			return err
 		}
 	}
 	if l.f != nil {
 		_ = l.f.Close()
 	}
-	l.f, l.size, l.torn, l.movedAway = os.NewFile(uintptr(fd), l.path()), st.Size, torn, false
+	l.f, l.size, l.movedAway = f, st.Size, false
+	// An earlier shim killed in the middle of a line left it unterminated.
+	l.torn = st.Size > 0 && !endsWithNewline(l.path(), st.Size)
 	return nil
 }
 
-// checkOwnFile accepts a regular file owned by this process's user with one
-// link: not a FIFO or device, not another user's file, not a hard link to a
-// file elsewhere.
-func checkOwnFile(st *unix.Stat_t) error {
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return errors.New("not a regular file")
-	case int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("owned by uid %d, not %d", st.Uid, os.Geteuid())
-	case st.Nlink != 1:
-		return fmt.Errorf("has %d links, want 1", st.Nlink)
+// endsWithNewline reports whether the file at path, of size bytes, ends
+// with a newline; true when it cannot tell.
+func endsWithNewline(path string, size int64) bool {
+	f, err := layout.OpenRead(path)
+	if err != nil {
+		return true
 	}
-	return nil
+	defer f.Close()
+	var last [1]byte
+	n, err := f.ReadAt(last[:], size-1)
+	return err != nil || n != 1 || last[0] == '\n'
 }
 
 func (l *rotatingLog) path() string { return filepath.Join(l.dir.Name(), l.name) }
@@ -245,7 +225,7 @@ func (l *rotatingLog) writeLocked(p []byte) error {
 // about 30 ms per 10 MiB rotation.
 func (l *rotatingLog) rotate() error {
 	if l.movedAway {
-		return l.openCurrent(true)
+		return l.openCurrent()
 	}
 	last := l.limits.MaxFiles - 1 // highest index kept
 	m := 0
@@ -273,7 +253,7 @@ func (l *rotatingLog) rotate() error {
 		return err
 	}
 	l.movedAway = true
-	return l.openCurrent(true)
+	return l.openCurrent()
 }
 
 // removeAt removes name from the directory; a missing name is no error.

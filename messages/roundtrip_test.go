@@ -26,6 +26,8 @@ func sampleSpec() InstanceSpec {
 		DisableNetwork:  true,
 		HomeDir:         "/var/lib/boxsup",
 		ConsoleOutput:   "/var/lib/boxsup/boxes/web/console.log",
+		ConsoleLog:      LogRotation{MaxBytes: 1 << 20, MaxFiles: 5},
+		ShimLog:         LogRotation{MaxFiles: 2},
 		ExitFile:        "/var/lib/boxsup/boxes/web/exit.json",
 		Detach:          true,
 		Secrets:         []SecretVar{{Name: "TOKEN", Value: NewSecret("s3cret-value")}},

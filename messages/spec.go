@@ -49,9 +49,63 @@ type InstanceSpec struct {
 	DisableNetwork  bool            `json:"disable_network,omitempty"`
 	HomeDir         string          `json:"home_dir,omitempty"`
 	ConsoleOutput   string          `json:"console_output,omitempty"`
+	ConsoleLog      LogRotation     `json:"console_log,omitzero"`
+	ShimLog         LogRotation     `json:"shim_log,omitzero"`
 	ExitFile        string          `json:"exit_file,omitempty"`
 	Detach          bool            `json:"detach,omitempty"`
 	Secrets         []SecretVar     `json:"secrets,omitempty"`
+}
+
+// Defaults and bounds of LogRotation (docs/SHIM-PROTOCOL.md, "Logs").
+const (
+	// DefaultConsoleLogMaxBytes and DefaultConsoleLogMaxFiles cap console.log
+	// when spec.console_log leaves them zero: 10 MiB × 3 files.
+	DefaultConsoleLogMaxBytes = 10 << 20
+	DefaultConsoleLogMaxFiles = 3
+	// DefaultShimLogMaxBytes and DefaultShimLogMaxFiles cap shim.log when
+	// spec.shim_log leaves them zero: 1 MiB × 3 files (a shim writes a few
+	// lines per run; the cap matters for a box that restarts for months).
+	DefaultShimLogMaxBytes = 1 << 20
+	DefaultShimLogMaxFiles = 3
+	// MinLogMaxBytes is the smallest max_bytes accepted: a file must hold
+	// at least a few of the largest records a shim writes (16 KiB of text
+	// plus a header).
+	MinLogMaxBytes = 64 << 10
+	// MaxLogMaxFiles is the largest max_files accepted: every rotation
+	// renames each kept file once.
+	MaxLogMaxFiles = 100
+)
+
+// LogRotation caps a log file that the shim writes (console_log for the
+// guest's output, shim_log for the shim's own): the file is rotated before a
+// write would take it past MaxBytes, and MaxFiles files are kept in all
+// (FILE, FILE.1, ..., FILE.<MaxFiles-1>, newest first). A zero field takes
+// its default.
+type LogRotation struct {
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+	MaxFiles int   `json:"max_files,omitempty"`
+}
+
+// WithDefaults returns r with its zero fields set to maxBytes and maxFiles.
+func (r LogRotation) WithDefaults(maxBytes int64, maxFiles int) LogRotation {
+	if r.MaxBytes == 0 {
+		r.MaxBytes = maxBytes
+	}
+	if r.MaxFiles == 0 {
+		r.MaxFiles = maxFiles
+	}
+	return r
+}
+
+// validate checks r's bounds; field names the spec field in errors.
+func (r LogRotation) validate(field string) error {
+	if r.MaxBytes != 0 && r.MaxBytes < MinLogMaxBytes {
+		return Errorf(ErrBadSpec, "%s.max_bytes: %d is below the minimum of %d (0 means the default)", field, r.MaxBytes, MinLogMaxBytes)
+	}
+	if r.MaxFiles < 0 || r.MaxFiles > MaxLogMaxFiles {
+		return Errorf(ErrBadSpec, "%s.max_files: %d is not between 1 and %d (0 means the default)", field, r.MaxFiles, MaxLogMaxFiles)
+	}
+	return nil
 }
 
 // SecurityOptions are the isolation settings an engine applies to its guest.
@@ -299,6 +353,12 @@ func (s *InstanceSpec) Validate() error {
 		if bd.Format != "" && bd.Format != "raw" && bd.Format != "qcow2" {
 			return Errorf(ErrBadSpec, "block_devices[%d].format: %q is not raw or qcow2", i, bd.Format)
 		}
+	}
+	if err := s.ConsoleLog.validate("console_log"); err != nil {
+		return err
+	}
+	if err := s.ShimLog.validate("shim_log"); err != nil {
+		return err
 	}
 	if err := s.Security.validate(); err != nil {
 		return err

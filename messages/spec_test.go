@@ -42,6 +42,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"fs_shares[0]", func(s *InstanceSpec) { s.FSShares = []FSShare{{Tag: "", HostPath: "/x"}} }},
 		{"block_devices[0].format", func(s *InstanceSpec) { s.BlockDevices[0].Format = "vmdk" }},
 		{"memory_mib", func(s *InstanceSpec) { s.MemoryMiB = 1 }},
+		{"console_log.max_bytes", func(s *InstanceSpec) { s.ConsoleLog.MaxBytes = 1000 }},
+		{"console_log.max_bytes", func(s *InstanceSpec) { s.ConsoleLog.MaxBytes = -1 }},
+		{"console_log.max_files", func(s *InstanceSpec) { s.ConsoleLog.MaxFiles = -1 }},
+		{"shim_log.max_files", func(s *InstanceSpec) { s.ShimLog.MaxFiles = MaxLogMaxFiles + 1 }},
 	}
 	for _, c := range cases {
 		spec := sampleSpec()
@@ -56,6 +60,32 @@ func TestValidateNamesTheField(t *testing.T) {
 		if strings.Contains(err.Error(), sentinel) {
 			t.Errorf("%s: error quotes a secret: %q", c.field, err)
 		}
+	}
+}
+
+// TestLogRotationDefaults: zero fields take the defaults, set ones stay,
+// and a spec without them marshals without the keys (older shims ignore
+// them anyway; unknown fields are accepted).
+func TestLogRotationDefaults(t *testing.T) {
+	got := LogRotation{}.WithDefaults(DefaultConsoleLogMaxBytes, DefaultConsoleLogMaxFiles)
+	if got != (LogRotation{MaxBytes: 10 << 20, MaxFiles: 3}) {
+		t.Fatalf("defaults: %+v", got)
+	}
+	if got := (LogRotation{MaxBytes: MinLogMaxBytes}).WithDefaults(1<<20, 3); got != (LogRotation{MaxBytes: MinLogMaxBytes, MaxFiles: 3}) {
+		t.Fatalf("a set field was replaced: %+v", got)
+	}
+	spec := sampleSpec()
+	spec.ConsoleLog, spec.ShimLog = LogRotation{}, LogRotation{}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "console_log") || strings.Contains(string(b), "shim_log") {
+		t.Fatalf("zero rotation settings were marshalled: %s", b)
+	}
+	spec.ConsoleLog = LogRotation{MaxBytes: 1 << 20, MaxFiles: 1}
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("one file of 1 MiB: %v", err)
 	}
 }
 

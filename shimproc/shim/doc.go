@@ -5,8 +5,9 @@
 //
 // The shim reads its InstanceSpec from stdin, signals readiness on fd 3,
 // watches the supervisor's keepalive pipe on fd 4, forwards stop requests to
-// the guest, and leaves an exit record (exit.json) behind before it exits
-// with the guest's status.
+// the guest, records the guest's stdout and stderr in the console log
+// (capped and rotated, as is its own shim.log), and leaves an exit record
+// (exit.json) behind before it exits with the guest's status.
 //
 // A spec that asks for confinement (identity, rlimits, no_new_privs,
 // seccomp, PID or network namespace) starts its guest through the shim's

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -104,13 +103,14 @@ func resolveExecutable(name string, env []string) (string, error) {
 }
 
 // guestCommand builds the guest's exec.Cmd: argv[0] is the executable as the
-// spec names it, stdin is /dev/null, stdout and stderr go to the console.
+// spec names it, stdin is /dev/null, stdout and stderr are the console's
+// pipes (console.guestStdout and guestStderr).
 //
 // The guest stays in the shim's process group, so that the supervisor can
 // kill the whole box with one kill(-pgid). Pdeathsig makes the kernel
 // SIGKILL the guest when the thread that forked it dies; the caller keeps
 // that thread alive for the shim's whole life (runtime.LockOSThread in Main).
-func guestCommand(spec *messages.InstanceSpec, console *os.File) (*exec.Cmd, error) {
+func guestCommand(spec *messages.InstanceSpec, stdout, stderr *os.File) (*exec.Cmd, error) {
 	env := guestEnv(spec)
 	path, err := resolveExecutable(spec.GuestEntrypoint.Executable, env)
 	if err != nil {
@@ -125,24 +125,8 @@ func guestCommand(spec *messages.InstanceSpec, console *os.File) (*exec.Cmd, err
 		Env:         env,
 		Dir:         spec.GuestEntrypoint.WorkDir,
 		Stdin:       nil, // os/exec opens /dev/null
-		Stdout:      console,
-		Stderr:      console,
+		Stdout:      stdout,
+		Stderr:      stderr,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}, nil
-}
-
-// openConsole opens spec.console_output for appending (created 0600: the
-// guest may print anything, its secrets included). An empty path means the
-// guest writes to the shim's own stderr (shim.log); the returned close
-// function is then a no-op.
-func openConsole(path string) (*os.File, func(), error) {
-	if path == "" {
-		return os.Stderr, func() {}, nil
-	}
-	// Never through a planted link or into another user's file (layout checks).
-	f, err := layout.OpenAppend(path, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("console_output: %w", err)
-	}
-	return f, func() { _ = f.Close() }, nil
 }

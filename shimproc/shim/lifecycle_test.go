@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/boxsup/boxsup/boxlog"
 )
 
 // A sleeping guest: the ready byte comes once it runs (and the pipe is closed
@@ -75,7 +77,7 @@ func TestGuestExitCode(t *testing.T) {
 	if rec := r.exitRecord(); rec.ExitCode != 3 || rec.Signal != "" || rec.Reason != "exited" {
 		t.Errorf("exit record = %+v, want exit 3, no signal, reason exited", rec)
 	}
-	if got := readFile(t, filepath.Join(dir, "console.log")); got != "to-console\n" {
+	if got := consoleText(t, filepath.Join(dir, "console.log"), boxlog.Options{}); got != "to-console\n" {
 		t.Errorf("console = %q, want the guest's output", got)
 	}
 }

@@ -108,6 +108,15 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	if s.readyErr != nil {
 		return s.fail(ExitUsage, "usage: "+s.readyErr.Error())
 	}
+	shimLog, err := capShimLog(spec.ShimLog.WithDefaults(messages.DefaultShimLogMaxBytes, messages.DefaultShimLogMaxFiles))
+	if err != nil {
+		return s.fail(ExitUsage, "setup failed: shim_log: "+err.Error())
+	}
+	if shimLog != nil {
+		// From here on the shim's lines go through the cap. The log stays
+		// open until the process exits: its last line may come late.
+		s.stderr = shimLog
+	}
 	grace, err := keepaliveGrace()
 	if err != nil {
 		return s.fail(ExitUsage, "usage: "+err.Error())
@@ -131,11 +140,11 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer keepalive.stop()
 	}
 
-	console, closeConsole, err := openConsole(spec.ConsoleOutput)
+	console, err := openConsole(spec, s.logf)
 	if err != nil {
-		return s.fail(ExitUsage, "setup failed: "+err.Error())
+		return s.fail(ExitUsage, "setup failed: console_output: "+err.Error())
 	}
-	defer closeConsole()
+	defer console.finish() // on the failure paths; a no-op after the one below
 
 	var readySock *readySocket
 	if spec.ReadyTransport != "" {
@@ -145,11 +154,14 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer readySock.close()
 	}
 
-	cmd, err := guestCommand(spec, console)
+	cmd, err := guestCommand(spec, console.guestStdout, console.guestStderr)
 	if err != nil {
+		console.started()
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
 	}
-	if se := startGuest(spec, cmd); se != nil { // forks from this goroutine's locked thread (Pdeathsig)
+	se := startGuest(spec, cmd) // forks from this goroutine's locked thread (Pdeathsig)
+	console.started()
+	if se != nil {
 		return s.fail(se.code, se.reason)
 	}
 	s.logf("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
@@ -185,6 +197,9 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	if n := sweepProcessGroup(); n > 0 {
 		s.logf("killed %d leftover process(es) of the box's process group", n)
 	}
+	// Whatever the guest wrote is in the console's pipes now; it reaches
+	// console_output before the exit record says the box is over.
+	console.finish()
 	if err := writeExitRecord(s.exitFile, rec); err != nil {
 		s.logf("%v", err)
 	}

@@ -212,6 +212,8 @@ const (
 	FieldNetworkConfig  = "network_config"
 	FieldDisableNetwork = "disable_network"
 	FieldHomeDir        = "home_dir"
+	FieldConsoleLog     = "console_log"
+	FieldShimLog        = "shim_log"
 )
 
 // OptionalFields lists every optional field, in the order the spec declares
@@ -222,7 +224,7 @@ func OptionalFields() []string {
 		FieldMaxOpenFiles, FieldMaxFileSize, FieldMaxProcesses, FieldNoNewPrivs,
 		FieldNewPIDNS, FieldSanitizeEnv, FieldCloseFDs,
 		FieldCPUs, FieldMemoryMiB, FieldFSShares, FieldBlockDevices, FieldGuestRootfs,
-		FieldNetworkConfig, FieldDisableNetwork, FieldHomeDir,
+		FieldNetworkConfig, FieldDisableNetwork, FieldHomeDir, FieldConsoleLog, FieldShimLog,
 	}
 }
 
@@ -251,6 +253,8 @@ func (s *InstanceSpec) SetOptionalFields() []string {
 		FieldNetworkConfig:  s.NetworkConfig != nil,
 		FieldDisableNetwork: s.DisableNetwork,
 		FieldHomeDir:        s.HomeDir != "",
+		FieldConsoleLog:     s.ConsoleLog != LogRotation{},
+		FieldShimLog:        s.ShimLog != LogRotation{},
 	}
 	var out []string
 	for _, f := range OptionalFields() {

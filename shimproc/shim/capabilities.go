@@ -31,6 +31,8 @@ var honoured = map[string]messages.FieldSupport{
 	messages.FieldCloseFDs:       {How: "the guest inherits descriptors 0, 1 and 2 only (checked, not best effort)"},
 	messages.FieldCPUs:           {How: "CPU quota on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerCPU}},
 	messages.FieldMemoryMiB:      {How: "memory limit (swap off) on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerMemory}},
+	messages.FieldConsoleLog:     {How: "console_output is rotated at max_bytes, max_files kept (docs/SHIM-PROTOCOL.md §15)"},
+	messages.FieldShimLog:        {How: "shim.log is rotated at max_bytes, max_files kept"},
 }
 
 // refused says why the reference engine cannot honour the other optional

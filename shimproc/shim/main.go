@@ -183,6 +183,7 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	close(done)
 	<-ctlDone
 	if readySock != nil {
+		readySock.acceptPending() // it connected, then exited before we accepted
 		readySock.close()
 	}
 	s.ready.abandon() // the guest ended before it was ready: no byte

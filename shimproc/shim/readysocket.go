@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,8 @@ type readySocket struct {
 	f       *os.File
 	waiting bool          // awaitConnection was called (main goroutine only)
 	done    chan struct{} // closed when the accept goroutine has returned
+	ready   func()        // onReady, called once (sync.Once)
+	once    sync.Once
 }
 
 // listenReadySocket binds and listens on path before the guest starts, so a
@@ -69,13 +72,37 @@ func listenReadySocket(path string) (*readySocket, error) {
 // listener (close) ends the wait without calling onReady.
 func (s *readySocket) awaitConnection(onReady func()) {
 	s.waiting = true
+	s.ready = func() { s.once.Do(onReady) }
 	go func() {
 		defer close(s.done)
 		if s.acceptOne() {
 			s.closeListener()
-			onReady()
+			s.ready()
 		}
 	}()
+}
+
+// acceptPending takes, without waiting, a connection already queued on the
+// listener: a guest that connected and exited before the accept goroutine
+// ran did signal ready. It calls onReady when there is one.
+func (s *readySocket) acceptPending() {
+	if !s.waiting {
+		return
+	}
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	accepted := false
+	_ = rc.Control(func(fd uintptr) {
+		if nfd, _, aerr := unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK); aerr == nil {
+			_ = unix.Close(nfd)
+			accepted = true
+		}
+	})
+	if accepted {
+		s.ready()
+	}
 }
 
 // acceptOne waits for one connection and closes it at once: the connection

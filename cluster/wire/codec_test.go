@@ -91,7 +91,7 @@ var notMessages = map[string]bool{
 	"InstanceSpec": true, "SecurityOptions": true, "FSShare": true, "BlockDevice": true,
 	"Entrypoint": true, "GuestRootfs": true, "NetworkConfig": true, "SecretVar": true, "Secret": true,
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
-	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true,
+	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
 }
 
 // TestRegistryCoversPackageMessages parses package messages and requires

@@ -266,7 +266,7 @@ func (m *Machine) notifyIfChanged() {
 		m.initial = false
 		st := m.Status(nil)
 		m.notified = keyOf(st)
-		m.emit(Notify{Status: st, Initial: true})
+		m.notifyFirst(Notify{Status: st, Initial: true})
 		return
 	}
 	if len(m.pending) > 0 || m.phase.transient() {
@@ -275,8 +275,15 @@ func (m *Machine) notifyIfChanged() {
 	st := m.Status(nil)
 	if k := keyOf(st); k != m.notified {
 		m.notified = k
-		m.emit(Notify{Status: st})
+		m.notifyFirst(Notify{Status: st})
 	}
+}
+
+// notifyFirst puts n before the effects of this event: the root must know
+// the new status before a caller who hears of it can ask the root (a Stop
+// of every box right after a Start returned must find that box).
+func (m *Machine) notifyFirst(n Notify) {
+	m.out = append([]Effect{n}, m.out...)
 }
 
 func keyOf(st messages.BoxStatus) statusKey {

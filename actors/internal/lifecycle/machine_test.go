@@ -376,3 +376,30 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestRootHearsBeforeTheCaller: the Notify that tells the root about a new
+// status comes before the reply that tells a caller, so a caller who at once
+// asks the root (Shutdown's stop-all) finds the box as it was answered.
+func TestRootHearsBeforeTheCaller(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, true)
+	w := d.waiter()
+	d.feed(Create{W: w, Opts: Options{}}, Prepared{}, SpecDurable{})
+	d.ackAll()
+	d.feed(Spawned{Gen: 1, Proc: Proc{Identity: messages.Identity{PID: 100}}})
+	d.ackAll()
+	d.feed(Ready{Gen: 1})
+	effs := d.ackAll()
+	notify, reply := -1, -1
+	for i, e := range effs {
+		switch e.(type) {
+		case Notify:
+			notify = i
+		case Reply:
+			reply = i
+		}
+	}
+	if notify < 0 || reply < 0 || notify > reply {
+		t.Fatalf("Notify at %d, Reply at %d: the root must hear first (%s)", notify, reply, describe(effs))
+	}
+}

@@ -48,6 +48,11 @@ const (
 	// socket's server) is controlled by someone other than this user or
 	// root, so boxsup refuses to use it rather than act on planted input.
 	ErrUnsafeHome ErrorCode = "unsafe_home"
+	// ErrUnsupported: the spec sets a field that the box's engine does not
+	// honour (or honours only through a cgroup controller the supervisor
+	// cannot apply here). The box is refused before anything is created;
+	// the message names the engine and the fields. It is also ErrBadSpec.
+	ErrUnsupported ErrorCode = "unsupported"
 )
 
 // descriptions are the texts of the codes: the first part of every message.
@@ -60,6 +65,7 @@ var descriptions = map[ErrorCode]string{
 	ErrIdentityMismatch: "process identity does not match the record",
 	ErrHomeLocked:       "home is locked by another supervisor",
 	ErrBadSpec:          "invalid box spec",
+	ErrUnsupported:      "not supported by the engine",
 	ErrStartFailed:      "box failed to start",
 	ErrCorruptFile:      "corrupt or truncated file",
 	ErrNotSocket:        "path exists and is not a socket",
@@ -75,10 +81,33 @@ var descriptions = map[ErrorCode]string{
 }
 
 // implied lists, for the codes that have them, the other errors an error of
-// that code also is: a supervisor timeout is a deadline exceeded.
+// that code also is: a supervisor timeout is a deadline exceeded, and a
+// field the engine does not honour is a bad spec (so a caller that knows
+// only ErrBadSpec still recognises the refusal). Codes are compared, not
+// values, so the relation survives an error's trip through JSON.
 var implied = map[ErrorCode][]error{
-	ErrTimeout: {context.DeadlineExceeded},
+	ErrTimeout:     {context.DeadlineExceeded},
+	ErrUnsupported: {ErrBadSpec},
 }
+
+// implies reports whether an error of code c is also target: a code or
+// error that implied lists for c, or an *Error of such a code.
+func (c ErrorCode) implies(target error) bool {
+	if t, ok := target.(*Error); ok && t != nil {
+		target = t.Code
+	}
+	for _, imp := range implied[c] {
+		if target == imp {
+			return true
+		}
+	}
+	return false
+}
+
+// Is reports whether target is an error that the code implies
+// (errors.Is(ErrUnsupported, ErrBadSpec) holds). Equal codes compare equal
+// without it.
+func (c ErrorCode) Is(target error) bool { return c.implies(target) }
 
 // Error returns the code's description ("box not found"); a code this
 // version does not know describes itself.
@@ -112,16 +141,15 @@ func (e *Error) Unwrap() error { return e.cause }
 func (e *Error) Is(target error) bool {
 	switch t := target.(type) {
 	case ErrorCode:
-		return t == e.Code
+		if t == e.Code {
+			return true
+		}
 	case *Error:
-		return t != nil && t.Code == e.Code
-	}
-	for _, imp := range implied[e.Code] {
-		if target == imp {
+		if t != nil && t.Code == e.Code {
 			return true
 		}
 	}
-	return false
+	return e.Code.implies(target)
 }
 
 // Errorf returns a new *Error with the code and a message of the form

@@ -37,6 +37,7 @@ type InstanceSpec struct {
 	BoxID           string          `json:"box_id"`
 	Security        SecurityOptions `json:"security"`
 	CPUs            uint8           `json:"cpus,omitempty"`
+	CPUMillis       uint32          `json:"cpu_millis,omitempty"` // CPU quota in 1/1000 CPU: CPUQuotaMillis
 	MemoryMiB       uint32          `json:"memory_mib,omitempty"`
 	FSShares        []FSShare       `json:"fs_shares,omitempty"`
 	BlockDevices    []BlockDevice   `json:"block_devices,omitempty"`
@@ -201,6 +202,9 @@ func (s *InstanceSpec) Validate() error {
 		if sh.Tag == "" || !filepath.IsAbs(sh.HostPath) {
 			return Errorf(ErrBadSpec, "fs_shares[%d]: want a tag and an absolute host_path", i)
 		}
+	}
+	if err := s.validateCPUMillis(); err != nil {
+		return err
 	}
 	for i, bd := range s.BlockDevices {
 		if bd.BlockID == "" || !filepath.IsAbs(bd.DiskPath) {

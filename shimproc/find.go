@@ -210,32 +210,20 @@ func KillCgroup(dir string) error {
 }
 
 // RemoveBoxCgroup removes a box's cgroup (BoxCgroupDir) with its empty
-// generation cgroups. A populated one is left, with messages.ErrCgroup; a
-// missing one is not an error.
+// generation cgroups, and their cgroup v1 mirrors (limits on a hybrid
+// host). A populated one is left, with messages.ErrCgroup; a missing one is
+// not an error.
 func RemoveBoxCgroup(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return messages.Errorf(messages.ErrCgroup, "listing %s: %v", dir, err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			errs = append(errs, removeCgroup(filepath.Join(dir, e.Name()), cgroupRemoveWait))
-		}
-	}
-	errs = append(errs, removeCgroup(dir, cgroupRemoveWait))
-	return errors.Join(errs...)
+	return errors.Join(removeCgroupTree(dir), removeV1Box(dir))
 }
 
 // RemoveGenCgroup removes a generation's cgroup when it is empty (after its
-// shim exited), and the box's cgroup above it when no generation's is left.
-// A busy or missing cgroup is left as it is.
+// shim exited), and the box's cgroup above it when no generation's is left;
+// the same for their cgroup v1 mirrors. A busy or missing cgroup is left as
+// it is.
 func RemoveGenCgroup(dir string) {
 	if dir == "" {
 		return
@@ -243,4 +231,5 @@ func RemoveGenCgroup(dir string) {
 	if err := removeCgroup(dir, cgroupRemoveWait); err == nil && strings.HasPrefix(filepath.Base(dir), "gen-") {
 		removeIfEmpty(filepath.Dir(dir))
 	}
+	_ = removeV1Gen(dir, cgroupRemoveWait)
 }

@@ -57,6 +57,9 @@ type Handle struct {
 
 	metricsMu sync.Mutex
 	metrics   metricsState
+
+	cgFilesOnce sync.Once
+	cgFiles     *cgroupFiles // where the generation's cgroup files are (cgroupFiles)
 }
 
 // PID returns the shim's process id.
@@ -156,7 +159,7 @@ func (h *Handle) RemoveCgroup() error {
 	if strings.HasPrefix(filepath.Base(h.cgroup), "gen-") {
 		removeIfEmpty(filepath.Dir(h.cgroup))
 	}
-	return nil
+	return removeV1Gen(h.cgroup, cgroupRemoveWait)
 }
 
 // startWatcher starts the goroutine that waits for the shim's exit.

@@ -26,8 +26,7 @@ type runOptions struct {
 	maxRestarts  int
 	stopTimeout  time.Duration
 	readyTimeout time.Duration
-	cpus         uint8
-	memoryMiB    uint32
+	resources    resourceFlags
 	env          []string
 	secretEnv    []string
 	remove       bool
@@ -71,8 +70,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
-	f.Uint8Var(&o.cpus, "cpus", 0, "vCPUs for a VM engine (the process engine ignores it)")
-	f.Uint32Var(&o.memoryMiB, "memory", 0, "memory in MiB for a VM engine (the process engine ignores it)")
+	o.resources.register(f)
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VAL in the guest's environment (KEY alone: copy boxsup's value); repeatable")
 	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "set a secret KEY=VAL in the guest's environment, never logged or shown (KEY alone: take boxsup's value); repeatable")
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
@@ -110,21 +108,23 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	if id == "" {
 		id = randomID()
 	}
-	return messages.StartBox{
-		ID: id,
-		Spec: messages.InstanceSpec{
-			Engine:    messages.EngineProcess,
-			CPUs:      o.cpus,
-			MemoryMiB: o.memoryMiB,
-			GuestEntrypoint: messages.Entrypoint{
-				Executable: args[0],
-				Args:       args[1:],
-				Env:        env,
-				WorkDir:    wd,
-			},
-			Secrets: secrets,
-			Detach:  o.detach,
+	spec := messages.InstanceSpec{
+		Engine: messages.EngineProcess,
+		GuestEntrypoint: messages.Entrypoint{
+			Executable: args[0],
+			Args:       args[1:],
+			Env:        env,
+			WorkDir:    wd,
 		},
+		Secrets: secrets,
+		Detach:  o.detach,
+	}
+	if err := o.resources.apply(&spec); err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	return messages.StartBox{
+		ID:           id,
+		Spec:         spec,
 		Restart:      messages.RestartPolicy{Mode: mode, MaxRestarts: o.maxRestarts},
 		StopTimeout:  o.stopTimeout,
 		ReadyTimeout: o.readyTimeout,

@@ -60,7 +60,8 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 }
 
 // create writes the new box's directory and spec.json (after checking the
-// shim binary, so that a start that cannot run leaves nothing behind), then
+// shim binary and that the spec's resource limits can be enforced, so that
+// a start that cannot run leaves nothing behind), then
 // makes them durable in parallel with the spawn.
 func (a *boxActor) create() {
 	inc, box, spec, c := a.inc, a.box, a.spec, a.core
@@ -68,6 +69,9 @@ func (a *boxActor) create() {
 		var err error
 		c.withIO(func() {
 			if err = c.checkShim(spec.Spec.Engine); err == nil {
+				err = shimproc.CheckResources(&spec.Spec, c.cfg.Cgroup, c.cgroupParent)
+			}
+			if err == nil {
 				err = box.Prepare(spec)
 			}
 		})

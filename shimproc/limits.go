@@ -148,3 +148,42 @@ func swapActive() (bool, error) {
 	}
 	return lines > 1, sc.Err()
 }
+
+// enforcedBySupervisor reports whether the supervisor enforces the spec's
+// resource fields on the box cgroup: for the process engine, whose guest is
+// a plain process. A VM engine reads cpus and memory_mib as the VM's shape
+// (a memory limit of the guest's RAM would OOM-kill the VMM) and honours or
+// refuses them itself.
+func enforcedBySupervisor(spec *messages.InstanceSpec) bool {
+	return spec.Engine == messages.EngineProcess || spec.Engine == ""
+}
+
+// CheckResources refuses, before anything is created, a spec whose
+// resource limits boxes of this cgroup mode and parent cannot get right now
+// (messages.ErrUnsupported, also messages.ErrBadSpec, naming the field and
+// the missing controller). It creates nothing; Start checks again.
+func CheckResources(spec *messages.InstanceSpec, mode CgroupMode, parent string) error {
+	if !enforcedBySupervisor(spec) || !spec.HasResourceLimits() {
+		return nil
+	}
+	root, why := limitsRoot(mode, parent)
+	if why != "" {
+		return messages.Errorf(messages.ErrUnsupported, "resource limits cannot be enforced: %s", why)
+	}
+	for _, need := range []struct {
+		set        bool
+		field, ctl string
+	}{
+		{spec.CPUQuotaMillis() != 0, "cpus/cpu_millis", controllerCPU},
+		{spec.MemoryMiB != 0, "memory_mib", controllerMemory},
+		{spec.PidsLimit() != 0 && spec.PidsLimit() < maxPidsLimit, "security.max_processes", controllerPids},
+	} {
+		if !need.set {
+			continue
+		}
+		if _, err := locateController(root, need.ctl); err != nil {
+			return fmt.Errorf("%s: %w", need.field, err)
+		}
+	}
+	return nil
+}

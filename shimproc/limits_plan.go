@@ -33,8 +33,12 @@ type limitsPlan struct {
 // planLimits decides where each limit of spec is enforced for a box whose
 // generation cgroup v2 is genDir. A limit that cannot be enforced is
 // messages.ErrUnsupported naming the controller: a box never runs without
-// a limit it asked for. nil means the spec sets none.
+// a limit it asked for. nil means the spec sets none, or is not for the
+// process engine (see enforcedBySupervisor).
 func planLimits(spec *messages.InstanceSpec, root, genDir string, mode CgroupMode, parent string) (*limitsPlan, error) {
+	if !enforcedBySupervisor(spec) {
+		return nil, nil
+	}
 	millis, memory, pids := spec.CPUQuotaMillis(), spec.MemoryLimitBytes(), spec.PidsLimit()
 	if pids >= maxPidsLimit {
 		pids = 0

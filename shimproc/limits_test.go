@@ -157,6 +157,21 @@ func TestLimitsRefusedWithoutCgroup(t *testing.T) {
 	if rs := SupportedResources(CgroupOff, ""); rs.CPU || rs.Memory || rs.Pids || rs.Why == "" {
 		t.Errorf("SupportedResources(off) = %+v, want nothing, with a reason", rs)
 	}
+	capped := guestSpec("/bin/true")
+	capped.MemoryMiB = 64
+	if err := CheckResources(&capped, CgroupOff, ""); !errors.Is(err, messages.ErrUnsupported) {
+		t.Errorf("CheckResources(memory_mib, off): %v, want ErrUnsupported", err)
+	}
+	// A VM engine reads memory_mib as the VM's RAM: the supervisor leaves
+	// it to the engine (a cgroup limit of the guest's RAM would kill the
+	// VMM).
+	capped.Engine = messages.EngineLibkrun
+	if err := CheckResources(&capped, CgroupOff, ""); err != nil {
+		t.Errorf("CheckResources(libkrun, memory_mib, off): %v, want nil", err)
+	}
+	if lp, err := planLimits(&capped, "", "", CgroupOff, ""); lp != nil || err != nil {
+		t.Errorf("planLimits(libkrun): %+v, %v; want no limits", lp, err)
+	}
 }
 
 // TestSupportedResourcesNamesTheMissing: every limit is either supported

@@ -60,7 +60,8 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 }
 
 // create writes the new box's directory and spec.json (after checking the
-// shim binary, so that a start that cannot run leaves nothing behind), then
+// shim binary and that the spec's resource limits can be enforced, so that
+// a start that cannot run leaves nothing behind), then
 // makes them durable in parallel with the spawn.
 func (a *boxActor) create() {
 	inc, box, spec, c := a.inc, a.box, a.spec, a.core
@@ -512,9 +513,16 @@ func (c *core) checkSupported(spec messages.InstanceSpec) error {
 }
 
 // cgroupControllers lists the cgroup controllers boxsup can apply to a
-// box's cgroup on this host: none yet, so a spec with resource limits is
+// box's cgroup on this host right now (cgroup v2 where delegated, else the
+// v1 hierarchies of a hybrid host): a spec whose limits need another is
 // refused rather than run without them.
-func (c *core) cgroupControllers() []messages.CgroupController { return nil }
+func (c *core) cgroupControllers() []messages.CgroupController {
+	var out []messages.CgroupController
+	for _, name := range shimproc.SupportedResources(c.cfg.Cgroup, c.cgroupParent).Controllers() {
+		out = append(out, messages.CgroupController(name))
+	}
+	return out
+}
 
 // goHelper runs f on a goroutine that Shutdown waits for.
 func (c *core) goHelper(f func()) {

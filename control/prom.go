@@ -34,7 +34,8 @@ type Exporter struct {
 	startLatency prometheus.Histogram
 	stopLatency  prometheus.Histogram
 
-	cpu, memory, disk, processes, restarts, state, up *prometheus.Desc
+	cpu, memory, disk, processes, restarts, state, up             *prometheus.Desc
+	cpuSeconds, tasks, memoryLimit, pidsLimit, cpuQuota, oomKills *prometheus.Desc
 }
 
 // NewExporter returns an Exporter over b. scrapeTimeout bounds the backend
@@ -62,8 +63,16 @@ func NewExporter(b Backend, scrapeTimeout time.Duration) *Exporter {
 		disk:      prometheus.NewDesc("boxsup_box_disk_bytes", "Size of the box's directory.", box, nil),
 		processes: prometheus.NewDesc("boxsup_box_processes", "Processes in the box's tree.", box, nil),
 		restarts:  prometheus.NewDesc("boxsup_box_restarts_total", "Restarts of the box by its restart policy.", box, nil),
-		state:     prometheus.NewDesc("boxsup_box_state", "1 for the box's current state, 0 for the others.", []string{"box", "state"}, nil),
-		up:        prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
+		cpuSeconds: prometheus.NewDesc("boxsup_box_cpu_seconds_total",
+			"CPU time (user+system) of the box's process tree since its current run started; resets when the box restarts.", box, nil),
+		tasks:       prometheus.NewDesc("boxsup_box_tasks", "Tasks (threads) in the box's pids cgroup, where it has one.", box, nil),
+		memoryLimit: prometheus.NewDesc("boxsup_box_memory_limit_bytes", "Memory limit on the box's cgroup, where it has one.", box, nil),
+		pidsLimit:   prometheus.NewDesc("boxsup_box_pids_limit", "Limit on the tasks of the box's tree, where it has one.", box, nil),
+		cpuQuota:    prometheus.NewDesc("boxsup_box_cpu_quota", "CPU quota on the box's cgroup, in CPUs, where it has one.", box, nil),
+		oomKills: prometheus.NewDesc("boxsup_box_oom_kills_total",
+			"Processes of the box's current run killed by the OOM killer under its memory limit.", box, nil),
+		state: prometheus.NewDesc("boxsup_box_state", "1 for the box's current state, 0 for the others.", []string{"box", "state"}, nil),
+		up:    prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
 	}
 }
 
@@ -85,7 +94,8 @@ func (e *Exporter) Follow(sup *actors.Supervisor) (cancel func()) {
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{e.cpu, e.memory, e.disk, e.processes, e.restarts, e.state, e.up} {
+	for _, d := range []*prometheus.Desc{e.cpu, e.memory, e.disk, e.processes, e.restarts, e.state, e.up,
+		e.cpuSeconds, e.tasks, e.memoryLimit, e.pidsLimit, e.cpuQuota, e.oomKills} {
 		ch <- d
 	}
 	e.startLatency.Describe(ch)
@@ -126,6 +136,26 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(e.memory, prometheus.GaugeValue, float64(m.MemoryBytes), m.ID)
 		ch <- prometheus.MustNewConstMetric(e.disk, prometheus.GaugeValue, float64(m.DiskBytes), m.ID)
 		ch <- prometheus.MustNewConstMetric(e.processes, prometheus.GaugeValue, float64(m.Processes), m.ID)
+		ch <- prometheus.MustNewConstMetric(e.cpuSeconds, prometheus.CounterValue, m.CPUSeconds, m.ID)
+		e.collectLimits(ch, m)
+	}
+}
+
+// collectLimits sends the series that exist only for a box with the
+// matching cgroup: a limit of 0 is no limit, not a limit of zero.
+func (e *Exporter) collectLimits(ch chan<- prometheus.Metric, m messages.BoxMetrics) {
+	if m.Tasks != 0 {
+		ch <- prometheus.MustNewConstMetric(e.tasks, prometheus.GaugeValue, float64(m.Tasks), m.ID)
+	}
+	if m.MemoryLimitBytes != 0 {
+		ch <- prometheus.MustNewConstMetric(e.memoryLimit, prometheus.GaugeValue, float64(m.MemoryLimitBytes), m.ID)
+		ch <- prometheus.MustNewConstMetric(e.oomKills, prometheus.CounterValue, float64(m.OOMKills), m.ID)
+	}
+	if m.PidsLimit != 0 {
+		ch <- prometheus.MustNewConstMetric(e.pidsLimit, prometheus.GaugeValue, float64(m.PidsLimit), m.ID)
+	}
+	if m.CPUQuotaMillis != 0 {
+		ch <- prometheus.MustNewConstMetric(e.cpuQuota, prometheus.GaugeValue, float64(m.CPUQuotaMillis)/1000, m.ID)
 	}
 }
 

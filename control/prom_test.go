@@ -69,6 +69,8 @@ func TestExporterServesBoxSeries(t *testing.T) {
 		`boxsup_box_memory_bytes{box="web"}`,
 		`boxsup_box_disk_bytes{box="web"}`,
 		`boxsup_box_processes{box="web"} 2`,
+		`# TYPE boxsup_box_cpu_seconds_total counter`,
+		`boxsup_box_cpu_seconds_total{box="web"}`,
 		`boxsup_box_restarts_total{box="web"} 0`,
 		`boxsup_box_state{box="web",state="running"} 1`,
 		`boxsup_box_state{box="db",state="exited"} 1`,

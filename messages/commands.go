@@ -122,14 +122,38 @@ type MetricsAllResponse struct {
 
 // BoxMetrics is one sample of a box's whole process tree (cgroup members, or
 // the shim and its descendants). CPUPercent is the share of one CPU since the
-// previous sample (the first sample covers the time since the shim started).
+// previous sample (the first sample covers the time since the shim started);
+// CPUSeconds is the tree's CPU time as a counter, which any number of
+// consumers can turn into a rate of their own.
+//
+// Where the box has a cgroup the figures come from it (O(1) files per box):
+// CPU time from cpu.stat (or cpuacct.usage), memory from memory.current (or
+// memory.usage_in_bytes: what the memory limit counts, page cache included),
+// tasks from pids.current. Otherwise they are summed over the tree's
+// processes (memory as RSS). The counters start at zero with each
+// generation: a restarted box is a counter reset.
 type BoxMetrics struct {
-	ID          string        `json:"id"`
-	PID         int           `json:"pid"`
-	CPUPercent  float64       `json:"cpu_percent"`
-	MemoryBytes uint64        `json:"memory_bytes"` // RSS summed over the tree
-	Processes   int           `json:"processes"`
-	DiskBytes   uint64        `json:"disk_bytes"` // size of the box directory
-	Uptime      time.Duration `json:"uptime"`
-	SampledAt   time.Time     `json:"sampled_at"`
+	ID          string  `json:"id"`
+	PID         int     `json:"pid"`
+	CPUPercent  float64 `json:"cpu_percent"`
+	CPUSeconds  float64 `json:"cpu_seconds"`  // user+system CPU time of the generation's tree, cumulative
+	MemoryBytes uint64  `json:"memory_bytes"` // the memory cgroup's usage, else RSS summed over the tree
+	Processes   int     `json:"processes"`
+	// Tasks counts the tree's threads (pids.current), what PidsLimit
+	// limits; 0 when the box has no pids cgroup.
+	Tasks     uint64        `json:"tasks,omitempty"`
+	DiskBytes uint64        `json:"disk_bytes"` // size of the box directory
+	Uptime    time.Duration `json:"uptime"`
+	SampledAt time.Time     `json:"sampled_at"`
+	// MemoryLimitBytes and PidsLimit are the limits in force on the box
+	// cgroup (0: none).
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes,omitempty"`
+	PidsLimit        uint64 `json:"pids_limit,omitempty"`
+	// CPUQuotaMillis is the CPU quota in force, in thousandths of a CPU (0:
+	// none).
+	CPUQuotaMillis uint32 `json:"cpu_quota_millis,omitempty"`
+	// OOMKills counts the processes of the generation that the kernel's OOM
+	// killer killed under the box's memory limit, where the kernel reports
+	// it (memory.events, memory.oom_control).
+	OOMKills uint64 `json:"oom_kills,omitempty"`
 }

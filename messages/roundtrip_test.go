@@ -15,6 +15,7 @@ func sampleSpec() InstanceSpec {
 			MaxOpenFiles: 1024, MaxFileSize: 1 << 30, MaxProcesses: 64, NoNewPrivs: true, NewPIDNS: true,
 			SanitizeEnv: true, CloseFDs: true},
 		CPUs:            2,
+		CPUMillis:       1500,
 		MemoryMiB:       512,
 		FSShares:        []FSShare{{Tag: "shared", HostPath: "/srv/shared", ReadOnly: true}},
 		BlockDevices:    []BlockDevice{{BlockID: "vda", DiskPath: "/srv/disk.qcow2", Format: "qcow2"}},

@@ -38,6 +38,7 @@ type InstanceSpec struct {
 	BoxID           string          `json:"box_id"`
 	Security        SecurityOptions `json:"security"`
 	CPUs            uint8           `json:"cpus,omitempty"`
+	CPUMillis       uint32          `json:"cpu_millis,omitempty"` // CPU quota in 1/1000 CPU: CPUQuotaMillis
 	MemoryMiB       uint32          `json:"memory_mib,omitempty"`
 	FSShares        []FSShare       `json:"fs_shares,omitempty"`
 	BlockDevices    []BlockDevice   `json:"block_devices,omitempty"`
@@ -205,6 +206,7 @@ const (
 	FieldSanitizeEnv    = "security.sanitize_env"
 	FieldCloseFDs       = "security.close_fds"
 	FieldCPUs           = "cpus"
+	FieldCPUMillis      = "cpu_millis"
 	FieldMemoryMiB      = "memory_mib"
 	FieldFSShares       = "fs_shares"
 	FieldBlockDevices   = "block_devices"
@@ -223,7 +225,7 @@ func OptionalFields() []string {
 		FieldJailer, FieldSeccomp, FieldUID, FieldGID, FieldGroups,
 		FieldMaxOpenFiles, FieldMaxFileSize, FieldMaxProcesses, FieldNoNewPrivs,
 		FieldNewPIDNS, FieldSanitizeEnv, FieldCloseFDs,
-		FieldCPUs, FieldMemoryMiB, FieldFSShares, FieldBlockDevices, FieldGuestRootfs,
+		FieldCPUs, FieldCPUMillis, FieldMemoryMiB, FieldFSShares, FieldBlockDevices, FieldGuestRootfs,
 		FieldNetworkConfig, FieldDisableNetwork, FieldHomeDir, FieldConsoleLog, FieldShimLog,
 	}
 }
@@ -246,6 +248,7 @@ func (s *InstanceSpec) SetOptionalFields() []string {
 		FieldSanitizeEnv:    sec.SanitizeEnv,
 		FieldCloseFDs:       sec.CloseFDs,
 		FieldCPUs:           s.CPUs != 0,
+		FieldCPUMillis:      s.CPUMillis != 0,
 		FieldMemoryMiB:      s.MemoryMiB != 0,
 		FieldFSShares:       len(s.FSShares) > 0,
 		FieldBlockDevices:   len(s.BlockDevices) > 0,
@@ -349,6 +352,9 @@ func (s *InstanceSpec) Validate() error {
 		if sh.Tag == "" || !filepath.IsAbs(sh.HostPath) {
 			return Errorf(ErrBadSpec, "fs_shares[%d]: want a tag and an absolute host_path", i)
 		}
+	}
+	if err := s.validateCPUMillis(); err != nil {
+		return err
 	}
 	for i, bd := range s.BlockDevices {
 		if bd.BlockID == "" || !filepath.IsAbs(bd.DiskPath) {

@@ -294,7 +294,8 @@ func removeCgroup(dir string, wait time.Duration) error {
 
 // RemoveCgroupParent removes the cgroup directory under which boxes of one
 // home are created (SpawnRequest.CgroupParent), with the box and generation
-// cgroups under it that hold no process; anything still in use is left
+// cgroups under it that hold no process, and the same in the cgroup v1
+// hierarchies where limits mirror them; anything still in use is left
 // alone without error, and so is a host without a writable cgroup2
 // hierarchy. Called when a supervisor shuts down, so that homes that come
 // and go leave nothing behind.
@@ -307,6 +308,16 @@ func RemoveCgroupParent(parent string) error {
 		return err
 	}
 	dir := filepath.Join(root, parent)
+	errs := []error{removeParentTree(dir)}
+	for _, m := range v1Mirrors(dir) {
+		errs = append(errs, removeParentTree(m))
+	}
+	return errors.Join(errs...)
+}
+
+// removeParentTree removes a home's cgroup parent dir with the empty box and
+// generation cgroups below it; busy ones are left without error.
+func removeParentTree(dir string) error {
 	boxes, _ := os.ReadDir(dir)
 	for _, b := range boxes {
 		if !b.IsDir() {

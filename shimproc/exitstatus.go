@@ -2,6 +2,7 @@ package shimproc
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"time"
@@ -25,7 +26,15 @@ const exitFileSlack = 2 * time.Second
 //     SIGKILL, which leaves the shim no time to write exit.json) or its exit
 //     code (source "wait");
 //  3. else "unknown (no exit record)".
+//
+// Either way, a box whose memory cgroup reports OOM kills is told apart
+// (markOOM).
 func (h *Handle) settleExit(ws unix.WaitStatus, haveWait bool) messages.ExitRecord {
+	return h.markOOM(h.exitRecord(ws, haveWait))
+}
+
+// exitRecord is settleExit's record before the OOM check.
+func (h *Handle) exitRecord(ws unix.WaitStatus, haveWait bool) messages.ExitRecord {
 	now := time.Now()
 	if rec, ok := h.readThisRunsExitFile(); ok {
 		rec.Source = messages.SourceExitFile
@@ -56,6 +65,41 @@ func (h *Handle) settleExit(ws unix.WaitStatus, haveWait bool) messages.ExitReco
 		}
 	}
 	return messages.UnknownExit(now)
+}
+
+// Reasons of a SIGKILL that the OOM killer may have sent: the shim's for a
+// guest that died of a signal, and settleExit's for a shim killed outright.
+// Any other reason names who killed it (a stop).
+const (
+	reasonShimSignal = "signal"
+	reasonWaitKilled = "killed"
+)
+
+// markOOM reads the generation's OOM kill count (memory.events or
+// memory.oom_control; it is per generation, since each has its own cgroup)
+// and, when the kernel killed any of its processes, says so: a guest (or
+// shim) that died of SIGKILL with nobody else named as the killer gets the
+// reason messages.ReasonOOMKilled; any other record gets a note.
+func (h *Handle) markOOM(rec messages.ExitRecord) messages.ExitRecord {
+	cf := h.cgroupFiles()
+	if cf == nil {
+		return rec
+	}
+	n := cf.oomKills()
+	if n == 0 {
+		return rec
+	}
+	if rec.Signal == "SIGKILL" && (rec.Reason == reasonShimSignal || rec.Reason == reasonWaitKilled) {
+		rec.Reason = messages.ReasonOOMKilled
+		return rec
+	}
+	note := fmt.Sprintf("%d process(es) of the box OOM-killed", n)
+	if rec.Reason == "" {
+		rec.Reason = note
+	} else {
+		rec.Reason += "; " + note
+	}
+	return rec
 }
 
 // readThisRunsExitFile reads exit.json and accepts it only when it was

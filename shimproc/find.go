@@ -210,34 +210,22 @@ func KillCgroup(dir string) error {
 }
 
 // RemoveBoxCgroup removes a box's cgroup (BoxCgroupDir) with its empty
-// generation cgroups. A populated one is left, with messages.ErrCgroup; a
-// missing one is not an error.
+// generation cgroups, and their cgroup v1 mirrors (limits on a hybrid
+// host). A populated one is left, with messages.ErrCgroup; a missing one is
+// not an error.
 func RemoveBoxCgroup(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return messages.Errorf(messages.ErrCgroup, "listing %s: %v", dir, err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			errs = append(errs, removeCgroup(filepath.Join(dir, e.Name()), cgroupRemoveWait))
-		}
-	}
-	errs = append(errs, removeCgroup(dir, cgroupRemoveWait))
-	return errors.Join(errs...)
+	return errors.Join(removeCgroupTree(dir), removeV1Box(dir))
 }
 
 // RemoveGenCgroup removes a generation's cgroup when it is empty (after its
-// shim exited). A busy or missing cgroup is left as it is; the box's cgroup
-// above it stays for the next generation.
+// shim exited), with its cgroup v1 mirrors. A busy or missing cgroup is
+// left as it is; the box's cgroup above it stays for the next generation.
 func RemoveGenCgroup(dir string) {
 	if dir != "" {
 		_ = removeCgroup(dir, cgroupRemoveWait)
 	}
+	_ = removeV1Gen(dir, cgroupRemoveWait)
 }

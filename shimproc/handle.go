@@ -55,6 +55,9 @@ type Handle struct {
 
 	metricsMu sync.Mutex
 	metrics   metricsState
+
+	cgFilesOnce sync.Once
+	cgFiles     *cgroupFiles // where the generation's cgroup files are (cgroupFiles)
 }
 
 // PID returns the shim's process id.
@@ -149,7 +152,10 @@ func (h *Handle) RemoveCgroup() error {
 	if h.cgroup == "" {
 		return nil
 	}
-	return removeCgroup(h.cgroup, cgroupRemoveWait)
+	if err := removeCgroup(h.cgroup, cgroupRemoveWait); err != nil {
+		return err
+	}
+	return removeV1Gen(h.cgroup, cgroupRemoveWait)
 }
 
 // startWatcher starts the goroutine that waits for the shim's exit.

@@ -75,6 +75,9 @@ func runHelper(role string) int {
 		time.Sleep(time.Hour)
 		return 0
 	}
+	if code, ok := runLimitsHelper(role); ok {
+		return code
+	}
 	fmt.Fprintf(os.Stderr, "unknown helper role %q\n", role)
 	return 2
 }

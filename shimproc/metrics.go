@@ -1,6 +1,7 @@
 package shimproc
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -31,6 +32,10 @@ type metricsState struct {
 	procs  map[int]*sampledProc
 	lastAt time.Time
 
+	// cpuSecs is the tree's CPU time at the last sample: the cgroup's
+	// counter, or (walking the tree) the sum of the windows sampled so far.
+	cpuSecs float64
+
 	disk   uint64    // last walk of the box directory
 	diskAt time.Time // when it was taken
 }
@@ -57,18 +62,104 @@ type sampledProc struct {
 	cpuSecs float64 // user+system at the last sample; <0 before the first
 }
 
-// Metrics samples the box's whole tree: the cgroup's members, else the shim
-// and its descendants. CPUPercent is the tree's CPU time since the previous
-// call (the first call: since the shim started) over the wall time, ×100, so
-// one busy core reads 100. MemoryBytes sums RSS, DiskBytes is the size of the
-// box directory (re-measured at most every 5 s), Uptime counts from the
-// shim's start. After the exit it
+// Metrics samples the box's whole tree. Where the box has a cgroup it reads
+// a few files of it (cpu.stat, the memory and pids controllers' counters
+// and limits, memory events): O(1) files per box whatever the tree's size.
+// Otherwise, or when the cgroup cannot be read, it walks the tree: the
+// cgroup's members, else the shim and its descendants.
+//
+// CPUPercent is the tree's CPU time since the previous call (the first
+// call: since the shim started) over the wall time, ×100, so one busy core
+// reads 100; CPUSeconds is the CPU time as a counter (from the cgroup, the
+// CPU time of every process the generation ran; walking, the sum of the
+// windows sampled). MemoryBytes is the memory cgroup's usage, else the sum
+// of RSS. DiskBytes is the size of the box directory (re-measured at most
+// every 5 s), Uptime counts from the shim's start. After the exit it
 // returns an error wrapping ErrGone.
 func (h *Handle) Metrics() (messages.BoxMetrics, error) {
-	enableBootTimeCache()
 	if h.hasExited() {
 		return messages.BoxMetrics{}, fmt.Errorf("metrics of box %s: %w", h.box.ID, ErrGone)
 	}
+	if cf := h.cgroupFiles(); cf != nil {
+		m, err := h.cgroupMetrics(cf)
+		if err == nil || errors.Is(err, ErrGone) {
+			return m, err
+		}
+		// An unreadable cgroup: the walk below still gives a sample.
+	}
+	return h.treeMetrics()
+}
+
+// cgroupFiles returns where the generation's cgroup files are, or nil when
+// the box has no cgroup.
+func (h *Handle) cgroupFiles() *cgroupFiles {
+	if h.cgroup == "" {
+		return nil
+	}
+	h.cgFilesOnce.Do(func() { h.cgFiles = resolveCgroupFiles(h.cgroup) })
+	return h.cgFiles
+}
+
+// cgroupMetrics samples the box from its cgroup's files.
+func (h *Handle) cgroupMetrics(cf *cgroupFiles) (messages.BoxMetrics, error) {
+	pids, err := FindCgroupProcs(cf.v2)
+	if err != nil {
+		return messages.BoxMetrics{}, err
+	}
+	if len(pids) == 0 {
+		return messages.BoxMetrics{}, fmt.Errorf("metrics of box %s: %w", h.box.ID, ErrGone)
+	}
+	cpu, err := cf.cpuSeconds()
+	if err != nil {
+		return messages.BoxMetrics{}, err
+	}
+	mem, ok := cf.memoryBytes()
+	if !ok {
+		for _, pid := range pids {
+			rss, _ := rssBytes(pid)
+			mem += rss
+		}
+	}
+
+	h.metricsMu.Lock()
+	defer h.metricsMu.Unlock()
+	now := time.Now()
+	windowStart := h.metrics.lastAt
+	if windowStart.IsZero() {
+		windowStart = h.startedAt
+	}
+	percent := cpuPercent(cpu-h.metrics.cpuSecs, now.Sub(windowStart))
+	h.metrics.cpuSecs, h.metrics.lastAt, h.metrics.procs = cpu, now, nil
+	return messages.BoxMetrics{
+		ID:               h.box.ID,
+		PID:              h.pid,
+		CPUPercent:       percent,
+		CPUSeconds:       cpu,
+		MemoryBytes:      mem,
+		Processes:        len(pids),
+		Tasks:            cf.tasks(),
+		DiskBytes:        h.diskBytes(now),
+		Uptime:           now.Sub(h.startedAt),
+		SampledAt:        now,
+		MemoryLimitBytes: cf.memLimit,
+		PidsLimit:        cf.pidsLimit,
+		CPUQuotaMillis:   cf.cpuMillis,
+		OOMKills:         cf.oomKills(),
+	}, nil
+}
+
+// cpuPercent turns CPU seconds spent over a wall time into a percentage of
+// one CPU, bounded by the machine's CPUs.
+func cpuPercent(cpuSecs float64, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return min(max(cpuSecs/wall.Seconds()*100, 0), float64(100*runtime.NumCPU()))
+}
+
+// treeMetrics samples the box by walking its processes with gopsutil.
+func (h *Handle) treeMetrics() (messages.BoxMetrics, error) {
+	enableBootTimeCache()
 	pids := h.treePIDs()
 
 	h.metricsMu.Lock()
@@ -105,16 +196,14 @@ func (h *Handle) Metrics() (messages.BoxMetrics, error) {
 	if len(next) == 0 {
 		return messages.BoxMetrics{}, fmt.Errorf("metrics of box %s: %w", h.box.ID, ErrGone)
 	}
-	h.metrics = metricsState{procs: next, lastAt: now}
+	h.metrics.procs, h.metrics.lastAt = next, now
+	h.metrics.cpuSecs += cpuSecs
 
-	var percent float64
-	if wall := now.Sub(windowStart).Seconds(); wall > 0 {
-		percent = min(max(cpuSecs/wall*100, 0), float64(100*runtime.NumCPU()))
-	}
 	return messages.BoxMetrics{
 		ID:          h.box.ID,
 		PID:         h.pid,
-		CPUPercent:  percent,
+		CPUPercent:  cpuPercent(cpuSecs, now.Sub(windowStart)),
+		CPUSeconds:  h.metrics.cpuSecs,
 		MemoryBytes: rss,
 		Processes:   len(next),
 		DiskBytes:   h.diskBytes(now),

@@ -128,6 +128,13 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 		if created {
 			undo = append(undo, func() { _ = removeCgroup(p.cgroupDir, cgroupRemoveWait) })
 		}
+		if p.limits != nil {
+			undoLimits, err := p.limits.apply(p.cgroupRoot, p.cgroupDir)
+			if err != nil {
+				return nil, fmt.Errorf("box %s: %w", p.box.ID, err)
+			}
+			undo = append(undo, undoLimits)
+		}
 	}
 	parent, err := child.open(p.box.ShimLogPath(), !p.spec.Detach)
 	if err != nil {
@@ -201,6 +208,13 @@ func newOwnedHandle(p *spawnPlan, pid int, pfd *pidFD, parent *parentFiles, spaw
 	if p.cgroupDir != "" {
 		if err := verifyCgroupMember(pid, p.cgroupRoot, p.cgroupDir); err != nil {
 			return nil, err
+		}
+	}
+	if p.limits != nil {
+		// Before the hand-over: the shim forks its guest only once it has
+		// read its spec, so the guest is born inside the v1 cgroups too.
+		if err := p.limits.joinV1(pid); err != nil {
+			return nil, fmt.Errorf("box %s: %w", p.box.ID, err)
 		}
 	}
 	id, err := ReadIdentity(pid)

@@ -28,9 +28,10 @@ type spawnPlan struct {
 	specJSON     []byte // holds secrets: goes to the shim's stdin only
 	secrets      []string
 	readyTimeout time.Duration
-	cgroupRoot   string // "" when the box gets no cgroup
-	boxCgroup    string // absolute cgroup of the box (every generation), "" when none
-	cgroupDir    string // absolute cgroup of this generation, "" when none
+	cgroupRoot   string      // "" when the box gets no cgroup
+	boxCgroup    string      // absolute cgroup of the box (every generation), "" when none
+	cgroupDir    string      // absolute cgroup of this generation, "" when none
+	limits       *limitsPlan // resource limits; nil when the spec sets none
 	spawnToken   string
 	staleSockets []string
 	log          logrus.FieldLogger
@@ -112,15 +113,25 @@ func planSpawn(req SpawnRequest) (*spawnPlan, error) {
 // shares a cgroup with an old one (an old teardown cannot kill a new shim),
 // and no generation starts while any process of the box is left anywhere
 // under ROOT/PARENT/ID.
+//
+// The spec's resource limits are placed on that cgroup (or its cgroup v1
+// mirrors); a box without a cgroup, or a limit without its controller, is
+// refused with messages.ErrUnsupported.
 func (p *spawnPlan) planCgroup(req SpawnRequest) error {
 	box, err := BoxCgroupDir(req.Cgroup, req.CgroupParent, req.Box.ID)
-	if err != nil || box == "" {
+	if err != nil {
 		return err
 	}
-	p.cgroupRoot, _ = CgroupAvailable()
-	p.boxCgroup = box
-	p.cgroupDir = GenCgroupDir(box, req.Generation)
-	return checkBoxCgroupFree(box, req.Box.ID)
+	if box != "" {
+		p.cgroupRoot, _ = CgroupAvailable()
+		p.boxCgroup = box
+		p.cgroupDir = GenCgroupDir(box, req.Generation)
+		if err := checkBoxCgroupFree(box, req.Box.ID); err != nil {
+			return err
+		}
+	}
+	p.limits, err = planLimits(&p.spec, p.cgroupRoot, p.cgroupDir, req.Cgroup, req.CgroupParent)
+	return err
 }
 
 // BoxCgroupDir returns the absolute cgroup directory under which every

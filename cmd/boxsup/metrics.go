@@ -20,12 +20,22 @@ type metricsRow struct {
 	DiskBytes     uint64    `json:"disk_bytes"`
 	UptimeSeconds float64   `json:"uptime_seconds"`
 	SampledAt     time.Time `json:"sampled_at"`
+	// The CPU counter, and where the box has a cgroup for them: its tasks,
+	// the limits in force and the OOM kills (absent: none).
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	Tasks            uint64  `json:"tasks,omitempty"`
+	MemoryLimitBytes uint64  `json:"memory_limit_bytes,omitempty"`
+	PidsLimit        uint64  `json:"pids_limit,omitempty"`
+	CPUQuota         float64 `json:"cpu_quota,omitempty"` // in CPUs
+	OOMKills         uint64  `json:"oom_kills,omitempty"`
 }
 
 func newMetricsRow(m messages.BoxMetrics) metricsRow {
 	return metricsRow{
 		ID: m.ID, PID: m.PID, CPUPercent: m.CPUPercent, MemoryBytes: m.MemoryBytes,
 		Processes: m.Processes, DiskBytes: m.DiskBytes, UptimeSeconds: m.Uptime.Seconds(), SampledAt: m.SampledAt,
+		CPUSeconds: m.CPUSeconds, Tasks: m.Tasks, MemoryLimitBytes: m.MemoryLimitBytes, PidsLimit: m.PidsLimit,
+		CPUQuota: float64(m.CPUQuotaMillis) / 1000, OOMKills: m.OOMKills,
 	}
 }
 

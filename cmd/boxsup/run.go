@@ -27,8 +27,7 @@ type runOptions struct {
 	maxRestarts  int
 	stopTimeout  time.Duration
 	readyTimeout time.Duration
-	cpus         uint8
-	memoryMiB    uint32
+	resources    resourceFlags
 	env          []string
 	secretEnv    []string
 	remove       bool
@@ -77,8 +76,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
-	f.Uint8Var(&o.cpus, "cpus", 0, "vCPUs (process engine: a quota on the box cgroup; refused where boxsup cannot apply one)")
-	f.Uint32Var(&o.memoryMiB, "memory", 0, "memory in MiB (process engine: a limit on the box cgroup; refused where boxsup cannot apply one)")
+	o.resources.register(f)
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VAL in the guest's environment (KEY alone: copy boxsup's value); repeatable")
 	f.StringArrayVar(&o.secretEnv, "secret-env", nil, "set a secret KEY=VAL in the guest's environment, never logged or shown (KEY alone: take boxsup's value); repeatable")
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
@@ -123,9 +121,7 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 		id = randomID()
 	}
 	spec := messages.InstanceSpec{
-		Engine:    messages.EngineProcess,
-		CPUs:      o.cpus,
-		MemoryMiB: o.memoryMiB,
+		Engine: messages.EngineProcess,
 		GuestEntrypoint: messages.Entrypoint{
 			Executable: args[0],
 			Args:       args[1:],
@@ -135,7 +131,12 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 		Secrets: secrets,
 		Detach:  o.detach,
 	}
+	// Security first: --pids-limit refuses to disagree with the
+	// max_processes that --ulimit nproc may have set.
 	if err := o.security.apply(&spec); err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	if err := o.resources.apply(&spec); err != nil {
 		return messages.StartBox{}, nil, err
 	}
 	return messages.StartBox{

@@ -30,6 +30,7 @@ var honoured = map[string]messages.FieldSupport{
 	messages.FieldSanitizeEnv:    {How: "the guest gets the spec's env, its secrets, the BOXSUP_* variables and a minimal PATH; never the shim's PATH"},
 	messages.FieldCloseFDs:       {How: "the guest inherits descriptors 0, 1 and 2 only (checked, not best effort)"},
 	messages.FieldCPUs:           {How: "CPU quota on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerCPU}},
+	messages.FieldCPUMillis:      {How: "CPU quota in thousandths of a CPU on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerCPU}},
 	messages.FieldMemoryMiB:      {How: "memory limit (swap off) on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerMemory}},
 	messages.FieldConsoleLog:     {How: "console_output is rotated at max_bytes, max_files kept (docs/SHIM-PROTOCOL.md §15)"},
 	messages.FieldShimLog:        {How: "shim.log is rotated at max_bytes, max_files kept"},

@@ -509,19 +509,21 @@ func (c *core) checkSupported(spec messages.InstanceSpec) error {
 	bin, _ := c.shimFor(spec.Engine)
 	ctx, cancel := context.WithTimeout(context.Background(), capabilityTimeout)
 	defer cancel()
-	return shimproc.CheckSupported(ctx, bin, &spec, c.cgroupControllers())
-}
-
-// cgroupControllers lists the cgroup controllers boxsup can apply to a
-// box's cgroup on this host right now (cgroup v2 where delegated, else the
-// v1 hierarchies of a hybrid host): a spec whose limits need another is
-// refused rather than run without them.
-func (c *core) cgroupControllers() []messages.CgroupController {
-	var out []messages.CgroupController
-	for _, name := range shimproc.SupportedResources(c.cfg.Cgroup, c.cgroupParent).Controllers() {
-		out = append(out, messages.CgroupController(name))
+	// The cgroup controllers boxsup can apply to a box's cgroup here right
+	// now (cgroup v2 where delegated, else the v1 hierarchies of a hybrid
+	// host): a spec whose limits need another is refused rather than run
+	// without them, and the refusal says why.
+	rs := shimproc.SupportedResources(c.cfg.Cgroup, c.cgroupParent)
+	var ctls []messages.CgroupController
+	for _, name := range rs.Controllers() {
+		ctls = append(ctls, messages.CgroupController(name))
 	}
-	return out
+	err := shimproc.CheckSupported(ctx, bin, &spec, ctls)
+	var refusal *messages.Error
+	if rs.Why != "" && errors.As(err, &refusal) && refusal.Code == messages.ErrUnsupported && strings.Contains(refusal.Msg, "cgroup") {
+		return &messages.Error{Code: messages.ErrUnsupported, Msg: refusal.Msg + " (" + rs.Why + ")"}
+	}
+	return err
 }
 
 // goHelper runs f on a goroutine that Shutdown waits for.

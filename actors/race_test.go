@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,15 +238,7 @@ func TestStartExistingAfterAKilledStop(t *testing.T) {
 	}
 	for round := range 10 {
 		box, _ := ts.sup.core.home.Box("stubborn")
-		eventually(t, "the guest's trap to be installed", func() bool {
-			f, err := layout.OpenRead(box.ConsoleLogPath())
-			if err != nil {
-				return false
-			}
-			defer f.Close()
-			raw, err := io.ReadAll(f)
-			return err == nil && countLines(raw) > round
-		})
+		eventually(t, "the guest's trap to be installed", func() bool { return consoleLines(box) > round })
 		st, err := ts.sup.Stop(ts.ctx(), "stubborn", 50*time.Millisecond)
 		if err != nil || !st.Killed {
 			t.Fatalf("round %d: Stop = %+v, %v; want killed after the timeout", round, st, err)
@@ -263,14 +256,18 @@ func TestStartExistingAfterAKilledStop(t *testing.T) {
 	}
 }
 
-func countLines(b []byte) int {
-	n := 0
-	for _, c := range b {
-		if c == '\n' {
-			n++
-		}
+// consoleLines counts the lines the box's guests printed so far.
+func consoleLines(box layout.Box) int {
+	f, err := layout.OpenRead(box.ConsoleLogPath())
+	if err != nil {
+		return 0
 	}
-	return n
+	defer f.Close()
+	raw, err := io.ReadAll(f)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(raw, []byte{'\n'})
 }
 
 // TestCancelledStartIsUndone: Start with a context that is already done
@@ -325,10 +322,12 @@ func TestCancelledStartIsUndone(t *testing.T) {
 func TestDeadlinesMatchTheContext(t *testing.T) {
 	t.Parallel()
 	ts := newTestSup(t, func(c *Config) { c.RequestTimeout = 100 * time.Millisecond })
-	trap := spec("/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done")
+	trap := spec("/bin/sh", "-c", "trap '' TERM; echo trapped; while :; do sleep 1; done")
 	if _, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "deaf", Spec: trap}); err != nil {
 		t.Fatal(err)
 	}
+	box, _ := ts.sup.core.home.Box("deaf")
+	eventually(t, "the guest's trap to be installed", func() bool { return consoleLines(box) > 0 })
 	for i := range 40 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 		_, err := ts.sup.Stop(ctx, "deaf", 10*time.Second)

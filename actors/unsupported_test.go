@@ -18,7 +18,9 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 		"fs_shares": func(s *messages.InstanceSpec) {
 			s.FSShares = []messages.FSShare{{Tag: "data", HostPath: "/srv"}}
 		},
-		"memory_mib": func(s *messages.InstanceSpec) { s.MemoryMiB = 64 },
+		"block_devices": func(s *messages.InstanceSpec) {
+			s.BlockDevices = []messages.BlockDevice{{BlockID: "vda", DiskPath: "/srv/disk.img"}}
+		},
 	}
 	for field, set := range cases {
 		s := spec("/bin/sleep", "300")

@@ -221,11 +221,11 @@ func RemoveBoxCgroup(dir string) error {
 }
 
 // RemoveGenCgroup removes a generation's cgroup when it is empty (after its
-// shim exited), with its cgroup v1 mirrors. A busy or missing cgroup is
-// left as it is; the box's cgroup above it stays for the next generation.
+// shim exited), with its cgroup v1 mirrors, and the box's cgroup above it
+// when no generation's is left. A busy or missing cgroup is left as it is.
 func RemoveGenCgroup(dir string) {
-	if dir != "" {
-		_ = removeCgroup(dir, cgroupRemoveWait)
+	if dir != "" && removeCgroup(dir, cgroupRemoveWait) == nil && strings.HasPrefix(filepath.Base(dir), "gen-") {
+		removeIfEmpty(filepath.Dir(dir))
 	}
 	_ = removeV1Gen(dir, cgroupRemoveWait)
 }

@@ -3,6 +3,8 @@ package shimproc
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,14 +148,17 @@ func (h *Handle) Close() error {
 // the exit and a KillTree). It waits briefly for killed members to finish
 // tearing down, then fails with messages.ErrCgroup if processes remain. It
 // is a no-op without a cgroup or when the cgroup is already gone. The box's
-// cgroup above it stays for the next generation (RemoveBoxCgroup removes
-// it with the box).
+// cgroup above it goes too when no generation's is left (a next
+// generation's spawn recreates it: creating races removal harmlessly).
 func (h *Handle) RemoveCgroup() error {
 	if h.cgroup == "" {
 		return nil
 	}
 	if err := removeCgroup(h.cgroup, cgroupRemoveWait); err != nil {
 		return err
+	}
+	if strings.HasPrefix(filepath.Base(h.cgroup), "gen-") {
+		removeIfEmpty(filepath.Dir(h.cgroup)) // the box's, when no generation is left
 	}
 	return removeV1Gen(h.cgroup, cgroupRemoveWait)
 }

@@ -43,7 +43,9 @@ func (h *Handle) startHandOver(ctx context.Context, stdin *os.File, specJSON []b
 			ho.err = fmt.Errorf("box %s: handing the spec to the box runner: %w", h.box.ID, ctx.Err())
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			rec, exited := h.abandon(0)
-			ho.err = messages.Errorf(messages.ErrStartFailed, "box %s: the box runner did not read its spec within %v; %s",
+			// The hand-over counts against the ready timeout: a shim that
+			// did not even read its spec in time was not ready in time.
+			ho.err = messages.Errorf(messages.ErrReadyTimeout, "box %s: the box runner did not read its spec within the ready timeout (%v); %s",
 				h.box.ID, h.readyTimeout, redactSecrets(describeExit(rec, exited), h.secrets))
 		default:
 			// Most likely the shim died before reading (EPIPE).

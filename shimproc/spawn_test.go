@@ -487,8 +487,8 @@ func TestSpawnShimNeverReadsSpec(t *testing.T) {
 	_, err := Spawn(context.Background(), SpawnRequest{
 		Box: box, Binary: fakeShim(t, "exec "+strings.Join(argv, " ")), Spec: spec, ReadyTimeout: 300 * time.Millisecond, Cgroup: CgroupOff,
 	})
-	if !errors.Is(err, messages.ErrStartFailed) || !strings.Contains(err.Error(), "did not read its spec") {
-		t.Fatalf("Spawn = %v, want ErrStartFailed for a runner that never reads", err)
+	if !errors.Is(err, messages.ErrReadyTimeout) || !strings.Contains(err.Error(), "did not read its spec") {
+		t.Fatalf("Spawn = %v, want ErrReadyTimeout for a runner that never reads its spec", err)
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("gave up only after %v", took)

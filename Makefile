@@ -33,6 +33,7 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateID -fuzztime 20s ./layout
 	$(GO) test -run '^$$' -fuzz FuzzSpecJSON -fuzztime 20s ./messages
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./labels
 
 install: build
 	install -m 0755 $(BIN)/boxsup $(BIN)/boxsup-shim $${PREFIX:-/usr/local}/bin/

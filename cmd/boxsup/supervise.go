@@ -13,6 +13,7 @@ import (
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/promexport"
 )
 
 // superviseShutdownTimeout bounds the shutdown after SIGTERM/SIGINT; with
@@ -29,7 +30,7 @@ func (a *app) superviseCommand() *cobra.Command {
 			"the control API on a Unix socket in the home (mode 0600; only the same uid and root\n" +
 			"are answered) so that every other boxsup command goes through this process.\n\n" +
 			"With --metrics-addr, serve Prometheus metrics at http://ADDR/metrics. The endpoint\n" +
-			"has no authentication: keep it on loopback (e.g. " + control.DefaultMetricsAddr + ") unless you\n" +
+			"has no authentication: keep it on loopback (e.g. " + promexport.DefaultMetricsAddr + ") unless you\n" +
 			"mean to expose it.\n\n" +
 			"On SIGTERM or SIGINT the supervisor exits and leaves detached boxes running for the\n" +
 			"next one to adopt (attached boxes stop with it); --stop-on-exit stops every box first.",
@@ -38,7 +39,7 @@ func (a *app) superviseCommand() *cobra.Command {
 			return a.supervise(metricsAddr, stopOnExit)
 		},
 	}
-	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+control.DefaultMetricsAddr+" (default: off)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+promexport.DefaultMetricsAddr+" (default: off)")
 	cmd.Flags().BoolVar(&stopOnExit, "stop-on-exit", false, "stop every box when the supervisor exits")
 	return cmd
 }
@@ -71,14 +72,14 @@ func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
 	opts := control.ServerOptions{Logger: a.log}
 	fields := logrus.Fields{"home": sup.Home(), "pid": os.Getpid()}
 	if metricsAddr != "" {
-		exp := control.NewExporter(control.NewLocal(sup), 0)
+		exp := promexport.NewExporter(control.NewLocal(sup), 0)
 		unfollow := exp.Follow(sup)
 		closers = append(closers, func(context.Context) error { unfollow(); return nil })
-		reg, err := control.NewRegistry(exp)
+		reg, err := promexport.NewRegistry(exp)
 		if err != nil {
 			return err
 		}
-		ms, err := control.ServeMetrics(metricsAddr, reg)
+		ms, err := promexport.ServeMetrics(metricsAddr, reg)
 		if err != nil {
 			return err
 		}

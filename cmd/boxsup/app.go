@@ -76,7 +76,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(
 		a.runCommand(), a.startCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
-		a.metricsCommand(), a.rmCommand(), a.superviseCommand(), a.demoCommand(), a.applyCommand(),
+		a.metricsCommand(), a.rmCommand(), a.superviseCommand(), a.demoCommand(), a.applyCommand(), a.topCommand(),
 	)
 	return root
 }

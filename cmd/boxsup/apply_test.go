@@ -33,7 +33,6 @@ const applyTestFile = `boxes:
 // stores no labels, so apply prints the plan and refuses, creating nothing,
 // and never prints a secret value.
 func TestApplyShowsThePlanAndRefusesWhatItCannotRecord(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	path := writeBoxesFile(t, applyTestFile)
 	const secret = "pw-7731-do-not-print"
@@ -66,7 +65,6 @@ func TestApplyShowsThePlanAndRefusesWhatItCannotRecord(t *testing.T) {
 }
 
 func TestApplyReportsFileErrorsWithTheLine(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	path := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/true]\n    restrat: always\n")
 	r := e.boxsup("apply", "-f", path)
@@ -88,7 +86,6 @@ func TestApplyReportsFileErrorsWithTheLine(t *testing.T) {
 // TestSuperviseConfigRefusedAtStart: a --config the supervisor cannot
 // apply stops it at start, with the reason.
 func TestSuperviseConfigRefusedAtStart(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	path := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/sleep, \"1000\"]\n")
 	cmd := exec.Command(boxsupBin, "--home", e.home, "supervise", "--config", path)

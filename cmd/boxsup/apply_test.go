@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -96,4 +97,21 @@ func TestSuperviseConfigRefusedAtStart(t *testing.T) {
 	if rows := e.ps(); len(rows) != 0 {
 		t.Fatalf("boxes created: %v", rows)
 	}
+}
+
+// TestSuperviseSurvivesSIGHUP: without --config a SIGHUP is logged and
+// ignored (it used to end the supervisor), and the home is still served.
+func TestSuperviseSurvivesSIGHUP(t *testing.T) {
+	e := newSupervisedEnv(t)
+	if err := e.sup.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the SIGHUP to be logged", func() bool {
+		_, ok := e.sup.logLine("SIGHUP ignored: no --config to apply")
+		return ok
+	})
+	if e.sup.exited() {
+		t.Fatal("supervise exited on SIGHUP")
+	}
+	e.runDetached("after-hup", nil, "exec sleep 1000")
 }

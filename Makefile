@@ -4,7 +4,7 @@ PKGS      := ./...
 GOFLAGS   ?=
 export GOFLAGS
 
-.PHONY: all build test vet race fuzz bench demo install clean fmt-check
+.PHONY: all build test vet race fuzz bench demo docs install clean fmt-check
 
 all: build
 
@@ -33,6 +33,12 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateID -fuzztime 20s ./layout
 	$(GO) test -run '^$$' -fuzz FuzzSpecJSON -fuzztime 20s ./messages
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./labels
+
+# docs: regenerate docs/CLI.md from the commands' help (a test fails when
+# the committed file differs).
+docs:
+	$(GO) test -count=1 -run '^TestCLIDocIsCurrent$$' ./cmd/boxsup -update-docs
 
 install: build
 	install -m 0755 $(BIN)/boxsup $(BIN)/boxsup-shim $${PREFIX:-/usr/local}/bin/

@@ -14,6 +14,7 @@
 // created 0600 in a 0700 directory, and every connection's peer credentials
 // (SO_PEERCRED) are checked: only the server's own uid and root get an answer.
 //
-// The package also holds the Prometheus exporter (Exporter, NewRegistry,
-// ServeMetrics) that boxsup supervise serves.
+// The Prometheus exporter that boxsup supervise serves is in package
+// promexport, so that a program using this package does not link
+// client_golang for it.
 package control

@@ -10,7 +10,7 @@ import (
 )
 
 // metricsRow is one sample in `boxsup metrics --format json`. The field
-// names are part of the CLI contract (docs/CLI.md).
+// names are part of the CLI contract (docs/CLI-GUIDE.md).
 type metricsRow struct {
 	ID            string    `json:"id"`
 	PID           int       `json:"pid"`

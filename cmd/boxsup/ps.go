@@ -10,7 +10,7 @@ import (
 )
 
 // psRow is one box in `boxsup ps --format json`. The field names are part of
-// the CLI contract (docs/CLI.md).
+// the CLI contract (docs/CLI-GUIDE.md).
 type psRow struct {
 	ID          string     `json:"id"`
 	State       string     `json:"state"`

@@ -13,6 +13,7 @@ import (
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/promexport"
 )
 
 // superviseShutdownTimeout bounds the shutdown after SIGTERM/SIGINT; with
@@ -20,32 +21,37 @@ import (
 const superviseShutdownTimeout = 60 * time.Second
 
 func (a *app) superviseCommand() *cobra.Command {
-	var metricsAddr string
+	var metricsAddr, config string
 	var stopOnExit bool
 	cmd := &cobra.Command{
-		Use:   "supervise [--metrics-addr ADDR] [--stop-on-exit]",
+		Use:   "supervise [--metrics-addr ADDR] [--stop-on-exit] [--config FILE]",
 		Short: "Run the long-lived supervisor of the home",
 		Long: "Hold the home's lock, adopt every running box, apply restart policies, and serve\n" +
 			"the control API on a Unix socket in the home (mode 0600; only the same uid and root\n" +
 			"are answered) so that every other boxsup command goes through this process.\n\n" +
 			"With --metrics-addr, serve Prometheus metrics at http://ADDR/metrics. The endpoint\n" +
-			"has no authentication: keep it on loopback (e.g. " + control.DefaultMetricsAddr + ") unless you\n" +
+			"has no authentication: keep it on loopback (e.g. " + promexport.DefaultMetricsAddr + ") unless you\n" +
 			"mean to expose it.\n\n" +
 			"On SIGTERM or SIGINT the supervisor exits and leaves detached boxes running for the\n" +
-			"next one to adopt (attached boxes stop with it); --stop-on-exit stops every box first.",
+			"next one to adopt (attached boxes stop with it); --stop-on-exit stops every box first.\n\n" +
+			"With --config FILE, apply the boxes file FILE (as boxsup apply -f FILE does) once the\n" +
+			"control socket is up, and again on each SIGHUP; the plan and outcome are logged. A file\n" +
+			"that cannot be applied at start stops the supervisor; on SIGHUP the error is logged and\n" +
+			"the supervisor goes on.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.supervise(metricsAddr, stopOnExit)
+			return a.supervise(metricsAddr, config, stopOnExit)
 		},
 	}
-	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+control.DefaultMetricsAddr+" (default: off)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+promexport.DefaultMetricsAddr+" (default: off)")
 	cmd.Flags().BoolVar(&stopOnExit, "stop-on-exit", false, "stop every box when the supervisor exits")
+	cmd.Flags().StringVar(&config, "config", "", "boxes file to apply at start and on SIGHUP")
 	return cmd
 }
 
-func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
+func (a *app) supervise(metricsAddr, config string, stopOnExit bool) error {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	sup, err := actors.NewSupervisor(context.Background(), a.config())
@@ -71,14 +77,14 @@ func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
 	opts := control.ServerOptions{Logger: a.log}
 	fields := logrus.Fields{"home": sup.Home(), "pid": os.Getpid()}
 	if metricsAddr != "" {
-		exp := control.NewExporter(control.NewLocal(sup), 0)
+		exp := promexport.NewExporter(control.NewLocal(sup), 0)
 		unfollow := exp.Follow(sup)
 		closers = append(closers, func(context.Context) error { unfollow(); return nil })
-		reg, err := control.NewRegistry(exp)
+		reg, err := promexport.NewRegistry(exp)
 		if err != nil {
 			return err
 		}
-		ms, err := control.ServeMetrics(metricsAddr, reg)
+		ms, err := promexport.ServeMetrics(metricsAddr, reg)
 		if err != nil {
 			return err
 		}
@@ -108,8 +114,22 @@ func (a *app) supervise(metricsAddr string, stopOnExit bool) error {
 	}
 	fields["boxes"] = len(boxes)
 	a.log.WithFields(fields).Info("supervising")
+	if config != "" {
+		if err := a.applyConfig(context.Background(), control.NewLocal(sup), config); err != nil {
+			return err
+		}
+	}
 
 	sig := <-sigs
+	for ; sig == syscall.SIGHUP; sig = <-sigs {
+		if config == "" {
+			a.log.Info("SIGHUP ignored: no --config to apply")
+			continue
+		}
+		if err := a.applyConfig(context.Background(), control.NewLocal(sup), config); err != nil {
+			a.log.WithError(err).Error("applying --config on SIGHUP; the boxes stay as they are")
+		}
+	}
 	entry := a.log.WithField("signal", sig.String())
 	if stopOnExit {
 		entry.Info("stopping every box, then exiting")

@@ -66,7 +66,7 @@ func parseFlags() (options, error) {
 		}
 		return n
 	}
-	flag.IntVar(&o.boxes, "boxes", envInt("BENCH_BOXES", bench.DefaultBoxes), "boxes of the scale rows 4–7 (env BENCH_BOXES)")
+	flag.IntVar(&o.boxes, "boxes", envInt("BENCH_BOXES", bench.DefaultBoxes), "boxes of the scale rows 4–7 and of row 9 (env BENCH_BOXES)")
 	flag.IntVar(&o.iterations, "iterations", envInt("BENCH_ITERATIONS", bench.DefaultIterations), "samples of the latency rows (env BENCH_ITERATIONS)")
 	flag.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", bench.DefaultRounds), "rounds of the scale rows (env BENCH_ROUNDS)")
 	flag.StringVar(&o.rows, "rows", "", "comma-separated rows to run, e.g. 1,2 (default all: "+strings.Join(bench.AllRows, ",")+")")

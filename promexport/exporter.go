@@ -1,4 +1,4 @@
-package control
+package promexport
 
 import (
 	"context"
@@ -18,17 +18,27 @@ const DefaultScrapeTimeout = 5 * time.Second
 // current one, 0 for the others), so that a query never misses a series.
 var allStates = []messages.BoxState{
 	messages.StateCreated, messages.StateStarting, messages.StateRunning, messages.StateStopping,
-	messages.StateRestarting, messages.StateExited, messages.StateFailed,
+	messages.StateRestarting, messages.StateExited, messages.StateFailed, messages.StateUnknown,
 }
 
 // latencyBuckets span 0.5 ms to about 33 s: a reference-shim start takes a
 // millisecond or two, a stop of a box that ignores SIGTERM its timeout.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, 17)
 
-// Exporter is a prometheus.Collector that samples the boxes of a Backend on
-// each scrape, plus the start and stop latency histograms it is fed.
+// Source is what the exporter samples on each scrape: control.Backend
+// (a Client or a Local) and actors.Supervisor have these methods.
+type Source interface {
+	// List returns every box's status.
+	List(ctx context.Context) ([]messages.BoxStatus, error)
+	// MetricsAll samples every live box.
+	MetricsAll(ctx context.Context) ([]messages.BoxMetrics, error)
+}
+
+// Exporter is a prometheus.Collector that samples the boxes of a Source on
+// each scrape, plus the start and stop latency histograms it is fed. The
+// series and their names are a contract: docs/METRICS.md lists them.
 type Exporter struct {
-	backend Backend
+	backend Source
 	timeout time.Duration
 
 	startLatency prometheus.Histogram
@@ -40,7 +50,7 @@ type Exporter struct {
 
 // NewExporter returns an Exporter over b. scrapeTimeout bounds the backend
 // calls of one scrape (0: DefaultScrapeTimeout).
-func NewExporter(b Backend, scrapeTimeout time.Duration) *Exporter {
+func NewExporter(b Source, scrapeTimeout time.Duration) *Exporter {
 	if scrapeTimeout <= 0 {
 		scrapeTimeout = DefaultScrapeTimeout
 	}
@@ -79,7 +89,7 @@ func NewExporter(b Backend, scrapeTimeout time.Duration) *Exporter {
 // ObserveStart records a start latency (spawn to ready).
 func (e *Exporter) ObserveStart(d time.Duration) { e.startLatency.Observe(d.Seconds()) }
 
-// ObserveStop records a stop latency; suitable as ServerOptions.OnStop.
+// ObserveStop records a stop latency; suitable as control.ServerOptions.OnStop.
 func (e *Exporter) ObserveStop(_ string, d time.Duration) { e.stopLatency.Observe(d.Seconds()) }
 
 // Follow feeds the start histogram from sup's BoxReady events until the

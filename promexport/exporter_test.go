@@ -1,4 +1,4 @@
-package control
+package promexport
 
 import (
 	"context"
@@ -9,18 +9,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/boxsup/boxsup/control"
 )
 
 // TestExporterServesBoxSeries scrapes /metrics over HTTP and checks the box
 // series, the latency histograms and the process-level collectors.
 func TestExporterServesBoxSeries(t *testing.T) {
 	sup := newSupervisor(t)
-	exp := NewExporter(NewLocal(sup), 0)
+	exp := NewExporter(control.NewLocal(sup), 0)
 	unfollow := exp.Follow(sup)
 	defer unfollow()
-	srv := serve(t, sup, ServerOptions{OnStop: exp.ObserveStop})
+	srv := serve(t, sup, control.ServerOptions{OnStop: exp.ObserveStop})
 	ctx := ctxFor(t)
-	c, err := Dial(ctx, srv.Path())
+	c, err := control.Dial(ctx, srv.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,56 +2,36 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"strings"
 
+	"github.com/boxsup/boxsup/boxlog"
 	"github.com/boxsup/boxsup/layout"
 )
 
-// topLogTailBytes bounds what top reads of a console log for its recent
-// lines: the end of the file only, however large it is.
-const topLogTailBytes = 64 << 10
-
-// readRecentLogLines returns the last n lines of box id's console output.
-// It is a variable so that top can switch to the supervisor's log reader
-// (the console's format and rotation are changing) without touching the
-// view.
+// readRecentLogLines returns the last n lines of box id's console output
+// (across rotation), as consoleLineText renders them. It reads files only
+// (package boxlog), so it works whoever supervises the box.
 var readRecentLogLines = func(home, id string, n int) ([]string, error) {
 	box, err := (&layout.Home{Root: home}).Box(id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := box.OpenConsoleLog()
+	var buf bytes.Buffer
+	err = boxlog.Copy(context.Background(), &buf, box.ConsoleLogPath(), boxlog.Options{Tail: n, Timestamps: true})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // nothing written yet
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	off := max(st.Size()-topLogTailBytes, 0)
-	buf := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	if off > 0 {
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			buf = buf[i+1:] // drop the partial first line
-		}
-	}
-	lines := strings.Split(strings.TrimRight(string(buf), "\n"), "\n")
-	if len(lines) == 1 && lines[0] == "" {
+	text := strings.TrimRight(buf.String(), "\n")
+	if text == "" {
 		return nil, nil
 	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
+	lines := strings.Split(text, "\n")
 	for i, l := range lines {
 		lines[i] = consoleLineText(l)
 	}

@@ -12,6 +12,26 @@ type StartBox struct {
 	Restart      RestartPolicy `json:"restart"`
 	StopTimeout  time.Duration `json:"stop_timeout"`  // used by restarts, shutdown and Remove{Force}; 0 = DefaultStopTimeout
 	ReadyTimeout time.Duration `json:"ready_timeout"` // 0 = DefaultReadyTimeout
+	// Detach makes the box outlive its supervisor: Shutdown(LeaveRunning)
+	// and a supervisor that dies leave it running for the next one to
+	// adopt. Without it the box is attached: it stops when its supervisor
+	// goes away. It fills Spec.Detach, the shim's side of the same choice
+	// (a spec that sets Detach detaches the box too).
+	Detach bool `json:"detach,omitempty"`
+	// Labels are the box's labels (Kubernetes' syntax for keys and values),
+	// shown on its status and events and selected by List and Subscribe.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// UpdateBox changes a box's supervision settings in place, durably, without
+// touching its process: a nil field is left as it is; Labels, when not
+// nil, replaces the whole set. The reply (a BoxStatus) comes once the change
+// is on disk.
+type UpdateBox struct {
+	ID          string            `json:"id"`
+	Restart     *RestartPolicy    `json:"restart,omitempty"`
+	StopTimeout *time.Duration    `json:"stop_timeout,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
 }
 
 // StartExisting starts an existing box that is at rest (exited, failed or
@@ -96,7 +116,12 @@ type BoxStatus struct {
 	Killed     bool        `json:"killed,omitempty"` // the last stop had to SIGKILL after its timeout
 	CreatedAt  time.Time   `json:"created_at"`
 	StartedAt  time.Time   `json:"started_at,omitempty"`
-	Err        *Error      `json:"error,omitempty"`
+	// Labels are the box's labels (StartBox.Labels, as updated since).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Restart and StopTimeout are the box's supervision settings in force.
+	Restart     RestartPolicy `json:"restart"`
+	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
+	Err         *Error        `json:"error,omitempty"`
 }
 
 // MetricsRequest asks one box for a metrics sample; the reply is a

@@ -23,6 +23,12 @@ type EventHeader struct {
 	// waits until the transition is written to state.json).
 	At         time.Time `json:"at"`
 	Generation uint64    `json:"generation"`
+	// State is the box's state right after the event: a waiter tells from
+	// the events alone when a box comes to rest, without a race against a
+	// status query.
+	State BoxState `json:"state,omitempty"`
+	// Labels are the box's labels, for subscriptions that select by them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Header returns the event's header.

@@ -85,11 +85,13 @@ type StateRecord struct {
 	Restarts int         `json:"restarts"`
 	LastExit *ExitRecord `json:"last_exit,omitempty"`
 	// Killed: the last stop had to SIGKILL after its timeout.
-	Killed    bool      `json:"killed,omitempty"`
-	Reason    string    `json:"reason,omitempty"` // why failed/exited, for humans
-	CreatedAt time.Time `json:"created_at"`
-	StartedAt time.Time `json:"started_at,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Killed bool `json:"killed,omitempty"`
+	// Labels are the box's labels as last set (StartBox, UpdateBox).
+	Labels    map[string]string `json:"labels,omitempty"`
+	Reason    string            `json:"reason,omitempty"` // why failed/exited, for humans
+	CreatedAt time.Time         `json:"created_at"`
+	StartedAt time.Time         `json:"started_at,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
 }
 
 // IsDetached reports whether the record says the box outlives its

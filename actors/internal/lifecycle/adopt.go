@@ -30,12 +30,16 @@ func onLoaded(m *Machine, ev Event) Phase {
 		if e.SpecErr == nil {
 			detach := e.Opts.Detach
 			m.rec.Detached = &detach
+			m.rec.Labels = e.Opts.Labels
 		}
 		m.opts.Detach = m.rec.IsDetached()
 		return m.beginVerify(adoptBoot, 0)
 	}
 	m.rec = e.Rec
 	m.rec.ID = m.id
+	if m.rec.Labels == nil {
+		m.rec.Labels = e.Opts.Labels // a record from before labels were kept there
+	}
 	if e.SpecErr != nil {
 		// Without its spec the box is still the box: its record says
 		// whether it outlives the supervisor (unsaid: it does).

@@ -100,6 +100,9 @@ type (
 	// RemoveDir deletes the box directory and its cgroups (reported as
 	// Removed).
 	RemoveDir struct{}
+	// WriteSpec rewrites spec.json, durably, with Set applied to the box's
+	// stored request (reported as SpecWritten).
+	WriteSpec struct{ Set Settings }
 	// End ends the box for good: the root answers Waiters with their
 	// statuses once the actor has stopped.
 	End struct{ Replies []Reply }
@@ -129,5 +132,6 @@ func (Reply) effect()      {}
 func (Publish) effect()    {}
 func (Notify) effect()     {}
 func (RemoveDir) effect()  {}
+func (WriteSpec) effect()  {}
 func (End) effect()        {}
 func (Log) effect()        {}

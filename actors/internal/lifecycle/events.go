@@ -22,6 +22,7 @@ const (
 	KRemove
 	KAdopt
 	KSignal
+	KUpdate
 	KCancelStart
 	KLoaded
 	KPrepared
@@ -37,12 +38,13 @@ const (
 	KRestartTimer
 	KRetryTimer
 	KKillRetryTimer
+	KSpecWritten
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	KCreate: "Create", KStart: "Start", KStop: "Stop", KKill: "Kill", KRemove: "Remove", KAdopt: "Adopt",
-	KSignal: "Signal", KCancelStart: "CancelStart", KLoaded: "Loaded", KPrepared: "Prepared",
+	KSignal: "Signal", KUpdate: "Update", KCancelStart: "CancelStart", KSpecWritten: "SpecWritten", KLoaded: "Loaded", KPrepared: "Prepared",
 	KSpecDurable: "SpecDurable", KPersisted: "Persisted", KSpawned: "Spawned", KReady: "Ready",
 	KProcExited: "ProcExited", KAdopted: "Adopted", KKillDone: "KillDone", KRemoved: "Removed",
 	KKillTimer: "KillTimer", KRestartTimer: "RestartTimer", KRetryTimer: "RetryTimer",
@@ -83,6 +85,16 @@ type Options struct {
 	// missing or damaged: such a box can be adopted and stopped, not
 	// started).
 	Startable bool
+	// Labels are the box's labels from its spec.
+	Labels map[string]string
+}
+
+// Settings are the supervision settings an Update may change; a nil field
+// is left as it is, and Labels, when not nil, replaces the set.
+type Settings struct {
+	Restart     *messages.RestartPolicy
+	StopTimeout *time.Duration
+	Labels      map[string]string
 }
 
 // Requests.
@@ -122,6 +134,12 @@ type (
 	Signal struct {
 		W   Waiter
 		Sig int
+	}
+	// Update changes the box's supervision settings in place (UpdateBox):
+	// spec.json is rewritten first, then the change is recorded.
+	Update struct {
+		W   Waiter
+		Set Settings
 	}
 	// CancelStart: the context of W's Start (or Create) ended before the
 	// box was ready. The start is undone: the box is killed, and removed
@@ -188,6 +206,9 @@ type (
 	}
 	// Removed: the box directory was deleted (or the deletion failed).
 	Removed struct{ Err error }
+	// SpecWritten: the WriteSpec of an Update is durable (Err nil), or
+	// failed.
+	SpecWritten struct{ Err error }
 )
 
 // Timers.
@@ -236,6 +257,8 @@ func (Kill) Kind() Kind           { return KKill }
 func (Remove) Kind() Kind         { return KRemove }
 func (Adopt) Kind() Kind          { return KAdopt }
 func (Signal) Kind() Kind         { return KSignal }
+func (Update) Kind() Kind         { return KUpdate }
+func (SpecWritten) Kind() Kind    { return KSpecWritten }
 func (CancelStart) Kind() Kind    { return KCancelStart }
 func (Loaded) Kind() Kind         { return KLoaded }
 func (Prepared) Kind() Kind       { return KPrepared }
@@ -268,6 +291,8 @@ func waiterOf(ev Event) Waiter {
 	case Adopt:
 		return e.W
 	case Signal:
+		return e.W
+	case Update:
 		return e.W
 	case CancelStart:
 		return e.W

@@ -85,8 +85,9 @@ type Machine struct {
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone
 
-	deferred []Event // requests that came during a transient phase
-	parked   []Event // removals to replay once the box is at rest (or already being removed)
+	updates  []Update // Updates in order; the first one's spec.json write is in flight
+	deferred []Event  // requests that came during a transient phase
+	parked   []Event  // removals to replay once the box is at rest (or already being removed)
 
 	seq, acked, intentSeq uint64
 	pending               []pendingCommit
@@ -125,17 +126,19 @@ func (m *Machine) Handle(ev Event) ([]Effect, error) {
 	m.out = nil
 	err := m.dispatch(ev)
 	for {
+		// A parked removal came before anything still deferred: it goes
+		// first once the box is at rest.
 		switch {
-		case !m.phase.transient() && len(m.deferred) > 0:
-			next := m.deferred[0]
-			m.deferred = m.deferred[1:]
+		case (m.phase.atRest() || m.phase == Removing) && len(m.parked) > 0:
+			next := m.parked[0]
+			m.parked = m.parked[1:]
 			if e := m.dispatch(next); err == nil {
 				err = e
 			}
 			continue
-		case (m.phase.atRest() || m.phase == Removing) && len(m.parked) > 0:
-			next := m.parked[0]
-			m.parked = m.parked[1:]
+		case !m.phase.transient() && len(m.deferred) > 0:
+			next := m.deferred[0]
+			m.deferred = m.deferred[1:]
 			if e := m.dispatch(next); err == nil {
 				err = e
 			}
@@ -302,19 +305,22 @@ func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 		state = messages.StateCreated
 	}
 	st := messages.BoxStatus{
-		ID:         m.id,
-		State:      state,
-		Engine:     m.opts.Engine,
-		PID:        m.rec.Identity.PID,
-		Generation: m.rec.Generation,
-		Restarts:   m.rec.Restarts,
-		Detached:   m.opts.Detach,
-		LastExit:   m.rec.LastExit,
-		Reason:     m.rec.Reason,
-		Killed:     m.rec.Killed,
-		CreatedAt:  m.rec.CreatedAt,
-		StartedAt:  m.rec.StartedAt,
-		Err:        err,
+		ID:          m.id,
+		State:       state,
+		Engine:      m.opts.Engine,
+		PID:         m.rec.Identity.PID,
+		Generation:  m.rec.Generation,
+		Restarts:    m.rec.Restarts,
+		Detached:    m.opts.Detach,
+		LastExit:    m.rec.LastExit,
+		Reason:      m.rec.Reason,
+		Killed:      m.rec.Killed,
+		CreatedAt:   m.rec.CreatedAt,
+		StartedAt:   m.rec.StartedAt,
+		Labels:      m.rec.Labels,
+		Restart:     m.opts.Restart,
+		StopTimeout: m.opts.StopTimeout,
+		Err:         err,
 	}
 	if m.loadNote != "" {
 		if st.Reason == "" {
@@ -327,9 +333,11 @@ func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 }
 
 // header fills an event header for the current generation, stamped now:
-// the time of the transition, not of its publication.
+// the time of the transition, not of its publication, with the state the
+// transition led to (handlers set it first).
 func (m *Machine) header() messages.EventHeader {
-	return messages.EventHeader{Home: m.home, BoxID: m.id, At: m.env.Now().UTC(), Generation: m.rec.Generation}
+	return messages.EventHeader{Home: m.home, BoxID: m.id, At: m.env.Now().UTC(), Generation: m.rec.Generation,
+		State: m.Status(nil).State, Labels: m.rec.Labels}
 }
 
 // reply answers one caller.

@@ -303,6 +303,12 @@ func (w *world) apply(e Effect) {
 		}
 	case Reply:
 		w.answer(e.W, e.Status)
+	case WriteSpec:
+		if w.rng.IntN(10) == 0 {
+			w.enqueue(SpecWritten{Err: syscall.ENOSPC})
+			return
+		}
+		w.enqueue(SpecWritten{})
 	case RemoveDir:
 		if w.rng.IntN(15) == 0 {
 			w.enqueue(Removed{Err: syscall.EBUSY})
@@ -352,9 +358,10 @@ func (w *world) spawn(e Spawn) {
 			w.enqueue(Spawned{Gen: e.Gen, Err: messages.Errorf(messages.ErrUnverified, "pid %d in the box cgroup: EMFILE", p.pid)})
 			return
 		}
-		p.gen = e.Gen
-		w.readyOK[e.Gen] = true
-		w.enqueue(Spawned{Gen: e.Gen, Adopted: true, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}})
+		w.queue = append(w.queue, queued{inc: w.inc, before: func() {
+			p.gen = e.Gen
+			w.readyOK[e.Gen] = true
+		}, ev: Spawned{Gen: e.Gen, Adopted: true, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}}})
 		return
 	}
 	if w.rng.IntN(15) == 0 {
@@ -394,9 +401,12 @@ func (w *world) verify(e Verify) {
 	case flaky:
 		w.enqueue(Adopted{Gen: e.Gen, Outcome: Unverified, Err: syscall.EMFILE})
 	case p != nil && (e.Identity.Zero() && !(w.env.noCgroup && e.Token == "") || e.Identity.PID == p.pid):
-		p.gen = e.Gen
-		w.readyOK[e.Gen] = true
-		w.enqueue(Adopted{Gen: e.Gen, Outcome: Verified, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}})
+		// The process becomes generation e.Gen's when this incarnation
+		// receives the verification (an actor restart drops it).
+		w.queue = append(w.queue, queued{inc: w.inc, before: func() {
+			p.gen = e.Gen
+			w.readyOK[e.Gen] = true
+		}, ev: Adopted{Gen: e.Gen, Outcome: Verified, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}}})
 	case p != nil:
 		w.failf("verification of pid %d cannot find the live shim pid %d", e.Identity.PID, p.pid)
 	case !e.Identity.Zero() && w.rng.IntN(4) == 0:
@@ -571,7 +581,10 @@ func (w *world) crash() {
 }
 
 func (w *world) randomRequest() {
-	switch w.rng.IntN(8) {
+	switch w.rng.IntN(9) {
+	case 8:
+		st := time.Duration(w.rng.IntN(5)) * time.Second
+		w.request(Update{W: w.newCall(KUpdate), Set: Settings{StopTimeout: &st, Labels: map[string]string{"n": "1"}}})
 	case 0, 1:
 		w.request(Start{W: w.newCall(KStart)})
 	case 2:
@@ -616,6 +629,9 @@ func (w *world) actorRestart() {
 	w.late = nil
 	for _, p := range w.procs {
 		p.watched = false
+		if !p.alive {
+			p.gen = 0 // its generation number means nothing to the new incarnation
+		}
 	}
 	if w.failNext == 0 && len(w.writeQ) > 0 {
 		w.disk = w.submitted
@@ -662,6 +678,7 @@ func (w *world) finalChecks() {
 	}
 	ph := w.m.Phase()
 	if (ph.atRest() || ph == Gone) && w.alive() > 0 {
-		w.failf("the box is %s but a shim is alive (an orphan)", ph)
+		p := w.aliveProc()
+		w.failf("the box is %s but a shim is alive (an orphan): pid %d of generation %d", ph, p.pid, p.gen)
 	}
 }

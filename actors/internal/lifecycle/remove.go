@@ -80,6 +80,7 @@ func onRemoved(m *Machine, ev Event) Phase {
 	if err != nil && !errors.Is(err, messages.ErrNotFound) { // not found: already gone
 		m.logf("warn", err, "removing the box directory failed")
 		m.replyAll(&m.removeW, m.Status(messages.AsError(err)))
+		m.replyAll(&m.cancelled, m.cancelledStatus()) // undone, though its directory is left
 		return m.prevPhase
 	}
 	st := m.Status(nil)
@@ -93,6 +94,10 @@ func onRemoved(m *Machine, ev Event) Phase {
 	add(takeWaiters(&m.stopW), st)
 	add(takeWaiters(&m.startW), m.Status(messages.Errorf(messages.ErrStartFailed, "box %q was removed", m.id)))
 	add(takeWaiters(&m.cancelled), m.cancelledStatus())
+	for _, u := range m.updates {
+		replies = append(replies, Reply{W: u.W, Status: messages.BoxStatus{ID: m.id, Err: messages.Errorf(messages.ErrNotFound, "%q was removed", m.id)}})
+	}
+	m.updates = nil
 	m.emit(Publish{Event: messages.BoxRemoved{EventHeader: m.header()}}, End{Replies: replies})
 	return Gone
 }

@@ -99,3 +99,47 @@ func onPersisted(m *Machine, ev Event) Phase {
 	m.onPersisted(ev.(Persisted))
 	return m.phase
 }
+
+// Updates change the supervision settings in place: spec.json first (the
+// restart policy and stop timeout live there), then the record; the caller
+// hears once both are on disk. Updates are applied one at a time, in order.
+
+func onUpdate(m *Machine, ev Event) Phase {
+	m.updates = append(m.updates, ev.(Update))
+	if len(m.updates) == 1 {
+		m.emit(WriteSpec{Set: m.updates[0].Set})
+	}
+	return m.phase
+}
+
+func onSpecWritten(m *Machine, ev Event) Phase {
+	if len(m.updates) == 0 {
+		return m.phase
+	}
+	u := m.updates[0]
+	m.updates = m.updates[1:]
+	switch err := ev.(SpecWritten).Err; {
+	case m.phase == Removing || m.phase == Gone:
+		m.reply(u.W, messages.BoxStatus{ID: m.id, Err: messages.Errorf(messages.ErrNotFound, "%q is being removed", m.id)})
+	case err != nil:
+		// Nothing changed: the update is not acknowledged, nor applied.
+		m.reply(u.W, m.Status(messages.Errorf(messages.ErrPersist, "box %q: writing spec.json: %w", m.id, err)))
+	default:
+		if u.Set.Restart != nil {
+			m.opts.Restart = *u.Set.Restart
+		}
+		if u.Set.StopTimeout != nil {
+			m.opts.StopTimeout = *u.Set.StopTimeout
+		}
+		if u.Set.Labels != nil {
+			m.opts.Labels = u.Set.Labels
+			m.rec.Labels = u.Set.Labels
+		}
+		st := m.Status(nil)
+		m.commit(func(durable bool, err error) { m.replyDurable([]Waiter{u.W}, st, durable, err) })
+	}
+	if len(m.updates) > 0 {
+		m.emit(WriteSpec{Set: m.updates[0].Set})
+	}
+	return m.phase
+}

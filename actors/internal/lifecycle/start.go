@@ -17,7 +17,7 @@ func onCreate(m *Machine, ev Event) Phase {
 	m.opts = e.Opts
 	m.opts.Startable = true
 	detach := e.Opts.Detach
-	m.rec = messages.StateRecord{ID: m.id, State: messages.StateCreated, Detached: &detach, CreatedAt: now, UpdatedAt: now}
+	m.rec = messages.StateRecord{ID: m.id, State: messages.StateCreated, Detached: &detach, Labels: e.Opts.Labels, CreatedAt: now, UpdatedAt: now}
 	m.startW = append(m.startW, e.W)
 	m.specDurable = false // Prepared, then SpecDurable, report the two halves of CreateBox
 	m.emit(CreateBox{})
@@ -32,6 +32,10 @@ func onCreated(m *Machine, ev Event) Phase {
 		for _, w := range append(append(takeWaiters(&m.startW), takeWaiters(&m.stopW)...), takeWaiters(&m.removeW)...) {
 			replies = append(replies, Reply{W: w, Status: st})
 		}
+		for _, u := range m.updates {
+			replies = append(replies, Reply{W: u.W, Status: messages.BoxStatus{ID: m.id, Err: messages.Errorf(messages.ErrNotFound, "%q", m.id)}})
+		}
+		m.updates = nil
 		// The requests that waited for the creation find no box.
 		for _, d := range m.deferred {
 			if w := waiterOf(d); w != 0 && d.Kind() != KCancelStart {
@@ -107,12 +111,13 @@ func onSpawned(m *Machine, ev Event) Phase {
 	m.spawnedAt = m.env.Now()
 	m.rec.Identity = e.Proc.Identity
 	m.rec.Cgroup = e.Proc.Cgroup
-	hdr, pid := m.header(), e.Proc.Identity.PID
+	pid := e.Proc.Identity.PID
 	if e.Adopted {
 		// A shim of this box was still running in its cgroup (a start that
 		// a dead supervisor interrupted): it is adopted, never duplicated.
 		m.emit(WatchExit{Gen: e.Gen})
 		m.rec.State = messages.StateRunning
+		hdr := m.header()
 		m.logf("info", nil, "adopted a running shim of the box (pid %d) instead of starting another", pid)
 		st := m.Status(nil)
 		ws := takeWaiters(&m.startW)
@@ -123,6 +128,7 @@ func onSpawned(m *Machine, ev Event) Phase {
 		return Running
 	}
 	m.emit(Watch{Gen: e.Gen})
+	hdr := m.header()
 	m.commit(func(bool, error) {
 		m.emit(Publish{Event: messages.BoxStarted{EventHeader: hdr, PID: pid}})
 	})

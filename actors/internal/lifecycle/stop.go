@@ -208,13 +208,13 @@ func (m *Machine) judgeExit(exit messages.ExitRecord, uptime time.Duration, pid 
 	m.rec.Identity = messages.Identity{}
 	policy := m.opts.Restart.WithDefaults()
 	d := m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
-	hdr := m.header()
-	exited := messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}
 	switch {
 	case d.restart:
 		m.rec.State = messages.StateRestarting
 		m.rec.Restarts++
 		m.rec.Reason = fmt.Sprintf("restarting after %s", exit)
+		hdr := m.header()
+		exited := messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}
 		m.commit(func(bool, error) {
 			m.emit(Publish{Event: exited}, Publish{Event: messages.BoxRestarting{EventHeader: hdr, Attempt: d.attempt, Delay: d.delay}})
 		})
@@ -225,6 +225,8 @@ func (m *Machine) judgeExit(exit messages.ExitRecord, uptime time.Duration, pid 
 		m.rec.State = messages.StateFailed
 		m.rec.Reason = fmt.Sprintf("restart limit exceeded (%d restarts within %s)", d.attempt, policy.Window)
 		reason := m.rec.Reason
+		hdr := m.header()
+		exited := messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}
 		m.logf("warn", nil, "box failed: %s", reason)
 		m.commit(func(bool, error) {
 			m.emit(Publish{Event: exited}, Publish{Event: messages.BoxFailed{EventHeader: hdr, Reason: reason}})
@@ -233,6 +235,7 @@ func (m *Machine) judgeExit(exit messages.ExitRecord, uptime time.Duration, pid 
 	}
 	m.rec.State = messages.StateExited
 	m.rec.Reason = exit.Reason
+	exited := messages.BoxExited{EventHeader: m.header(), PID: pid, Exit: exit}
 	m.commit(func(bool, error) { m.emit(Publish{Event: exited}) })
 	return Exited
 }

@@ -111,6 +111,12 @@ var table = []row{
 	{phases(restPhases, one(Intent, Restarting, Unknown, Removing)), KSignal, nil, replyNotRunning, "ErrNotRunning"},
 	{nobody, KSignal, nil, replyNotFound, "ErrNotFound"},
 
+	// Update (supervision settings, in place)
+	{transientPhases, KUpdate, nil, deferRequest, "deferred"},
+	{allBut(Loading, Creating, Spawning, Adopting, Removing, Empty, Gone), KUpdate, nil, onUpdate, "rewrite spec.json, then the record"},
+	{phases(one(Removing), nobody), KUpdate, nil, replyNotFound, "ErrNotFound"},
+	{AllPhases(), KSpecWritten, nil, onSpecWritten, "record the update, or refuse it"},
+
 	// CancelStart (the context of a start ended before ready)
 	{transientPhases, KCancelStart, nil, deferRequest, "deferred"},
 	{one(Intent), KCancelStart, one(Exited), onCancelIntent, "undo: nothing spawned"},

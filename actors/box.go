@@ -90,6 +90,10 @@ func (a *boxActor) Receive(ctx actor.Context) {
 			a.setSpec(m.spec)
 			a.feed(ctx, m.ev)
 		}
+	case *specUpdated:
+		if m.inc == a.inc {
+			a.spec = m.spec // no new secret: an update changes no spec field
+		}
 	case *spawned:
 		a.onSpawned(ctx, m)
 	case *verified:
@@ -109,6 +113,8 @@ func (a *boxActor) Receive(ctx actor.Context) {
 		a.feed(ctx, lifecycle.Remove{W: a.waiter(ctx.Sender()), Force: m.Force})
 	case *messages.Adopt:
 		a.feed(ctx, lifecycle.Adopt{W: a.waiter(ctx.Sender()), PID: m.PID})
+	case *messages.UpdateBox:
+		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels}})
 	case *messages.SignalBox:
 		sig, err := parseSignal(m.Signal)
 		if err != nil {
@@ -146,7 +152,8 @@ func (a *boxActor) setSpec(req messages.StartBox) {
 
 // optionsOf extracts a box's supervision settings from its request.
 func optionsOf(req messages.StartBox) lifecycle.Options {
-	return lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout, Detach: req.Spec.Detach}
+	return lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout,
+		Detach: req.Detach || req.Spec.Detach, Labels: req.Labels}
 }
 
 // onStarted begins an incarnation: a fresh box waits for its createBox; any
@@ -258,7 +265,7 @@ func (a *boxActor) answerGone(ctx actor.Context) bool {
 	case *messages.MetricsRequest:
 		ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: a.id}, Err: err})
 	case *createBox, *messages.StartExisting, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
-		*messages.Remove, *messages.StatusRequest, *messages.Adopt:
+		*messages.Remove, *messages.StatusRequest, *messages.Adopt, *messages.UpdateBox:
 		ctx.Respond(messages.BoxStatus{ID: a.id, Err: err})
 	case *cancelStart:
 	default:

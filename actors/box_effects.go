@@ -52,6 +52,8 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 		ctx.Send(ctx.Parent(), &statusChanged{status: e.Status, initial: e.Initial})
 	case lifecycle.RemoveDir:
 		a.removeDir()
+	case lifecycle.WriteSpec:
+		a.writeSpec(e.Set)
 	case lifecycle.End:
 		a.end(ctx, e)
 	case lifecycle.Log:
@@ -437,6 +439,30 @@ func (a *boxActor) removeDir() {
 			}
 		}
 		a.deliverAs(inc, lifecycle.Removed{Err: err})
+	})
+}
+
+// writeSpec rewrites spec.json, durably, with an update applied, off the
+// actor goroutine; the actor's copy changes once the write has landed.
+func (a *boxActor) writeSpec(set lifecycle.Settings) {
+	next := a.spec
+	if set.Restart != nil {
+		next.Restart = *set.Restart
+	}
+	if set.StopTimeout != nil {
+		next.StopTimeout = *set.StopTimeout
+	}
+	if set.Labels != nil {
+		next.Labels = set.Labels
+	}
+	inc, box, c := a.inc, a.box, a.core
+	c.goHelper(func() {
+		var err error
+		c.withIO(func() { err = box.WriteSpec(next) })
+		if err == nil {
+			c.root.Send(a.self, &specUpdated{inc: inc, spec: next})
+		}
+		a.deliverAs(inc, lifecycle.SpecWritten{Err: err})
 	})
 }
 

@@ -41,6 +41,13 @@ type loaded struct {
 	ev   lifecycle.Loaded
 }
 
+// specUpdated hands the actor the box's request as an Update rewrote it
+// (sent before the SpecWritten that reports it).
+type specUpdated struct {
+	inc  uint64
+	spec messages.StartBox
+}
+
 // timerFired is a box's timer, scheduled to the box itself; the actor hands
 // its event to the machine (through the test hook, when set).
 type timerFired struct {

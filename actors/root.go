@@ -88,6 +88,12 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		r.route(ctx, m.ID)
 	case *messages.Adopt:
 		r.route(ctx, m.ID)
+	case *messages.UpdateBox:
+		if err := validateUpdate(m); err != nil {
+			ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.AsError(err)})
+			return
+		}
+		r.route(ctx, m.ID)
 	case *messages.StatusRequest:
 		r.route(ctx, m.ID)
 	case *cancelStart:
@@ -194,7 +200,7 @@ func (r *rootSupervisor) checkBooted(self *actor.PID) {
 func isRequest(msg any) bool {
 	switch msg.(type) {
 	case *messages.StartBox, *messages.StartExisting, *messages.Stop, *messages.Kill, *messages.SignalBox, *messages.Remove,
-		*messages.Adopt, *messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
+		*messages.Adopt, *messages.UpdateBox, *messages.StatusRequest, *messages.MetricsRequest, *messages.ListRequest,
 		*messages.MetricsAllRequest, *stopAll, *cancelStart, *injectPanic:
 		return true
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 
+	"github.com/boxsup/boxsup/labels"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -20,11 +21,14 @@ type EventFilter struct {
 	Boxes []string
 	// Kinds lists event kinds ("BoxReady", "BoxExited", ...).
 	Kinds []string
+	// Labels selects by the box's labels (labels.Parse("app=web")).
+	Labels labels.Selector
 }
 
 func (f EventFilter) match(ev messages.Event) bool {
 	return (len(f.Boxes) == 0 || slices.Contains(f.Boxes, ev.Box())) &&
-		(len(f.Kinds) == 0 || slices.Contains(f.Kinds, ev.Kind()))
+		(len(f.Kinds) == 0 || slices.Contains(f.Kinds, ev.Kind())) &&
+		f.Labels.Matches(ev.Header().Labels)
 }
 
 // subscriberBuffer is how many events a subscriber may fall behind before

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/sirupsen/logrus"
 
+	"github.com/boxsup/boxsup/labels"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
@@ -318,8 +320,48 @@ func (c *core) validateStart(req *messages.StartBox) error {
 	if req.StopTimeout < 0 || req.ReadyTimeout < 0 {
 		return messages.Errorf(messages.ErrBadSpec, "stop_timeout and ready_timeout must not be negative")
 	}
+	if err := labels.Validate(req.Labels); err != nil {
+		return err
+	}
+	// Detach is a supervision option; the shim learns it from its spec.
+	req.Detach = req.Detach || req.Spec.Detach
+	req.Spec.Detach = req.Detach
 	_, err := c.shimFor(req.Spec.Engine)
 	return err
+}
+
+// validateUpdate checks an UpdateBox without I/O (the facade and the root
+// both call it).
+func validateUpdate(u *messages.UpdateBox) error {
+	if err := layout.ValidateID(u.ID); err != nil {
+		return err
+	}
+	if u.Restart != nil {
+		if err := u.Restart.Validate(); err != nil {
+			return err
+		}
+	}
+	if u.StopTimeout != nil && *u.StopTimeout < 0 {
+		return messages.Errorf(messages.ErrBadSpec, "stop_timeout must not be negative")
+	}
+	if u.Labels != nil {
+		if err := labels.Validate(u.Labels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Update changes box id's supervision settings in place (a nil field of u
+// is left as it is; u.Labels, when not nil, replaces the whole set),
+// durably, without touching its process: the new restart policy judges the
+// next exit, the new stop timeout the next stop. It returns once the change
+// is on disk.
+func (s *Supervisor) Update(ctx context.Context, u messages.UpdateBox) (messages.BoxStatus, error) {
+	if err := validateUpdate(&u); err != nil {
+		return messages.BoxStatus{ID: u.ID}, err
+	}
+	return s.statusRequest(ctx, &u)
 }
 
 // Stop stops box id gracefully: SIGTERM, then SIGKILL to its whole tree
@@ -380,8 +422,22 @@ func (s *Supervisor) Status(ctx context.Context, id string) (messages.BoxStatus,
 	return s.statusRequest(ctx, &messages.StatusRequest{ID: id})
 }
 
-// List returns every box's status, sorted by ID.
-func (s *Supervisor) List(ctx context.Context) ([]messages.BoxStatus, error) {
+// ListOptions selects the boxes List returns; the zero value selects all.
+type ListOptions struct {
+	// Labels selects by label, in Kubernetes' selector syntax
+	// ("app=web,tier!=db", "env in (a,b)", "!key"); a bad selector is
+	// messages.ErrBadSpec.
+	Labels string
+	// States selects boxes in one of these states.
+	States []messages.BoxState
+}
+
+// List returns the status of every box opts selects, sorted by ID.
+func (s *Supervisor) List(ctx context.Context, opts ListOptions) ([]messages.BoxStatus, error) {
+	sel, err := labels.Parse(opts.Labels)
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.request(ctx, &messages.ListRequest{})
 	if err != nil {
 		return nil, err
@@ -390,7 +446,13 @@ func (s *Supervisor) List(ctx context.Context) ([]messages.BoxStatus, error) {
 	if !ok {
 		return nil, messages.Errorf(messages.ErrInternal, "unexpected reply %T", v)
 	}
-	return lr.Boxes, nil
+	out := lr.Boxes[:0:0]
+	for _, st := range lr.Boxes {
+		if sel.Matches(st.Labels) && (len(opts.States) == 0 || slices.Contains(opts.States, st.State)) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // Metrics samples box id's process tree.

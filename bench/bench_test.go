@@ -93,7 +93,7 @@ func BenchmarkListRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := sup.List(ctx); err != nil {
+		if _, err := sup.List(ctx, actors.ListOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -106,7 +106,7 @@ func (r *runner) adoptRows(ctx context.Context) ([]Row, error) {
 func waitAllRunning(ctx context.Context, sup *actors.Supervisor, n int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		list, err := sup.List(ctx)
+		list, err := sup.List(ctx, actors.ListOptions{})
 		if err != nil {
 			return err
 		}

@@ -184,7 +184,7 @@ func (t *libraryTarget) Capabilities() declare.Capabilities {
 }
 
 func (t *libraryTarget) List(ctx context.Context) ([]declare.Existing, error) {
-	boxes, err := t.sup.List(ctx)
+	boxes, err := t.sup.List(ctx, actors.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

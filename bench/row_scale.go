@@ -242,7 +242,7 @@ func (r *runner) rawScale(spec boxSpec, round int) (start, stop time.Duration, e
 // shim and its guest) from one goroutine. Calls alternate; one warm-up each
 // is not recorded (boxsup's first sample creates its per-process state).
 func (r *runner) metricsRows(ctx context.Context, sup *actors.Supervisor, n int) ([]Row, error) {
-	list, err := sup.List(ctx)
+	list, err := sup.List(ctx, actors.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func (l *Local) Status(ctx context.Context, id string) (messages.BoxStatus, erro
 
 // List implements Backend.
 func (l *Local) List(ctx context.Context) ([]messages.BoxStatus, error) {
-	return l.sup.List(ctx)
+	return l.sup.List(ctx, actors.ListOptions{})
 }
 
 // Metrics implements Backend.

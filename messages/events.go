@@ -102,3 +102,14 @@ func (BoxAdopted) Kind() string    { return "BoxAdopted" }
 func (BoxFailed) Kind() string     { return "BoxFailed" }
 func (BoxRemoved) Kind() string    { return "BoxRemoved" }
 func (EventsLagged) Kind() string  { return "EventsLagged" }
+
+// BoxExit says how a box came to rest (Supervisor.Wait): exited or failed,
+// with the exit of its last run when there was one.
+type BoxExit struct {
+	ID         string      `json:"id"`
+	Generation uint64      `json:"generation"`
+	State      BoxState    `json:"state"`
+	Exit       *ExitRecord `json:"exit,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	At         time.Time   `json:"at"`
+}

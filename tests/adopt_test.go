@@ -201,7 +201,7 @@ func TestAdoptAfterSupervisorCrash(t *testing.T) {
 		t.Errorf("unrelated process pid %d disturbed: stat %+v err %v", squatterID.PID, st, err)
 	}
 
-	if list, err := h.sup.List(h.ctx()); err != nil || len(list) != len(ids) {
+	if list, err := h.sup.List(h.ctx(), actors.ListOptions{}); err != nil || len(list) != len(ids) {
 		t.Errorf("List after reboot: %d boxes, err %v; want %d", len(list), err, len(ids))
 	}
 	m, err := h.sup.Metrics(h.ctx(), "live2")

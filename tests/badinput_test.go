@@ -118,7 +118,7 @@ func TestBadInputIsRejectedCleanly(t *testing.T) {
 			t.Errorf("error %q does not name the missing path %s", err, missingShim)
 		}
 		requireNoBoxDirs(t, noShim)
-		if list, err := noShim.sup.List(noShim.ctx()); err != nil || len(list) != 0 {
+		if list, err := noShim.sup.List(noShim.ctx(), actors.ListOptions{}); err != nil || len(list) != 0 {
 			t.Errorf("List after a failed Start: %v, err %v", list, err)
 		}
 	})
@@ -172,7 +172,7 @@ func stillServes(t *testing.T, h *harness, id string) {
 // the boxes the supervisor lists.
 func requireNoBoxDirs(t *testing.T, h *harness) {
 	t.Helper()
-	list, err := h.sup.List(h.ctx())
+	list, err := h.sup.List(h.ctx(), actors.ListOptions{})
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}

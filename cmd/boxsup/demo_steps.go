@@ -206,7 +206,7 @@ func (d *demo) stopStubborn(ctx context.Context) error {
 func (d *demo) running(ctx context.Context) (map[string]int, error) {
 	cctx, cancel := callCtx(ctx)
 	defer cancel()
-	list, err := d.sup.List(cctx)
+	list, err := d.sup.List(cctx, actors.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

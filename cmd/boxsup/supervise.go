@@ -108,7 +108,7 @@ func (a *app) supervise(metricsAddr, config string, stopOnExit bool) error {
 	closers = append(closers, func(context.Context) error { return srv.Close() })
 	fields["socket"] = sock
 
-	boxes, err := sup.List(context.Background())
+	boxes, err := sup.List(context.Background(), actors.ListOptions{})
 	if err != nil {
 		return err
 	}

@@ -298,8 +298,11 @@ func keyOf(st messages.BoxStatus) statusKey {
 // the process is unverified: unknown is never written to state.json.
 func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 	state := m.rec.State
-	if m.phase == Unknown || (m.phase == Adopting && m.adopting == adoptRetry) {
+	switch {
+	case m.phase == Unknown || (m.phase == Adopting && m.adopting == adoptRetry):
 		state = messages.StateUnknown
+	case m.phase == Creating:
+		state = messages.StateStarting // its Start is under way: not at rest
 	}
 	if state == "" {
 		state = messages.StateCreated

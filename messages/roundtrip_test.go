@@ -49,13 +49,16 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 	policy := RestartPolicy{Mode: RestartOnFailure, MaxRestarts: 3, Window: time.Minute, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, StableAfter: 10 * time.Second, NoJitter: true}
 
 	cases := []any{
-		&StartBox{ID: "web", Spec: sampleSpec(), Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second},
+		&StartBox{ID: "web", Spec: sampleSpec(), Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second,
+			Detach: true, Labels: map[string]string{"app": "web"}},
 		&StartExisting{ID: "web"},
 		&Stop{ID: "web", Timeout: time.Second},
 		&Kill{ID: "web"},
 		&SignalBox{ID: "web", Signal: "SIGHUP"},
 		&Remove{ID: "web", Force: true},
 		&Adopt{ID: "web", PID: 42},
+		&UpdateBox{ID: "web", Restart: &policy, Labels: map[string]string{"app": "web"}},
+		&BoxExit{ID: "web", Generation: 3, State: StateExited, Exit: &exit, Reason: "r", At: at},
 		&StatusRequest{ID: "web"},
 		&ListRequest{},
 		&ListResponse{Boxes: []BoxStatus{status}},

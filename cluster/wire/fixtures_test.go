@@ -43,6 +43,7 @@ func samples() []any {
 		&messages.SignalBox{ID: "web", Signal: "SIGHUP"},
 		&messages.Remove{ID: "web", Force: true},
 		&messages.Adopt{ID: "web", PID: 42},
+		&messages.UpdateBox{ID: "web", Restart: &messages.RestartPolicy{Mode: messages.RestartAlways}, Labels: map[string]string{"app": "web"}},
 		&messages.StatusRequest{ID: "web"},
 		&messages.ListRequest{},
 		&messages.MetricsRequest{ID: "web"},
@@ -59,6 +60,7 @@ func samples() []any {
 		&messages.BoxAdopted{EventHeader: hdr, PID: 42},
 		&messages.BoxFailed{EventHeader: hdr, Reason: "restart limit exceeded"},
 		&messages.BoxRemoved{EventHeader: hdr},
+		&messages.BoxExit{ID: "web", Generation: 3, State: messages.StateExited, Exit: &exit, Reason: "r", At: at},
 		&messages.EventsLagged{EventHeader: messages.EventHeader{Home: "/var/lib/boxsup"}, Dropped: 12},
 	}
 }

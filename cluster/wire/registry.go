@@ -24,14 +24,14 @@ var registry = func() map[string]reflect.Type {
 	for _, v := range []any{
 		// Requests.
 		messages.StartBox{}, messages.StartExisting{}, messages.Stop{}, messages.Kill{},
-		messages.SignalBox{}, messages.Remove{}, messages.Adopt{}, messages.StatusRequest{},
+		messages.SignalBox{}, messages.Remove{}, messages.Adopt{}, messages.UpdateBox{}, messages.StatusRequest{},
 		messages.ListRequest{}, messages.MetricsRequest{}, messages.MetricsAllRequest{},
 		// Replies.
 		messages.BoxStatus{}, messages.ListResponse{}, messages.MetricsResponse{},
 		messages.MetricsAllResponse{}, messages.Error{},
 		// Events.
 		messages.BoxStarted{}, messages.BoxReady{}, messages.BoxExited{}, messages.BoxRestarting{},
-		messages.BoxAdopted{}, messages.BoxFailed{}, messages.BoxRemoved{}, messages.EventsLagged{},
+		messages.BoxAdopted{}, messages.BoxFailed{}, messages.BoxRemoved{}, messages.EventsLagged{}, messages.BoxExit{},
 	} {
 		t := reflect.TypeOf(v)
 		m[t.Name()] = t

@@ -86,11 +86,11 @@ func (c *Client) Server() ServerInfo { return c.info }
 // Path returns the control socket's path.
 func (c *Client) Path() string { return c.path }
 
-// deadline returns how long req may take, or 0 for no deadline (wait).
+// deadline returns how long req may take, or 0 for no deadline (the long
+// operations: wait, run, events): the table's bound, or the operation's own
+// bound plus a margin.
 func (c *Client) deadline(req *Request) time.Duration {
 	switch req.Op {
-	case OpWait:
-		return 0
 	case OpStop:
 		return c.stopBound(req.ID, req.Timeout) + requestMargin
 	case OpKill:
@@ -113,7 +113,10 @@ func (c *Client) deadline(req *Request) time.Duration {
 		}
 		return ready + requestMargin
 	}
-	return DefaultRequestTimeout
+	if o, ok := operationFor(req.Op); ok && !o.long {
+		return o.bound
+	}
+	return 0
 }
 
 // stopBound is how long the supervisor may take to stop box id: timeout,
@@ -141,6 +144,12 @@ func (c *Client) storedSpec(id string) (messages.StartBox, bool) {
 // request's deadline. Cancelling ctx abandons the connection; the server
 // then cancels the request.
 func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
+	return c.stream(ctx, req, nil)
+}
+
+// stream is do for the operations that answer with several lines: lines
+// gets each extra one (run's Started, every event) before the answer.
+func (c *Client) stream(ctx context.Context, req *Request, lines func(Response)) (Response, error) {
 	limit := c.deadline(req)
 	dialCtx, cancelDial := context.WithTimeout(ctx, DefaultRequestTimeout)
 	var d net.Dialer
@@ -186,9 +195,23 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 	writeErr := json.NewEncoder(conn).Encode(req)
 	// Read even when the write failed: a server that refused the
 	// connection may have answered (and closed) before reading.
+	dec := json.NewDecoder(io.LimitReader(conn, maxResponseBytes))
 	var resp Response
-	readErr := json.NewDecoder(io.LimitReader(conn, maxResponseBytes)).Decode(&resp)
-	if readErr == nil {
+	var readErr error
+	for {
+		resp = Response{}
+		if readErr = dec.Decode(&resp); readErr != nil {
+			break
+		}
+		if resp.Started || resp.Event != nil {
+			if lines != nil {
+				lines(resp) // an extra line: run's Started, an event
+			}
+			continue
+		}
+		if resp.NotServed {
+			return resp, &notServedError{msg: resp.Error}
+		}
 		return resp, messages.Err(resp.Error)
 	}
 	if w := why.Load(); w != nil {
@@ -301,9 +324,57 @@ func (c *Client) Wait(ctx context.Context, id string) (messages.BoxStatus, error
 }
 
 // List implements Backend.
-func (c *Client) List(ctx context.Context) ([]messages.BoxStatus, error) {
-	resp, err := c.do(ctx, &Request{Op: OpList})
+func (c *Client) List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error) {
+	resp, err := c.do(ctx, &Request{Op: OpList, Select: &sel})
 	return resp.Boxes, err
+}
+
+// Adopt implements Backend.
+func (c *Client) Adopt(ctx context.Context, id string, pid int) (messages.BoxStatus, error) {
+	return c.statusCall(ctx, &Request{Op: OpAdopt, ID: id, PID: pid})
+}
+
+// Update implements Backend.
+func (c *Client) Update(ctx context.Context, u messages.UpdateBox) (messages.BoxStatus, error) {
+	return c.statusCall(ctx, &Request{Op: OpUpdate, ID: u.ID, Update: &u})
+}
+
+// Run implements Backend. The connection stays open for the life of the
+// box: when it breaks (this process dies, or ctx ends and it hangs up) the
+// server stops the box, and removes it when remove is set.
+func (c *Client) Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error) {
+	resp, err := c.stream(ctx, &Request{Op: OpRun, ID: req.ID, Start: &req, Remove: remove}, func(r Response) {
+		if r.Started && r.Status != nil && started != nil {
+			started(*r.Status)
+		}
+	})
+	st := messages.BoxStatus{ID: req.ID}
+	if resp.Status != nil {
+		st = *resp.Status
+	}
+	return st, err
+}
+
+// Events implements Backend: one connection carries the events until ctx
+// ends (Events then returns ctx's error) or the server goes away.
+func (c *Client) Events(ctx context.Context, sel Selection, fn func(messages.Event)) error {
+	var decodeErr error
+	_, err := c.stream(ctx, &Request{Op: OpEvents, Select: &sel}, func(r Response) {
+		if r.Event == nil {
+			return
+		}
+		ev, err := decodeEvent(r.Event)
+		switch {
+		case err != nil:
+			decodeErr = err
+		case ev != nil:
+			fn(ev)
+		}
+	})
+	if err == nil {
+		err = decodeErr
+	}
+	return err
 }
 
 // Metrics implements Backend.
@@ -326,3 +397,10 @@ func (c *Client) Home() string { return c.info.Home }
 
 // Close implements Backend; a Client holds nothing between calls.
 func (c *Client) Close() error { return nil }
+
+// notServedError: the server was closing and did not look at the request,
+// which may be sent again as it is to whoever serves the home next.
+type notServedError struct{ msg *messages.Error }
+
+func (e *notServedError) Error() string { return e.msg.Error() }
+func (e *notServedError) Unwrap() error { return e.msg }

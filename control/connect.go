@@ -46,11 +46,20 @@ type ConnectOptions struct {
 	// Notice, when set, is called once if the lock is still held after a
 	// second, with a sentence saying who holds it.
 	Notice func(msg string)
+	// Attach: the caller will start an attached box (a foreground run),
+	// which must not live in another command's temporary supervisor (it
+	// would die with it): a temporary server is not used, and the caller
+	// queues for the home instead.
+	Attach bool
 }
 
-// Connect returns a Backend for the home (empty: layout.ResolveHome): a
-// Client when a server answers on the home's control socket, else a Local
-// that opens a Supervisor of its own (and holds the home lock until Close).
+// Connect returns a Backend for the home (empty: layout.ResolveHome): over a
+// Client when a server answers on the home's control socket, else over a
+// Local that opens a Supervisor of its own (and holds the home lock until
+// Close). When the server goes away in the middle of a request that may be
+// sent again (one it did not serve, or a query), the Backend connects anew
+// and sends it again: no command fails because another command's temporary
+// supervisor closed.
 // The home is opened (checked and made canonical, see layout.Open) first.
 // A server that refuses this process's uid is an error (ErrPermissionDenied),
 // and so is a server running as another user (messages.ErrUnsafeHome) or
@@ -58,6 +67,15 @@ type ConnectOptions struct {
 // back. While another process holds the home without serving it, Connect
 // queues for the lock, up to opts.LockWait.
 func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, error) {
+	b, err := connectOnce(ctx, home, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &reconnecting{cur: b, connect: func(ctx context.Context) (Backend, error) { return connectOnce(ctx, home, opts) }}, nil
+}
+
+// connectOnce is Connect without the reconnection.
+func connectOnce(ctx context.Context, home string, opts ConnectOptions) (Backend, error) {
 	if home == "" {
 		var err error
 		if home, err = layout.ResolveHome(); err != nil {
@@ -88,17 +106,22 @@ func Connect(ctx context.Context, home string, opts ConnectOptions) (Backend, er
 	cfg.Home = home
 	for {
 		c, err := Dial(ctx, sock)
-		if err == nil {
+		switch {
+		case err == nil && !(opts.Attach && c.info.Temporary):
 			c.specOf = storedSpec(h)
 			return c, nil
-		}
-		if !noServer(err) {
+		case err == nil:
+			// A foreground command serves the home for now; it holds the
+			// lock, which the caller queues for below.
+		case !noServer(err):
 			return nil, err
 		}
 		l, err := OpenLocal(cfg)
 		if err == nil {
 			if opts.Serve {
-				if serr := l.Serve(sock, opts.ServerOptions); serr != nil {
+				srvOpts := opts.ServerOptions
+				srvOpts.Temporary = true
+				if serr := l.Serve(sock, srvOpts); serr != nil {
 					// Not fatal: this command works; others wait for the lock.
 					l.sup.Logger().WithError(serr).Warn("not serving the control socket")
 				}

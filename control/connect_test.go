@@ -21,9 +21,9 @@ func TestConnectOpensALocalThatServesOthers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Connect: %v", err)
 	}
-	local, ok := first.(*Local)
+	local, ok := unwrap(first).(*Local)
 	if !ok {
-		t.Fatalf("first Connect: got %T, want *Local", first)
+		t.Fatalf("first Connect: got %T, want *Local", unwrap(first))
 	}
 	defer func() {
 		if err := first.Close(); err != nil {
@@ -34,14 +34,21 @@ func TestConnectOpensALocalThatServesOthers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second Connect: %v", err)
 	}
-	if _, ok := second.(*Client); !ok {
-		t.Fatalf("second Connect: got %T, want *Client", second)
+	if _, ok := unwrap(second).(*Client); !ok {
+		t.Fatalf("second Connect: got %T, want *Client", unwrap(second))
 	}
 	defer second.Close()
 	if second.Home() != local.Home() {
 		t.Fatalf("homes differ: client %s, local %s", second.Home(), local.Home())
 	}
-	if _, err := second.Start(ctx, startReq("via-client", "exec sleep 60")); err != nil {
+	// A foreground command's server refuses an attached box, which would
+	// stop with that command; a detached one outlives it.
+	if _, err := second.Start(ctx, startReq("attached", "exec sleep 60")); !errors.Is(err, messages.ErrBusy) {
+		t.Fatalf("an attached Start through a temporary server: %v, want ErrBusy", err)
+	}
+	req := startReq("via-client", "exec sleep 60")
+	req.Detach = true
+	if _, err := second.Start(ctx, req); err != nil {
 		t.Fatalf("Start through the client: %v", err)
 	}
 	st, err := local.Status(ctx, "via-client")
@@ -86,8 +93,8 @@ func TestConnectWaitsForTheLockHolderToServe(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("Connect while the holder starts serving: %v", r.err)
 	}
-	if _, ok := r.b.(*Client); !ok {
-		t.Fatalf("got %T, want *Client", r.b)
+	if _, ok := unwrap(r.b).(*Client); !ok {
+		t.Fatalf("got %T, want *Client", unwrap(r.b))
 	}
 }
 

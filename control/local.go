@@ -3,10 +3,12 @@ package control
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/labels"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -96,8 +98,90 @@ func (l *Local) Status(ctx context.Context, id string) (messages.BoxStatus, erro
 }
 
 // List implements Backend.
-func (l *Local) List(ctx context.Context) ([]messages.BoxStatus, error) {
-	return l.sup.List(ctx, actors.ListOptions{})
+func (l *Local) List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error) {
+	boxes, err := l.sup.List(ctx, actors.ListOptions{Labels: sel.Labels, States: sel.States})
+	if err != nil || len(sel.Boxes) == 0 {
+		return boxes, err
+	}
+	out := boxes[:0:0]
+	for _, st := range boxes {
+		if slices.Contains(sel.Boxes, st.ID) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// Adopt implements Backend.
+func (l *Local) Adopt(ctx context.Context, id string, pid int) (messages.BoxStatus, error) {
+	return l.sup.Adopt(ctx, id, pid)
+}
+
+// Update implements Backend.
+func (l *Local) Update(ctx context.Context, u messages.UpdateBox) (messages.BoxStatus, error) {
+	return l.sup.Update(ctx, u)
+}
+
+// runStopTimeout bounds the stop of a run whose caller went away.
+const runStopTimeout = 2 * time.Minute
+
+// Run implements Backend.
+func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error) {
+	exit, err := l.sup.Wait(ctx, req.ID)
+	if err != nil {
+		return messages.BoxStatus{ID: req.ID}, err
+	}
+	st, err := l.sup.Start(ctx, req)
+	if err != nil {
+		if remove && !errors.Is(err, messages.ErrAlreadyExists) {
+			// --rm covers a box that failed to start too; one that already
+			// existed is someone else's and stays.
+			_, _ = l.sup.Remove(context.WithoutCancel(ctx), req.ID, true)
+		}
+		return st, err
+	}
+	if started != nil {
+		started(st)
+	}
+	var runErr error
+	select {
+	case <-exit:
+	case <-ctx.Done():
+		// The caller went away (for a Client: its connection broke): the
+		// box it held stops with it.
+		runErr = ctx.Err()
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runStopTimeout)
+		defer cancel()
+		if _, err := l.sup.Stop(stopCtx, req.ID, 0); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	final, err := l.sup.Status(context.WithoutCancel(ctx), req.ID)
+	if err != nil {
+		return final, errors.Join(runErr, err)
+	}
+	if remove {
+		if _, err := l.sup.Remove(context.WithoutCancel(ctx), req.ID, true); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	return final, runErr
+}
+
+// Events implements Backend.
+func (l *Local) Events(ctx context.Context, sel Selection, fn func(messages.Event)) error {
+	selector, err := labels.Parse(sel.Labels)
+	if err != nil {
+		return err
+	}
+	cancel := l.sup.Subscribe(actors.EventFilter{Boxes: sel.Boxes, Kinds: sel.Kinds, Labels: selector}, fn)
+	defer cancel()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closed:
+		return messages.Errorf(messages.ErrShuttingDown, "stopped following events")
+	}
 }
 
 // Metrics implements Backend.
@@ -110,33 +194,34 @@ func (l *Local) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, error) {
 	return l.sup.MetricsAll(ctx)
 }
 
-// Wait implements Backend: it follows the box's lifecycle events and checks
-// its status after each, so it never polls.
+// Wait implements Backend, through Supervisor.Wait: it follows the box's
+// events, so it never polls and never misses the moment the box comes to
+// rest.
 func (l *Local) Wait(ctx context.Context, id string) (messages.BoxStatus, error) {
-	changed := make(chan struct{}, 1)
-	// Subscribe before the first Status, so no transition falls between them.
-	cancel := l.sup.Subscribe(actors.EventFilter{Boxes: []string{id}}, func(ev messages.Event) {
-		if ev.Box() != id {
-			return
+	exit, err := l.sup.Wait(ctx, id)
+	if err != nil {
+		return messages.BoxStatus{ID: id}, err
+	}
+	// Unlike Supervisor.Wait, a Backend waits for a box that exists.
+	if st, err := l.sup.Status(ctx, id); errors.Is(err, messages.ErrNotFound) {
+		return st, err
+	}
+	select {
+	case ex, ok := <-exit:
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return messages.BoxStatus{ID: id}, err
+			}
+			return messages.BoxStatus{ID: id}, messages.Errorf(messages.ErrNotFound, "%q was removed", id)
 		}
-		select {
-		case changed <- struct{}{}:
-		default: // a check is already due; it reads the latest status
-		}
-	})
-	defer cancel()
-	for {
 		st, err := l.sup.Status(ctx, id)
-		if err != nil || AtRest(st.State) {
-			return st, err
+		if err != nil {
+			return messages.BoxStatus{ID: id, State: ex.State, LastExit: ex.Exit, Reason: ex.Reason}, err
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-l.closed:
-			return st, messages.Errorf(messages.ErrShuttingDown, "stopped waiting for box %q", id)
-		}
+		st.State, st.LastExit, st.Reason = ex.State, ex.Exit, ex.Reason // as it came to rest
+		return st, nil
+	case <-l.closed:
+		return messages.BoxStatus{ID: id}, messages.Errorf(messages.ErrShuttingDown, "stopped waiting for box %q", id)
 	}
 }
 

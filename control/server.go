@@ -33,6 +33,11 @@ type ServerOptions struct {
 	// OnStop, when set, is called after each successful stop served, with
 	// how long it took (the Exporter's ObserveStop).
 	OnStop func(id string, took time.Duration)
+	// Temporary marks a server run by a command that holds the home only
+	// for a while (a foreground boxsup run): it refuses attached starts
+	// and runs, whose boxes would die with it, and says so in its ping so
+	// that such clients queue for the home instead.
+	Temporary bool
 }
 
 // Server serves the control API of one Supervisor on a Unix socket. Create
@@ -44,10 +49,13 @@ type Server struct {
 	opts    ServerOptions
 	log     logrus.FieldLogger
 
-	ctx    context.Context // cancelled by Close: ends every request in flight
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	active atomic.Int64 // requests being handled, for tests
+	// ctx ends the long requests (wait, run, events) when the server closes;
+	// the others are let finish.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closing atomic.Bool // a request read from now on is answered NotServed
+	wg      sync.WaitGroup
+	active  atomic.Int64 // requests being handled, for tests
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,13 +91,18 @@ func Listen(sup *actors.Supervisor, path string, opts ServerOptions) (*Server, e
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
 
-// Close stops accepting, cancels the requests in flight (their clients get
-// a context error), waits for their handlers and removes the socket. It is
-// idempotent.
+// Close stops accepting and drains: a request in flight is finished and
+// answered (each is bounded by its own operation), except the long ones
+// (wait, run, events), which are ended with messages.ErrShuttingDown; a
+// connection accepted but not yet read is answered NotServed, so that its
+// client sends the request again to whoever serves the home next. No
+// request is cancelled because this server goes away. Close then removes
+// the socket. It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		s.cancel()
+		s.closing.Store(true)
 		s.closeErr = s.ln.Close()
+		s.cancel() // ends the long requests
 		s.wg.Wait()
 		_ = s.backend.Close() // ends Waits; does not touch the supervisor
 	})
@@ -102,7 +115,7 @@ func (s *Server) acceptLoop() {
 	for {
 		conn, err := s.ln.AcceptUnix()
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if s.closing.Load() {
 				return
 			}
 			// EMFILE and friends: back off instead of spinning, as
@@ -112,6 +125,9 @@ func (s *Server) acceptLoop() {
 			select {
 			case <-time.After(delay):
 			case <-s.ctx.Done():
+				return
+			}
+			if s.closing.Load() {
 				return
 			}
 			continue
@@ -148,8 +164,28 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
+	if s.closing.Load() {
+		s.reply(conn, Response{NotServed: true, Error: messages.Errorf(messages.ErrShuttingDown, "control socket %s: the server is closing; the request was not served", s.path)})
+		return
+	}
+	o, ok := operationFor(req.Op)
+	if !ok {
+		s.reply(conn, Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: unknown op %q", req.Op)})
+		return
+	}
+	if err := s.refuseAttached(&req); err != nil {
+		s.reply(conn, Response{Error: err})
+		return
+	}
 
-	ctx, cancel := context.WithCancel(s.ctx)
+	// A request ends when its client hangs up (a CLI interrupted, or
+	// killed: a run then stops its box), and a long one also when the
+	// server closes; the others finish.
+	base := context.Background()
+	if o.long {
+		base = s.ctx
+	}
+	ctx, cancel := context.WithCancel(base)
 	defer cancel()
 	peerGone := watchPeerClose(conn, cancel)
 	defer func() { <-peerGone }() // after conn.Close (deferred earlier, runs later) unblocks it
@@ -157,7 +193,21 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 
 	start := time.Now()
 	s.active.Add(1)
-	resp := s.dispatch(ctx, &req)
+	var resp Response
+	if o.serve == nil {
+		resp = Response{Server: &ServerInfo{PID: os.Getpid(), Home: s.backend.Home(), Protocol: ProtocolVersion, Temporary: s.opts.Temporary}}
+	} else {
+		var writeMu sync.Mutex
+		write := func(r Response) error {
+			writeMu.Lock()
+			defer writeMu.Unlock()
+			return s.write(conn, r)
+		}
+		resp = o.serve(ctx, s.backend, &req, write)
+		if req.Op == OpStop && resp.Error == nil && s.opts.OnStop != nil {
+			s.opts.OnStop(req.ID, time.Since(start))
+		}
+	}
 	s.active.Add(-1)
 	entry := log.WithFields(logrus.Fields{"op": req.Op, "took": time.Since(start)})
 	if req.ID != "" {
@@ -168,6 +218,19 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	}
 	entry.Debug("control request served")
 	s.reply(conn, resp)
+}
+
+// refuseAttached refuses, on a temporary server, a start or run of a box
+// that would be attached to this process: it would die when the command
+// that serves the home exits.
+func (s *Server) refuseAttached(req *Request) *messages.Error {
+	if !s.opts.Temporary || (req.Op != OpStart && req.Op != OpRun) || req.Start == nil ||
+		req.Start.Detach || req.Start.Spec.Detach {
+		return nil
+	}
+	return messages.Errorf(messages.ErrBusy,
+		"control socket %s is served for a while by a foreground command (pid %d); an attached box started through it would stop with that command. Run `boxsup supervise` to run several foreground boxes at once",
+		s.path, os.Getpid())
 }
 
 // watchPeerClose cancels the request when the client hangs up (a CLI
@@ -195,53 +258,15 @@ func (s *Server) refuse(conn *net.UnixConn, e *messages.Error) {
 }
 
 func (s *Server) reply(conn *net.UnixConn, resp Response) {
-	_ = conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-	if err := json.NewEncoder(conn).Encode(resp); err != nil {
+	if err := s.write(conn, resp); err != nil {
 		s.log.WithError(err).Debug("writing the control reply failed")
 	}
 }
 
-// dispatch runs one request against the supervisor.
-func (s *Server) dispatch(ctx context.Context, req *Request) Response {
-	b := s.backend
-	switch req.Op {
-	case OpPing:
-		return Response{Server: &ServerInfo{PID: os.Getpid(), Home: b.Home(), Protocol: ProtocolVersion}}
-	case OpStart:
-		if req.Start == nil {
-			return Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: start without a box")}
-		}
-		return statusReply(b.Start(ctx, *req.Start))
-	case OpStop:
-		t0 := time.Now()
-		st, err := b.Stop(ctx, req.ID, req.Timeout)
-		if err == nil && s.opts.OnStop != nil {
-			s.opts.OnStop(req.ID, time.Since(t0))
-		}
-		return statusReply(st, err)
-	case OpKill:
-		return statusReply(b.Kill(ctx, req.ID))
-	case OpStartAgain:
-		return statusReply(b.StartExisting(ctx, req.ID))
-	case OpSignal:
-		return statusReply(b.Signal(ctx, req.ID, req.Signal))
-	case OpRemove:
-		return statusReply(b.Remove(ctx, req.ID, req.Force))
-	case OpStatus:
-		return statusReply(b.Status(ctx, req.ID))
-	case OpWait:
-		return statusReply(b.Wait(ctx, req.ID))
-	case OpList:
-		boxes, err := b.List(ctx)
-		return Response{Boxes: boxes, Error: wireError(err)}
-	case OpMetrics:
-		m, err := b.Metrics(ctx, req.ID)
-		return Response{Metrics: &m, Error: wireError(err)}
-	case OpMetricsAll:
-		all, err := b.MetricsAll(ctx)
-		return Response{AllMetrics: all, Error: wireError(err)}
-	}
-	return Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: unknown op %q", req.Op)}
+// write sends one response line.
+func (s *Server) write(conn *net.UnixConn, resp Response) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	return json.NewEncoder(conn).Encode(resp)
 }
 
 func statusReply(st messages.BoxStatus, err error) Response {

@@ -50,7 +50,7 @@ func TestClientDrivesABoxThroughTheSocket(t *testing.T) {
 	if st2, err := c.Status(ctx, "web"); err != nil || st2.PID != st.PID || st2.State != messages.StateRunning {
 		t.Fatalf("Status: %+v %v", st2, err)
 	}
-	list, err := c.List(ctx)
+	list, err := c.List(ctx, Selection{})
 	if err != nil || len(list) != 1 || list[0].ID != "web" {
 		t.Fatalf("List: %+v %v", list, err)
 	}

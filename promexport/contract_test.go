@@ -2,7 +2,6 @@ package promexport
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -16,8 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/boxsup/boxsup/actors"
-	"github.com/boxsup/boxsup/messages"
+	"github.com/boxsup/boxsup/control"
 )
 
 // Paths of the documents and deploy files, from this package's directory.
@@ -188,7 +186,7 @@ func TestExpositionPassesLinters(t *testing.T) {
 	if _, err := sup.Stop(ctx, "db", 0); err != nil {
 		t.Fatal(err)
 	}
-	exp := NewExporter(supervisorSource{sup}, 0)
+	exp := NewExporter(control.NewLocal(sup), 0)
 	exp.ObserveStop("db", 0)
 	reg, err := NewRegistry(exp)
 	if err != nil {
@@ -220,15 +218,4 @@ func TestExpositionPassesLinters(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
-}
-
-// supervisorSource adapts a Supervisor to Source (List selects every box).
-type supervisorSource struct{ sup *actors.Supervisor }
-
-func (s supervisorSource) List(ctx context.Context) ([]messages.BoxStatus, error) {
-	return s.sup.List(ctx, actors.ListOptions{})
-}
-
-func (s supervisorSource) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, error) {
-	return s.sup.MetricsAll(ctx)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -25,11 +26,11 @@ var allStates = []messages.BoxState{
 // millisecond or two, a stop of a box that ignores SIGTERM its timeout.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, 17)
 
-// Source is what the exporter samples on each scrape: control.Backend
-// (a Client or a Local) and actors.Supervisor have these methods.
+// Source is what the exporter samples on each scrape; control.Backend (a
+// Client or a Local) is one.
 type Source interface {
-	// List returns every box's status.
-	List(ctx context.Context) ([]messages.BoxStatus, error)
+	// List returns the boxes sel selects (the exporter selects all).
+	List(ctx context.Context, sel control.Selection) ([]messages.BoxStatus, error)
 	// MetricsAll samples every live box.
 	MetricsAll(ctx context.Context) ([]messages.BoxMetrics, error)
 }
@@ -119,7 +120,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	e.stopLatency.Collect(ch)
 	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
 	defer cancel()
-	boxes, err := e.backend.List(ctx)
+	boxes, err := e.backend.List(ctx, control.Selection{})
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(e.up, prometheus.GaugeValue, 0)
 		ch <- prometheus.NewInvalidMetric(e.state, err)

@@ -107,20 +107,33 @@ func (a *app) config() actors.Config {
 	return actors.Config{Home: a.home, ShimBinary: a.shim, Logger: a.log}
 }
 
+// connectAttached is connect for a command that runs an attached box (a
+// foreground run): it serves the home meanwhile, and never goes through
+// another command's temporary server, in which the box would die with that
+// command; it queues for the home instead.
+func (a *app) connectAttached(ctx context.Context) (control.Backend, error) {
+	return a.connectWith(ctx, true, true)
+}
+
 // connect reaches the home's supervisor: through its control socket when a
 // boxsup supervise serves it, else in-process. serve makes an in-process
 // supervisor serve the socket itself meanwhile (for long-running commands).
 func (a *app) connect(ctx context.Context, serve bool) (control.Backend, error) {
+	return a.connectWith(ctx, serve, false)
+}
+
+func (a *app) connectWith(ctx context.Context, serve, attach bool) (control.Backend, error) {
 	b, err := control.Connect(ctx, a.home, control.ConnectOptions{
 		Config:   a.config(),
 		Serve:    serve,
+		Attach:   attach,
 		LockWait: max(a.lockWait, control.DefaultLockWait),
 		Notice:   func(msg string) { fmt.Fprintf(a.stderr, "boxsup: %s\n", msg) },
 	})
 	if err != nil {
 		return nil, err
 	}
-	if _, remote := b.(*control.Client); remote && a.shim != "" {
+	if control.Remote(b) && a.shim != "" {
 		_ = b.Close()
 		return nil, messages.Errorf(messages.ErrBadSpec,
 			"--shim cannot be used while a supervisor serves this home: it starts boxes with its own shim (restart `boxsup supervise --shim PATH` instead)")

@@ -24,7 +24,7 @@ func (t applyTarget) Capabilities() declare.Capabilities { return declare.Capabi
 
 // List implements declare.Backend.
 func (t applyTarget) List(ctx context.Context) ([]declare.Existing, error) {
-	boxes, err := t.b.List(ctx)
+	boxes, err := t.b.List(ctx, control.Selection{})
 	if err != nil {
 		return nil, err
 	}

@@ -2,44 +2,62 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/boxsup/boxsup/control"
+	"github.com/boxsup/boxsup/labels"
 	"github.com/boxsup/boxsup/messages"
 )
 
 // psRow is one box in `boxsup ps --format json`. The field names are part of
 // the CLI contract (docs/CLI-GUIDE.md).
 type psRow struct {
-	ID          string     `json:"id"`
-	State       string     `json:"state"`
-	PID         int        `json:"pid"` // 0 when no process
-	Restarts    int        `json:"restarts"`
-	ExitCode    *int       `json:"exit_code"` // null when no (known) exit
-	Signal      string     `json:"signal"`
-	Reason      string     `json:"reason"`
-	Detached    bool       `json:"detached"`
-	CreatedAt   *time.Time `json:"created_at"`
-	StartedAt   *time.Time `json:"started_at"`
-	UptimeSecs  float64    `json:"uptime_seconds"` // 0 unless live
-	CPUPercent  float64    `json:"cpu_percent"`
-	MemoryBytes uint64     `json:"memory_bytes"`
+	ID          string            `json:"id"`
+	State       string            `json:"state"`
+	PID         int               `json:"pid"` // 0 when no process
+	Restarts    int               `json:"restarts"`
+	ExitCode    *int              `json:"exit_code"` // null when no (known) exit
+	Signal      string            `json:"signal"`
+	Reason      string            `json:"reason"`
+	Detached    bool              `json:"detached"`
+	CreatedAt   *time.Time        `json:"created_at"`
+	StartedAt   *time.Time        `json:"started_at"`
+	UptimeSecs  float64           `json:"uptime_seconds"` // 0 unless live
+	CPUPercent  float64           `json:"cpu_percent"`
+	MemoryBytes uint64            `json:"memory_bytes"`
+	Labels      map[string]string `json:"labels,omitempty"`
 }
 
 func (a *app) psCommand() *cobra.Command {
 	var all bool
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
-		Use:   "ps [-a] [--format table|json]",
+		Use:   "ps [-a] [--filter KEY=VALUE]... [--format table|json]",
 		Short: "List boxes",
-		Long:  "List the boxes that are starting, running, stopping or waiting to restart; -a adds exited and failed ones.",
-		Args:  noArgs,
+		Long: "List the boxes that are starting, running, stopping, waiting to restart or unknown (their\n" +
+			"process could not be verified right now); -a adds exited and failed ones.\n\n" +
+			"--filter narrows the list, as docker ps does (repeatable; filters of one key are or'ed,\n" +
+			"different keys and label selectors and'ed):\n" +
+			"  label=SELECTOR   a Kubernetes label selector: label=app=web, label='tier in (a,b)', label=!canary\n" +
+			"  state=STATE      created|starting|running|stopping|restarting|exited|failed|unknown (implies -a)\n" +
+			"  id=ID            the box ID",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			rows, err := a.psRows(cmd, all)
+			sel, err := parsePSFilters(filters)
+			if err != nil {
+				return err
+			}
+			if len(sel.States) > 0 {
+				all = true
+			}
+			rows, err := a.psRows(cmd, all, sel)
 			if err != nil {
 				return err
 			}
@@ -68,19 +86,20 @@ func (a *app) psCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "include exited and failed boxes")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "label=SELECTOR, state=STATE or id=ID; repeatable")
 	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table|json")
 	return cmd
 }
 
 // psRows lists the boxes with a metrics sample for the live ones.
-func (a *app) psRows(cmd *cobra.Command, all bool) ([]psRow, error) {
+func (a *app) psRows(cmd *cobra.Command, all bool, sel control.Selection) ([]psRow, error) {
 	ctx := cmd.Context()
 	b, err := a.connect(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	boxes, err := b.List(ctx)
+	boxes, err := b.List(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +130,7 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		Restarts: st.Restarts,
 		Reason:   st.Reason,
 		Detached: st.Detached,
+		Labels:   st.Labels,
 	}
 	if !st.CreatedAt.IsZero() {
 		t := st.CreatedAt
@@ -138,4 +158,36 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		r.Signal = e.Signal
 	}
 	return r
+}
+
+// parsePSFilters turns --filter flags into a selection; a bad one is a
+// usage error (exit 2).
+func parsePSFilters(filters []string) (control.Selection, error) {
+	var sel control.Selection
+	var selectors []string
+	for _, f := range filters {
+		key, value, ok := strings.Cut(f, "=")
+		if !ok || value == "" {
+			return sel, usageError(fmt.Errorf("--filter %q: want KEY=VALUE (label=, state= or id=)", f))
+		}
+		switch key {
+		case "label":
+			if _, err := labels.Parse(value); err != nil {
+				return sel, usageError(fmt.Errorf("--filter %q: %v", f, err))
+			}
+			selectors = append(selectors, value)
+		case "state":
+			st := messages.BoxState(value)
+			if !st.Valid() {
+				return sel, usageError(fmt.Errorf("--filter %q: %q is not a box state", f, value))
+			}
+			sel.States = append(sel.States, st)
+		case "id":
+			sel.Boxes = append(sel.Boxes, value)
+		default:
+			return sel, usageError(fmt.Errorf("--filter %q: unknown key %q (label, state or id)", f, key))
+		}
+	}
+	sel.Labels = strings.Join(selectors, ",")
+	return sel, nil
 }

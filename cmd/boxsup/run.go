@@ -223,7 +223,7 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
 	if err != nil {
 		return a.startFailed(ctx, b, req.ID, err)
 	}
-	if _, local := b.(*control.Local); local && req.Restart.Mode != messages.RestartNo {
+	if !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
 	}
 	fmt.Fprintln(a.stdout, st.ID)

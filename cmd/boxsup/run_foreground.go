@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -19,7 +18,10 @@ import (
 // runForeground runs an attached box: its console streams to stdout, the
 // first SIGINT or SIGTERM stops it gracefully and a second kills it, and the
 // command ends with the box's exit code. Attached means the box also stops
-// if boxsup dies (its supervisor's keepalive pipe closes).
+// if boxsup dies: the supervisor holds it for the life of this command
+// (Backend.Run): in this process, whose end closes the box's keepalive, or
+// in a boxsup supervise, which stops the box (and, with --rm, removes it)
+// when this command's connection breaks.
 func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.StartBox) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -27,7 +29,7 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 	// Signals are handled here: the calls below must not be cancelled by them.
 	ctx := context.WithoutCancel(cmd.Context())
 
-	b, err := a.connect(ctx, true)
+	b, err := a.connectAttached(ctx)
 	if err != nil {
 		return err
 	}
@@ -53,72 +55,48 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 		}(interrupts)
 	}
 
-	st, err := startWatchingSignals(ctx, b, req, sigs, interrupt)
-	if err != nil {
-		if o.remove && !errors.Is(err, messages.ErrAlreadyExists) {
-			// --rm covers a box that failed to start too; a box that
-			// already existed is someone else's and stays.
-			if _, rerr := b.Remove(ctx, req.ID, true); rerr == nil || errors.Is(rerr, messages.ErrNotFound) {
-				return err
-			}
+	var mu sync.Mutex
+	var console *consoleFollower
+	started := func(st messages.BoxStatus) {
+		box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
+		if err != nil {
+			return
 		}
-		return a.startFailed(ctx, b, req.ID, err)
+		mu.Lock()
+		console = followConsole(box.ConsoleLogPath(), a.stdout)
+		mu.Unlock()
 	}
-	box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
-	if err != nil {
-		return err
-	}
-	console := followConsole(box.ConsoleLogPath(), a.stdout)
-
-	type waited struct {
+	type result struct {
 		st  messages.BoxStatus
 		err error
 	}
-	done := make(chan waited, 1)
+	done := make(chan result, 1)
 	go func() {
-		st, err := b.Wait(ctx, st.ID)
-		done <- waited{st, err}
+		st, err := b.Run(ctx, req, o.remove, started)
+		done <- result{st, err}
 	}()
-	var w waited
+	var r result
 	for waiting := true; waiting; {
 		select {
 		case <-sigs:
 			interrupt()
-		case w = <-done:
+		case r = <-done:
 			waiting = false
 		}
 	}
-	if err := errors.Join(w.err, console.finish()); err != nil {
+	mu.Lock()
+	c := console
+	mu.Unlock()
+	if c == nil { // it never started
+		if o.remove {
+			return r.err
+		}
+		return a.startFailed(ctx, b, req.ID, r.err)
+	}
+	if err := errors.Join(r.err, c.finish()); err != nil {
 		return err
 	}
-	if o.remove {
-		if _, err := b.Remove(ctx, st.ID, false); err != nil {
-			return err
-		}
-	}
-	return boxExitCode(w.st)
-}
-
-// startWatchingSignals starts the box; a signal during the start stops it
-// (the start then reports that the box was stopped before it became ready).
-func startWatchingSignals(ctx context.Context, b control.Backend, req messages.StartBox, sigs <-chan os.Signal, interrupt func()) (messages.BoxStatus, error) {
-	type started struct {
-		st  messages.BoxStatus
-		err error
-	}
-	ch := make(chan started, 1)
-	go func() {
-		st, err := b.Start(ctx, req)
-		ch <- started{st, err}
-	}()
-	for {
-		select {
-		case <-sigs:
-			interrupt()
-		case r := <-ch:
-			return r.st, r.err
-		}
-	}
+	return boxExitCode(r.st)
 }
 
 // boxExitCode turns a box's final status into boxsup's exit: the box's

@@ -65,7 +65,7 @@ func (m *topModel) fetch() tea.Msg {
 	ctx, cancel := context.WithTimeout(m.ctx, topFetchTimeout)
 	defer cancel()
 	snap := topSnapshot{at: time.Now()}
-	boxes, err := m.backend.List(ctx)
+	boxes, err := m.backend.List(ctx, control.Selection{})
 	if err == nil {
 		ms, merr := m.backend.MetricsAll(ctx)
 		if merr != nil {

@@ -30,10 +30,17 @@ type Config struct {
 	// Engines maps an engine name (e.g. "libkrun") to its shim binary.
 	Engines map[messages.EngineKind]string
 	// Logger receives boxsup's logs and protoactor's (through a slog bridge).
-	// Nil means a logger at $BOXSUP_LOG level on stderr.
-	Logger *logrus.Logger
+	// Any logrus.FieldLogger works, so one with fields already set (a
+	// *logrus.Entry) keeps them. Secrets are scrubbed from everything boxsup
+	// logs through it: a *logrus.Logger, or an Entry's Logger, gets the
+	// redaction hook installed (logging.InstallRedaction); any other
+	// FieldLogger is wrapped (logging.Redacting). Nil means a logger at
+	// $BOXSUP_LOG level on stderr.
+	Logger logrus.FieldLogger
 	// System embeds the supervisor into an existing actor system. Nil means
-	// the supervisor creates its own, with protoactor's logs routed to Logger.
+	// the supervisor creates its own, with protoactor's logs routed to
+	// Logger. A system you create yourself routes them there when created
+	// with actor.WithLoggerFactory(actors.ProtoactorLogger(logger)).
 	System *actor.ActorSystem
 	// Cgroup selects whether boxes get their own cgroup v2 (default: when a
 	// writable cgroup2 hierarchy exists).

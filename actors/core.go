@@ -27,7 +27,7 @@ import (
 type core struct {
 	cfg          Config
 	home         *layout.Home
-	log          *logrus.Logger
+	log          logrus.FieldLogger
 	system       *actor.ActorSystem
 	root         *actor.RootContext
 	sched        *scheduler.TimerScheduler

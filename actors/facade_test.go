@@ -131,3 +131,30 @@ func TestDetachIsASupervisionOption(t *testing.T) {
 		t.Fatalf("spec.json: %+v, %v", stored, err)
 	}
 }
+
+// TestKilledSurvivesAReopen: a stop that had to SIGKILL says so, with its
+// exit, after the home is opened by another supervisor (issue: Killed was
+// true right after the stop and false after a reopen).
+func TestKilledSurvivesAReopen(t *testing.T) {
+	t.Parallel()
+	first := newTestSup(t)
+	trap := spec("/bin/sh", "-c", "trap '' TERM; echo trapped; while :; do sleep 1; done")
+	if _, err := first.sup.Start(first.ctx(), messages.StartBox{ID: "stubborn", Spec: trap}); err != nil {
+		t.Fatal(err)
+	}
+	box, _ := first.sup.core.home.Box("stubborn")
+	eventually(t, "the guest's trap to be installed", func() bool { return consoleLines(box) > 0 })
+	stopped, err := first.sup.Stop(first.ctx(), "stubborn", 50*time.Millisecond)
+	if err != nil || !stopped.Killed || stopped.LastExit == nil {
+		t.Fatalf("Stop = %+v, %v; want killed after the timeout", stopped, err)
+	}
+	if err := first.sup.Shutdown(first.ctx(), LeaveRunning); err != nil {
+		t.Fatal(err)
+	}
+	second := newTestSup(t, func(c *Config) { c.Home = first.sup.Home() })
+	st, err := second.sup.Status(second.ctx(), "stubborn")
+	if err != nil || st.State != messages.StateExited || !st.Killed || st.LastExit == nil ||
+		st.LastExit.Signal != stopped.LastExit.Signal || st.LastExit.ShellCode() != stopped.LastExit.ShellCode() {
+		t.Fatalf("after a reopen Status = %+v, %v; want the killed stop of %+v", st, err, stopped)
+	}
+}

@@ -86,15 +86,13 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		if cfg.Logger, err = logging.New(logging.Options{}); err != nil {
-			_ = lock.Release()
-			return nil, err
-		}
-	}
 	// A logger given by the embedder gets the secret-redaction hook too
-	// (idempotent): nothing boxsup logs through it may carry a secret.
-	logging.InstallRedaction(cfg.Logger)
+	// (idempotent), or is wrapped by one: nothing boxsup logs through it
+	// may carry a secret.
+	if cfg.Logger, err = logging.Redacting(cfg.Logger); err != nil {
+		_ = lock.Release()
+		return nil, err
+	}
 	if cfg.ShimBinary == "" {
 		// Not fatal here: a supervisor that only adopts needs no shim. A
 		// Start without one fails with ErrShimNotFound.
@@ -102,7 +100,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	}
 	sys, own := cfg.System, cfg.System == nil
 	if own {
-		sys = actor.NewActorSystem(actor.WithLoggerFactory(protoactorLogger(cfg.Logger)))
+		sys = actor.NewActorSystem(actor.WithLoggerFactory(ProtoactorLogger(cfg.Logger)))
 	}
 	sum := sha256.Sum256([]byte(cfg.Home))
 	tag := hex.EncodeToString(sum[:])[:12]
@@ -141,12 +139,16 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// protoactorLogger routes protoactor's slog output into logrus. Its Info
-// chatter ("actor system started", supervision notes) is demoted below Warn
-// unless boxsup itself logs at debug or finer.
-func protoactorLogger(log *logrus.Logger) func(*actor.ActorSystem) *slog.Logger {
+// ProtoactorLogger routes protoactor's logs into log, with the field
+// lib=protoactor: pass it to actor.WithLoggerFactory when you create the
+// actor system you give as Config.System (a supervisor that creates its own
+// system does this itself). protoactor's Info chatter ("actor system
+// started", supervision notes) is kept only when log is at debug or finer.
+// Secrets are scrubbed only once NewSupervisor has installed its redaction
+// on log (see Config.Logger); protoactor's own lines carry none.
+func ProtoactorLogger(log logrus.FieldLogger) func(*actor.ActorSystem) *slog.Logger {
 	min := slog.LevelWarn
-	if log.IsLevelEnabled(logrus.DebugLevel) {
+	if logging.LevelEnabled(log, logrus.DebugLevel) {
 		min = slog.LevelDebug
 	}
 	return func(*actor.ActorSystem) *slog.Logger {
@@ -168,7 +170,9 @@ func (s *Supervisor) System() *actor.ActorSystem { return s.core.system }
 func (s *Supervisor) Home() string { return s.core.home.Root }
 
 // Logger returns the logger the supervisor writes to.
-func (s *Supervisor) Logger() *logrus.Logger { return s.core.log }
+// It is Config.Logger itself when that was a *logrus.Logger or
+// *logrus.Entry, and otherwise the redacting logger that forwards to it.
+func (s *Supervisor) Logger() logrus.FieldLogger { return s.core.log }
 
 // requestCtx bounds a request by ctx, and by Config.RequestTimeout when ctx
 // has no deadline; done turns the end of the returned context into the

@@ -90,14 +90,16 @@ func percentValue(rounds []float64) Value {
 	return Value{P50: s[(len(s)-1)/2], P99: s[len(s)-1], Samples: len(s)}
 }
 
-// listenerFarm is n loopback listeners that accept and close at once.
+// listenerFarm is n loopback listeners that accept and close at once, and
+// the warm-up and window of the measurements made against them.
 type listenerFarm struct {
-	listeners []net.Listener
-	wg        sync.WaitGroup
+	listeners      []net.Listener
+	wg             sync.WaitGroup
+	warmUp, window time.Duration
 }
 
 func newListenerFarm(n int) (*listenerFarm, error) {
-	f := &listenerFarm{}
+	f := &listenerFarm{warmUp: healthWarmUp, window: healthWindow}
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -136,20 +138,20 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// measureCPU returns the process's CPU over healthWindow as a percentage
-// of one core.
-func measureCPU(ctx context.Context) (float64, error) {
+// measureCPU returns the process's CPU over window as a percentage of one
+// core.
+func measureCPU(ctx context.Context, window time.Duration) (float64, error) {
 	cpu0, t0 := processCPU(), time.Now()
 	select {
-	case <-time.After(healthWindow):
+	case <-time.After(window):
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 	return 100 * float64(processCPU()-cpu0) / float64(time.Since(t0)), nil
 }
 
-// bareDials is the floor: one goroutine dials the listeners in turn, len
-// of them per healthInterval, for the warm-up and the window.
+// bareDials is the floor: one goroutine dials the listeners in turn, all
+// of them once per healthInterval, for the warm-up and the window.
 func (f *listenerFarm) bareDials(ctx context.Context) (float64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -173,11 +175,11 @@ func (f *listenerFarm) bareDials(ctx context.Context) (float64, error) {
 		}
 	}()
 	select {
-	case <-time.After(healthWarmUp):
+	case <-time.After(f.warmUp):
 	case err := <-errc:
 		return 0, err
 	}
-	cpu, err := measureCPU(ctx)
+	cpu, err := measureCPU(ctx, f.window)
 	cancel()
 	if derr := <-errc; derr != nil {
 		return 0, derr
@@ -215,12 +217,12 @@ func (f *listenerFarm) scheduled(ctx context.Context) (schedResult, error) {
 		}
 	}
 	select {
-	case <-time.After(healthWarmUp):
+	case <-time.After(f.warmUp):
 	case <-ctx.Done():
 		return schedResult{}, ctx.Err()
 	}
 	counting.Store(true)
-	cpu, err := measureCPU(ctx)
+	cpu, err := measureCPU(ctx, f.window)
 	counting.Store(false)
 	return schedResult{cpu: cpu, probes: probes.Load(), failures: failures.Load()}, err
 }

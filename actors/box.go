@@ -44,6 +44,9 @@ type boxActor struct {
 	timers  map[lifecycle.Kind]scheduler.CancelFunc
 	stop    chan struct{} // closed when the incarnation ends
 	gone    bool          // the box ended for good; the root is stopping this actor
+	// checking: this incarnation added the box's health checks to the
+	// scheduler.
+	checking bool
 	// secrets keeps the spec's secret values registered with the log
 	// redactor for as long as this incarnation may log about the box.
 	secrets *logging.Registration
@@ -94,6 +97,8 @@ func (a *boxActor) Receive(ctx actor.Context) {
 		if m.inc == a.inc {
 			a.spec = m.spec // no new secret: an update changes no spec field
 		}
+	case *healthResult:
+		a.onHealthResult(ctx, m)
 	case *spawned:
 		a.onSpawned(ctx, m)
 	case *verified:
@@ -152,8 +157,13 @@ func (a *boxActor) setSpec(req messages.StartBox) {
 
 // optionsOf extracts a box's supervision settings from its request.
 func optionsOf(req messages.StartBox) lifecycle.Options {
-	return lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout,
-		Detach: req.Detach || req.Spec.Detach, Labels: req.Labels}
+	o := lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout,
+		Detach: req.Detach || req.Spec.Detach, Labels: req.Labels, ReadyWhen: req.ReadyWhen, ReadyTimeout: req.ReadyTimeout}
+	if req.HealthCheck != nil {
+		check := req.HealthCheck.WithDefaults()
+		o.Health = &check
+	}
+	return o
 }
 
 // onStarted begins an incarnation: a fresh box waits for its createBox; any
@@ -230,6 +240,7 @@ func (a *boxActor) reply(w lifecycle.Waiter, st messages.BoxStatus) {
 // cancelled, handles (pidfds) closed, the keepalive stays with the entry and
 // the writer goes on. Waiting callers are told to retry. Nothing here waits.
 func (a *boxActor) release(why string) {
+	a.stopChecks()
 	for k, cancel := range a.timers {
 		cancel()
 		delete(a.timers, k)

@@ -54,6 +54,10 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 		a.removeDir()
 	case lifecycle.WriteSpec:
 		a.writeSpec(e.Set)
+	case lifecycle.StartChecks:
+		a.startChecks(e)
+	case lifecycle.StopChecks:
+		a.stopChecks()
 	case lifecycle.End:
 		a.end(ctx, e)
 	case lifecycle.Log:

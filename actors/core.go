@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/health"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
@@ -33,6 +34,8 @@ type core struct {
 	sched        *scheduler.TimerScheduler
 	cgroupParent string // relative to the cgroup root: boxsup/<hash of home>
 	hooks        *testHooks
+	health       *health.Scheduler
+	rootPID      atomic.Pointer[actor.PID] // set once the root is spawned
 
 	mu      sync.Mutex
 	entries map[string]*boxEntry

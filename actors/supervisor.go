@@ -116,6 +116,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		entries:      map[string]*boxEntry{},
 		ioSlots:      make(chan struct{}, ioSlotCount()),
 	}
+	c.health = c.newHealthScheduler()
 	s := &Supervisor{core: c, lock: lock, ownSys: own}
 	s.subs.init(sys, home.Root)
 	if cfg.OnEvent != nil {
@@ -132,6 +133,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("spawning the root supervisor: %w", err)
 	}
 	s.rootPID = pid
+	c.rootPID.Store(pid)
 	if _, err := s.request(ctx, &awaitBoot{}); err != nil {
 		_ = s.Shutdown(context.Background(), LeaveRunning)
 		return nil, fmt.Errorf("reconciling %s: %w", cfg.Home, err)
@@ -325,6 +327,9 @@ func (c *core) validateStart(req *messages.StartBox) error {
 		return messages.Errorf(messages.ErrBadSpec, "stop_timeout and ready_timeout must not be negative")
 	}
 	if err := labels.Validate(req.Labels); err != nil {
+		return err
+	}
+	if err := validateHealth(req); err != nil {
 		return err
 	}
 	// Detach is a supervision option; the shim learns it from its spec.
@@ -570,6 +575,7 @@ func (s *Supervisor) close() error {
 	if lost := s.core.closeEntries(); len(lost) > 0 {
 		errs = append(errs, messages.Errorf(messages.ErrPersist, "the last state of boxes %v could not be written to state.json", lost))
 	}
+	s.core.health.Close() // no box runs: nothing is probed any more
 	s.core.helpers.Wait()
 	s.core.cgroupRemovals.Wait() // each is bounded (shimproc waits at most 500 ms)
 	if err := shimproc.RemoveCgroupParent(s.core.cgroupParent); err != nil {

@@ -21,6 +21,15 @@ type StartBox struct {
 	// Labels are the box's labels (Kubernetes' syntax for keys and values),
 	// shown on its status and events and selected by List and Subscribe.
 	Labels map[string]string `json:"labels,omitempty"`
+	// HealthCheck, when set, is probed for as long as the box runs (see
+	// HealthCheck for the kinds and settings); its state shows on
+	// BoxStatus.Health and as BoxHealthy/BoxUnhealthy events. It belongs
+	// to the supervisor: the shim never sees it.
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// ReadyWhen says when Start answers: at the shim's ready byte (""
+	// or "ready"), or at the first passing health check ("healthy",
+	// which needs HealthCheck). ReadyTimeout bounds both waits together.
+	ReadyWhen ReadyCondition `json:"ready_when,omitempty"`
 }
 
 // UpdateBox changes a box's supervision settings in place, durably, without
@@ -121,7 +130,11 @@ type BoxStatus struct {
 	// Restart and StopTimeout are the box's supervision settings in force.
 	Restart     RestartPolicy `json:"restart"`
 	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
-	Err         *Error        `json:"error,omitempty"`
+	// Health is the running generation's health, for a box with a
+	// HealthCheck: nil otherwise, and while no generation runs. It is not
+	// persisted: a supervisor that adopts a box starts from "starting".
+	Health *BoxHealth `json:"health,omitempty"`
+	Err    *Error     `json:"error,omitempty"`
 }
 
 // MetricsRequest asks one box for a metrics sample; the reply is a

@@ -72,6 +72,9 @@ type Machine struct {
 	spawnedAt    time.Time            // when the current process started
 	pendingExit  *messages.ExitRecord // AwaitReady: the exit came before the ready result
 	killCause    killCause            // Killing
+	stopCause    stopCause            // Stopping, Killing: who wants the box stopped
+	healthSince  time.Time            // when the current generation signalled ready (zero: adopted)
+	checks       checks               // the generation whose health is probed
 	failErr      *messages.Error      // Killing after a failed start: the error to record
 	stopDeadline time.Time            // Stopping: when the kill timer fires
 	retries      int                  // Unknown: consecutive unverified outcomes
@@ -146,6 +149,7 @@ func (m *Machine) Handle(ev Event) ([]Effect, error) {
 		}
 		break
 	}
+	m.syncChecks()
 	m.notifyIfChanged()
 	out := m.out
 	m.out = nil
@@ -253,6 +257,7 @@ type statusKey struct {
 	reason   string
 	exit     *messages.ExitRecord
 	killed   bool
+	health   messages.HealthState
 }
 
 // notifyIfChanged tells the root the box's status when it changed and the
@@ -290,7 +295,11 @@ func (m *Machine) notifyFirst(n Notify) {
 }
 
 func keyOf(st messages.BoxStatus) statusKey {
-	return statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed}
+	k := statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, ""}
+	if st.Health != nil {
+		k.health = st.Health.State
+	}
+	return k
 }
 
 // Status describes the box now, with err attached for replies. The state is
@@ -323,6 +332,7 @@ func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 		Labels:      m.rec.Labels,
 		Restart:     m.opts.Restart,
 		StopTimeout: m.opts.StopTimeout,
+		Health:      m.health(),
 		Err:         err,
 	}
 	if m.loadNote != "" {

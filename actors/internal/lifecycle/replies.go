@@ -105,7 +105,12 @@ func onPersisted(m *Machine, ev Event) Phase {
 // hears once both are on disk. Updates are applied one at a time, in order.
 
 func onUpdate(m *Machine, ev Event) Phase {
-	m.updates = append(m.updates, ev.(Update))
+	u := ev.(Update)
+	if u.Set.Restart != nil && u.Set.Restart.Mode == messages.RestartOnUnhealthy && m.opts.Health == nil {
+		m.reply(u.W, m.Status(messages.Errorf(messages.ErrBadSpec, "box %q: restart mode on-unhealthy needs a health check, and the box has none", m.id)))
+		return m.phase
+	}
+	m.updates = append(m.updates, u)
 	if len(m.updates) == 1 {
 		m.emit(WriteSpec{Set: m.updates[0].Set})
 	}

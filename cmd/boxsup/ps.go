@@ -29,6 +29,7 @@ type psRow struct {
 	CPUPercent  float64           `json:"cpu_percent"`
 	MemoryBytes uint64            `json:"memory_bytes"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	Health      string            `json:"health,omitempty"` // starting|healthy|unhealthy; empty without a check
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -64,7 +65,7 @@ func (a *app) psCommand() *cobra.Command {
 			if format == formatJSON {
 				return writeJSON(a.stdout, rows)
 			}
-			tw := newTable(a.stdout, "ID", "STATE", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT")
+			tw := newTable(a.stdout, "ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT")
 			for _, r := range rows {
 				pid, cpu, mem, up := "-", "-", "-", "-"
 				if r.PID != 0 {
@@ -80,7 +81,11 @@ func (a *app) psCommand() *cobra.Command {
 				if r.Signal != "" {
 					exit = r.Signal
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, pid, r.Restarts, cpu, mem, up, exit)
+				health := r.Health
+				if health == "" {
+					health = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, health, pid, r.Restarts, cpu, mem, up, exit)
 			}
 			return tw.Flush()
 		},
@@ -131,6 +136,9 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		Reason:   st.Reason,
 		Detached: st.Detached,
 		Labels:   st.Labels,
+	}
+	if st.Health != nil {
+		r.Health = string(st.Health.State)
 	}
 	if !st.CreatedAt.IsZero() {
 		t := st.CreatedAt

@@ -33,6 +33,7 @@ type runOptions struct {
 	remove       bool
 	workDir      string
 	security     securityFlags
+	health       healthFlags
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -72,7 +73,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.SetInterspersed(false) // everything after CMD belongs to CMD
 	f.BoolVarP(&o.detach, "detach", "d", false, "run in the background: print the box ID once it is running and exit")
 	f.StringVar(&o.name, "name", "", "box ID (default: a short random ID)")
-	f.StringVar(&o.restart, "restart", "no", "restart policy: no|on-failure|always")
+	f.StringVar(&o.restart, "restart", "no", "restart policy: no|on-failure|always|on-unhealthy (on-unhealthy needs a health check)")
 	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
@@ -82,6 +83,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
 	f.StringVarP(&o.workDir, "workdir", "w", "", "the guest's working directory (default: boxsup's)")
 	o.security.register(f)
+	o.health.register(f)
 	return cmd
 }
 
@@ -139,12 +141,21 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	if err := o.resources.apply(&spec); err != nil {
 		return messages.StartBox{}, nil, err
 	}
+	check, readyWhen, err := o.health.build()
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	if mode == messages.RestartOnUnhealthy && check == nil {
+		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--restart on-unhealthy needs a health check (--health-cmd, --health-tcp, --health-http or --health-unix)")
+	}
 	return messages.StartBox{
 		ID:           id,
 		Spec:         spec,
 		Restart:      messages.RestartPolicy{Mode: mode, MaxRestarts: o.maxRestarts},
 		StopTimeout:  o.stopTimeout,
 		ReadyTimeout: o.readyTimeout,
+		HealthCheck:  check,
+		ReadyWhen:    readyWhen,
 	}, values, nil
 }
 

@@ -1,5 +1,5 @@
 // Command boxsup-bench measures boxsup against the physical floors of this
-// machine (design.md §8) and prints the result as a markdown table; the same
+// machine (the design's performance targets) and prints the result as a markdown table; the same
 // data goes to bench/results.json. `make bench` runs it after `make build`.
 //
 // BENCH_BOXES (default 1000) sets the number of boxes of the scale rows;

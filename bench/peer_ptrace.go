@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -21,7 +22,7 @@ import (
 // wakes, so the same wake-up latency is in both.
 type stopTrace struct {
 	pid       int
-	firstStop int64 // 0 until a stop signal arrived
+	firstStop atomic.Int64 // 0 until a stop signal arrived; read while tracing
 	exit      int64
 	err       error
 	done      chan struct{}
@@ -81,9 +82,7 @@ func (t *stopTrace) follow() error {
 			}
 			switch sig {
 			case unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT:
-				if t.firstStop == 0 {
-					t.firstStop = now
-				}
+				t.firstStop.CompareAndSwap(0, now)
 			}
 			if err := unix.PtraceCont(t.pid, int(inject)); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("ptrace(CONT, %d): %w", t.pid, err)
@@ -103,10 +102,11 @@ func (t *stopTrace) wait(timeout time.Duration) (time.Duration, error) {
 	if t.err != nil {
 		return 0, t.err
 	}
-	if t.firstStop == 0 {
+	first := t.firstStop.Load()
+	if first == 0 {
 		return 0, fmt.Errorf("pid %d exited without receiving a stop signal", t.pid)
 	}
-	return time.Duration(t.exit - t.firstStop), nil
+	return time.Duration(t.exit - first), nil
 }
 
 // traceStopOf runs stop while tracing the guest and, when the peer signals
@@ -138,10 +138,11 @@ func traceStopOf(guest, signalled int, stop func() error) (time.Duration, error)
 			return 0, err
 		}
 	}
-	if relay.firstStop == 0 {
+	first := relay.firstStop.Load()
+	if first == 0 {
 		return 0, fmt.Errorf("pid %d received no stop signal", signalled)
 	}
-	return time.Duration(g.exit - relay.firstStop), nil
+	return time.Duration(g.exit - first), nil
 }
 
 // setFIFO makes the calling thread SCHED_FIFO at a low real-time priority.

@@ -30,7 +30,7 @@ func (runitDriver) lookup(ctx context.Context, env *peerEnv) (string, error) {
 func (runitDriver) notes(env *peerEnv) []string {
 	return []string{
 		"one `runsvdir DIR`; each service directory holds only an executable `run` (`#!/bin/sh` + `exec sleep 3600`), no `log/` service",
-		"start: runsvdir is started on the populated directory (timed): that is runit's documented way, since a running runsvdir looks at its directory only every few seconds (up to 5 s idle), which would measure its poll, not its start",
+		"start: runsvdir is started on the populated directory (timed), runit's boot path: a running runsvdir looks at its directory only every few seconds (up to 5 s when idle), which would measure its poll, not its start. runsvdir sleeps 1 s after it starts, before its first scan, so every runit start figure includes that second",
 		"stop: `sv down DIR...` (sv takes many services; batches of 500); runsv sends SIGTERM then SIGCONT",
 		"kill past the timeout: `sv -w 1 force-stop` — sv takes whole seconds, so the timeout is 1 s, not 100 ms, and it is sv, polling the service's status, that sends the kill",
 		"crash→restart: runsv waits 1 s before restarting a `run` that lived less than 1 s; the crashes are spaced further apart",

@@ -222,7 +222,7 @@ func (ochinchinaDriver) notes(env *peerEnv) []string {
 		"crash→restart: a program that ran less than 2 s (by whole seconds of the clock) is restarted only after 5 s; the crashes are spaced further apart",
 		"the programs' output goes to /dev/null (its default; the Python supervisord writes AUTO log files)",
 		"metrics: its Prometheus endpoint `/metrics` (process states and uptimes, no CPU or memory)",
-		"recovery: started again on the same configuration; shutdown: `supervisord ctl shutdown`",
+		"recovery: started again on the same configuration; its programs die with it (it starts them with Pdeathsig), so the new instance starts them afresh; shutdown: `supervisord ctl shutdown`",
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package bench measures boxsup against the physical floors of the machine it
-// runs on (design.md §8). Every row of the report puts a boxsup operation
+// runs on (the design's performance targets). Every row of the report puts a boxsup operation
 // next to the cheapest way to do the same thing with plain os/exec, pidfds
 // and /proc, measured in the same run, so that the ratio, not the absolute
 // number, says how much the supervisor costs.

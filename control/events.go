@@ -30,6 +30,13 @@ func newEvent(kind string) messages.Event {
 	return nil
 }
 
+// EventKinds lists the event kinds this version carries over the control
+// socket, for checking a filter (a kind nobody publishes would select
+// nothing, silently).
+func EventKinds() []string {
+	return []string{"BoxStarted", "BoxReady", "BoxExited", "BoxRestarting", "BoxAdopted", "BoxFailed", "BoxRemoved", "EventsLagged"}
+}
+
 // encodeEvent puts an event on the wire.
 func encodeEvent(ev messages.Event) (*EventLine, error) {
 	data, err := json.Marshal(ev)

@@ -47,8 +47,9 @@ func TestOperationsAreListedOnce(t *testing.T) {
 		if _, ok := byMethod[m]; !ok {
 			t.Errorf("Backend.%s is not an operation of the table", m)
 		}
-		// Run and Events are built from Start, Wait and Subscribe.
-		facade := map[string]string{"Run": "Start", "Events": "Subscribe"}[m]
+		// Run, Events and Inspect are built from Start, Wait, Subscribe
+		// and Status (Inspect reads the box's files itself).
+		facade := map[string]string{"Run": "Start", "Events": "Subscribe", "Inspect": "Status"}[m]
 		if facade == "" {
 			facade = m
 		}
@@ -59,4 +60,15 @@ func TestOperationsAreListedOnce(t *testing.T) {
 	var _ Backend = (*Client)(nil)
 	var _ Backend = (*Local)(nil)
 	var _ Backend = (*reconnecting)(nil)
+}
+
+// TestEventKindsAreDecoded: every kind EventKinds lists can be decoded, so
+// a filter the CLI accepts can match what the server sends.
+func TestEventKindsAreDecoded(t *testing.T) {
+	t.Parallel()
+	for _, k := range EventKinds() {
+		if ev := newEvent(k); ev == nil || ev.Kind() != k {
+			t.Errorf("kind %s: newEvent gives %T", k, ev)
+		}
+	}
 }

@@ -104,7 +104,8 @@ func TestEventHistoryIsBoundedAndSaysSo(t *testing.T) {
 
 // TestUpdateAddAndRemoveLabelsConcurrently: updaters that each add their
 // own label at the same time all keep it (each is applied to the set the
-// box has when its turn comes), and a removal removes only its key.
+// box has when its turn comes), a removal removes only its key, and List
+// shows the result (it used to keep the labels of before the update).
 func TestUpdateAddAndRemoveLabelsConcurrently(t *testing.T) {
 	t.Parallel()
 	ts := newTestSup(t)
@@ -141,6 +142,10 @@ func TestUpdateAddAndRemoveLabelsConcurrently(t *testing.T) {
 	}
 	if len(st.Labels) != n+1 || st.Labels["keep"] != "yes" || st.Labels["drop"] != "" {
 		t.Fatalf("labels after %d concurrent adds and a removal: %v", n, st.Labels)
+	}
+	// List answers from the root's view, which an Update must refresh.
+	if listed, err := ts.sup.List(ts.ctx(), ListOptions{Labels: "k0,!drop"}); err != nil || len(listed) != 1 || len(listed[0].Labels) != n+1 {
+		t.Fatalf("List after the updates: %+v, %v", listed, err)
 	}
 	box, _ := ts.sup.core.home.Box("lab")
 	if stored, err := box.ReadSpec(); err != nil || len(stored.Labels) != n+1 {

@@ -215,6 +215,9 @@ func parseEventFilters(filters []string) (control.Selection, error) {
 			}
 			selectors = append(selectors, value)
 		case "kind":
+			if value == "EventsLagged" {
+				return sel, usageError(fmt.Errorf("--filter %q: EventsLagged markers are always sent, whatever the filter", f))
+			}
 			if !slices.Contains(control.EventKinds(), value) {
 				return sel, usageError(fmt.Errorf("--filter %q: unknown kind (one of %s)", f, strings.Join(control.EventKinds(), ", ")))
 			}

@@ -17,7 +17,10 @@
 //  5. MetricsAll vs reading /proc/PID/stat and statm for the same PIDs;
 //  6. adopting Boxes detached boxes with a new Supervisor;
 //  7. supervisor threads, heap and goroutines per box;
-//  8. restart after a crash with policy "always" and no backoff.
+//  8. restart after a crash with policy "always" and no backoff;
+//  9. applying a file of Boxes boxes vs as many Starts;
+//  10. the CPU of Boxes tcp health checks every second (health.Scheduler)
+//     vs a bare loop dialling the same listeners at the same rate.
 //
 // cmd/boxsup-bench runs them and renders the markdown table and
 // bench/results.json; docs/PERFORMANCE.md explains the floors.

@@ -29,7 +29,7 @@ const (
 // AllRows are the row groups Run knows, in the order it runs them. The scale
 // rows come first so that the thread count of row 7 is taken in a process
 // that has not yet run anything else.
-var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9"}
+var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9", "10"}
 
 // Config parameterises a run.
 type Config struct {
@@ -45,7 +45,7 @@ type Config struct {
 	Iterations int
 	// Rounds is how often the scale rows are repeated; 0 = DefaultRounds.
 	Rounds int
-	// Rows selects row numbers ("1".."9"); empty runs all. Rows 4, 5 and 7
+	// Rows selects row numbers ("1".."10"); empty runs all. Rows 4, 5 and 7
 	// share their boxes: asking for one runs the group.
 	Rows []string
 	// TempDir is where the run's homes are created; "" = os.TempDir().
@@ -152,6 +152,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{[]string{"3"}, r.ignorerRows},
 		{[]string{"8"}, r.restartRows},
 		{[]string{"9"}, r.applyRows},
+		{[]string{"10"}, r.healthRows},
 	}
 	if err := r.warmUp(); err != nil {
 		rep.Errors = append(rep.Errors, "warm-up: "+err.Error())

@@ -92,6 +92,7 @@ var notMessages = map[string]bool{
 	"Entrypoint": true, "GuestRootfs": true, "NetworkConfig": true, "SecretVar": true, "Secret": true,
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
 	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
+	"HealthCheck": true, "HTTPStatusRange": true, "HealthResult": true, "BoxHealth": true,
 	// boxsup inspect's view, assembled by the control backend, not sent to an actor.
 	"BoxInspect": true, "BoxPaths": true, "Limits": true,
 }

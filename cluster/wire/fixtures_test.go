@@ -62,5 +62,8 @@ func samples() []any {
 		&messages.BoxRemoved{EventHeader: hdr},
 		&messages.BoxExit{ID: "web", Generation: 3, State: messages.StateExited, Exit: &exit, Reason: "r", At: at},
 		&messages.EventsLagged{EventHeader: messages.EventHeader{Home: "/var/lib/boxsup"}, Dropped: 12},
+		&messages.BoxHealthy{EventHeader: hdr, First: true},
+		&messages.BoxUnhealthy{EventHeader: hdr, FailingStreak: 3, Last: messages.HealthResult{Outcome: messages.HealthFail,
+			Start: exit.FinishedAt, End: exit.FinishedAt.Add(time.Second), ExitCode: -1, Reason: "timed out after 1s"}},
 	}
 }

@@ -32,6 +32,7 @@ var registry = func() map[string]reflect.Type {
 		// Events.
 		messages.BoxStarted{}, messages.BoxReady{}, messages.BoxExited{}, messages.BoxRestarting{},
 		messages.BoxAdopted{}, messages.BoxFailed{}, messages.BoxRemoved{}, messages.EventsLagged{}, messages.BoxExit{},
+		messages.BoxHealthy{}, messages.BoxUnhealthy{},
 	} {
 		t := reflect.TypeOf(v)
 		m[t.Name()] = t

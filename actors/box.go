@@ -119,7 +119,8 @@ func (a *boxActor) Receive(ctx actor.Context) {
 	case *messages.Adopt:
 		a.feed(ctx, lifecycle.Adopt{W: a.waiter(ctx.Sender()), PID: m.PID})
 	case *messages.UpdateBox:
-		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels}})
+		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{
+			Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels, AddLabels: m.AddLabels, RemoveLabels: m.RemoveLabels}})
 	case *messages.SignalBox:
 		sig, err := parseSignal(m.Signal)
 		if err != nil {

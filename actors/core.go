@@ -42,6 +42,9 @@ type core struct {
 
 	incarnations atomic.Uint64
 
+	// events numbers the events and keeps the latest for replay.
+	events *eventLog
+
 	// cgroupRemovals counts box cgroups being removed after their exit;
 	// Shutdown waits for them before removing the home's cgroup parent.
 	cgroupRemovals sync.WaitGroup
@@ -180,8 +183,11 @@ func (c *core) shimBinaries() []string {
 	return out
 }
 
-// publish puts a lifecycle event on the actor system's event stream.
-func (c *core) publish(ev messages.Event) { c.system.EventStream.Publish(ev) }
+// publish numbers a lifecycle event, keeps it in the history and puts it
+// on the actor system's event stream.
+func (c *core) publish(ev messages.Event) {
+	c.events.publish(ev, func(ev messages.Event) { c.system.EventStream.Publish(ev) })
+}
 
 // boxCgroup returns the cgroup directory of a box (holding every
 // generation's), or "" when boxes get no cgroup.

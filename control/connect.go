@@ -51,6 +51,12 @@ type ConnectOptions struct {
 	// would die with it): a temporary server is not used, and the caller
 	// queues for the home instead.
 	Attach bool
+	// RequireServer: the caller needs a boxsup supervise (events follow a
+	// supervisor over time, which a supervisor opened for one command is
+	// not): without one serving the home, or with only a temporary server
+	// (a foreground command's), Connect fails with ErrNoServer instead of
+	// opening a Local.
+	RequireServer bool
 }
 
 // Connect returns a Backend for the home (empty: layout.ResolveHome): over a
@@ -107,6 +113,16 @@ func connectOnce(ctx context.Context, home string, opts ConnectOptions) (Backend
 	for {
 		c, err := Dial(ctx, sock)
 		switch {
+		case opts.RequireServer && (err == nil || noServer(err)):
+			if err == nil && !c.info.Temporary {
+				c.specOf = storedSpec(h)
+				return c, nil
+			}
+			why := "no `boxsup supervise` serves it"
+			if err == nil {
+				why = fmt.Sprintf("it is served for now by a foreground command (pid %d), not by a `boxsup supervise`", c.info.PID)
+			}
+			return nil, messages.Errorf(ErrNoServer, "home %s: %s; start `boxsup supervise` (it keeps the events of its boxes)", home, why)
 		case err == nil && !(opts.Attach && c.info.Temporary):
 			c.specOf = storedSpec(h)
 			return c, nil

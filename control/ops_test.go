@@ -47,8 +47,9 @@ func TestOperationsAreListedOnce(t *testing.T) {
 		if _, ok := byMethod[m]; !ok {
 			t.Errorf("Backend.%s is not an operation of the table", m)
 		}
-		// Run and Events are built from Start, Wait and Subscribe.
-		facade := map[string]string{"Run": "Start", "Events": "Subscribe"}[m]
+		// Run, Events and Inspect are built from Start, Wait, Subscribe
+		// and Status (Inspect reads the box's files itself).
+		facade := map[string]string{"Run": "Start", "Events": "Subscribe", "Inspect": "Status"}[m]
 		if facade == "" {
 			facade = m
 		}
@@ -59,4 +60,19 @@ func TestOperationsAreListedOnce(t *testing.T) {
 	var _ Backend = (*Client)(nil)
 	var _ Backend = (*Local)(nil)
 	var _ Backend = (*reconnecting)(nil)
+}
+
+// TestEventKindsAreDecoded: every kind EventKinds lists decodes to the
+// value type of that kind, as the supervisor publishes it.
+func TestEventKindsAreDecoded(t *testing.T) {
+	t.Parallel()
+	for _, k := range EventKinds() {
+		ev, err := decodeEvent(&EventLine{Kind: k, Data: []byte(`{"box_id":"web","seq":7}`)})
+		if err != nil || ev == nil || ev.Kind() != k || ev.Box() != "web" || ev.Header().Seq != 7 {
+			t.Errorf("kind %s: decoded %#v, %v", k, ev, err)
+		}
+	}
+	if ev, err := decodeEvent(&EventLine{Kind: "BoxFromTheFuture", Data: []byte(`{}`)}); ev != nil || err != nil {
+		t.Errorf("an unknown kind: %#v, %v; want it skipped", ev, err)
+	}
 }

@@ -1,6 +1,9 @@
 package messages
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // StartBox creates a box and starts it. The reply (a BoxStatus) comes when
 // the box is ready, or when the start failed: never at "spawned". An ID that
@@ -36,11 +39,45 @@ type StartBox struct {
 // touching its process: a nil field is left as it is; Labels, when not
 // nil, replaces the whole set. The reply (a BoxStatus) comes once the change
 // is on disk.
+//
+// AddLabels and RemoveLabels change single labels instead, applied by the
+// box itself to the set it has at that moment: two callers that each add a
+// label both keep theirs, which a read-modify-write of Labels could not
+// promise. They cannot be combined with Labels, nor name one key twice.
 type UpdateBox struct {
 	ID          string            `json:"id"`
 	Restart     *RestartPolicy    `json:"restart,omitempty"`
 	StopTimeout *time.Duration    `json:"stop_timeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// AddLabels sets these labels (adding or overwriting each key).
+	AddLabels map[string]string `json:"add_labels,omitempty"`
+	// RemoveLabels removes these keys (a key the box lacks is no error).
+	RemoveLabels []string `json:"remove_labels,omitempty"`
+}
+
+// Empty reports whether u changes nothing.
+func (u UpdateBox) Empty() bool {
+	return u.Restart == nil && u.StopTimeout == nil && u.Labels == nil && len(u.AddLabels) == 0 && len(u.RemoveLabels) == 0
+}
+
+// NewLabels returns the label set after u is applied to old, and whether
+// u touches labels at all. old is not modified.
+func (u UpdateBox) NewLabels(old map[string]string) (map[string]string, bool) {
+	switch {
+	case u.Labels != nil:
+		return maps.Clone(u.Labels), true
+	case len(u.AddLabels) == 0 && len(u.RemoveLabels) == 0:
+		return old, false
+	}
+	next := maps.Clone(old)
+	if next == nil {
+		next = map[string]string{}
+	}
+	for _, k := range u.RemoveLabels {
+		delete(next, k)
+	}
+	maps.Copy(next, u.AddLabels)
+	return next, true
 }
 
 // StartExisting starts an existing box that is at rest (exited, failed or

@@ -93,6 +93,8 @@ var notMessages = map[string]bool{
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
 	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
 	"HealthCheck": true, "HTTPStatusRange": true, "HealthResult": true, "BoxHealth": true,
+	// boxsup inspect's view, assembled by the control backend, not sent to an actor.
+	"BoxInspect": true, "BoxPaths": true, "Limits": true,
 }
 
 // TestRegistryCoversPackageMessages parses package messages and requires

@@ -45,7 +45,8 @@ func (a *app) psCommand() *cobra.Command {
 			"different keys and label selectors and'ed):\n" +
 			"  label=SELECTOR   a Kubernetes label selector: label=app=web, label='tier in (a,b)', label=!canary\n" +
 			"  state=STATE      created|starting|running|stopping|restarting|exited|failed|unknown (implies -a)\n" +
-			"  id=ID            the box ID",
+			"  id=ID            the box ID\n\n" +
+			"LABELS shows a box's labels sorted by key, cut to 40 characters (the JSON has them whole).",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -65,7 +66,7 @@ func (a *app) psCommand() *cobra.Command {
 			if format == formatJSON {
 				return writeJSON(a.stdout, rows)
 			}
-			tw := newTable(a.stdout, "ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT")
+			tw := newTable(a.stdout, "ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT", "LABELS")
 			for _, r := range rows {
 				pid, cpu, mem, up := "-", "-", "-", "-"
 				if r.PID != 0 {
@@ -85,7 +86,7 @@ func (a *app) psCommand() *cobra.Command {
 				if health == "" {
 					health = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, health, pid, r.Restarts, cpu, mem, up, exit)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, health, pid, r.Restarts, cpu, mem, up, exit, labelsText(r.Labels, labelsCellWidth))
 			}
 			return tw.Flush()
 		},

@@ -34,6 +34,8 @@ type runOptions struct {
 	workDir      string
 	security     securityFlags
 	health       healthFlags
+	labels       []string
+	format       string
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -52,11 +54,20 @@ func (a *app) runCommand() *cobra.Command {
 			"value is not on boxsup's own command line either.\n\n" +
 			"--user, --group-add, --ulimit, --network none, --pid private, --security-opt and\n" +
 			"--env-clear confine the guest (docs/SECURITY.md). A setting the box's engine cannot\n" +
-			"honour is refused, never silently dropped.",
+			"honour is refused, never silently dropped.\n\n" +
+			"--label KEY=VALUE labels the box (Kubernetes' syntax for keys and values); ps, events\n" +
+			"and List select by them, and update changes them. With -d and --format json, the\n" +
+			"box's status is printed as JSON instead of its ID.",
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("name") && o.name == "" {
 				return usageError(messages.Errorf(messages.ErrBadSpec, "--name: must not be empty (leave it out for a random ID)"))
+			}
+			if err := checkFormat(o.format); err != nil {
+				return err
+			}
+			if o.format == formatJSON && !o.detach {
+				return usageError(messages.Errorf(messages.ErrBadSpec, "--format json needs -d: in the foreground the box's console is the output"))
 			}
 			req, secrets, err := buildStartRequest(&o, args)
 			if err != nil {
@@ -64,7 +75,7 @@ func (a *app) runCommand() *cobra.Command {
 			}
 			defer logging.RegisterSecrets(secrets...)()
 			if o.detach {
-				return a.runDetached(cmd, req)
+				return a.runDetached(cmd, req, o.format)
 			}
 			return a.runForeground(cmd, &o, req)
 		},
@@ -84,6 +95,8 @@ func (a *app) runCommand() *cobra.Command {
 	f.StringVarP(&o.workDir, "workdir", "w", "", "the guest's working directory (default: boxsup's)")
 	o.security.register(f)
 	o.health.register(f)
+	f.StringArrayVar(&o.labels, "label", nil, "set a label KEY=VALUE on the box; repeatable")
+	f.StringVar(&o.format, "format", formatTable, "output format of -d: table (the ID) or json (the status)")
 	return cmd
 }
 
@@ -117,6 +130,10 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 		}
 	} else if wd, err = filepath.Abs(wd); err != nil {
 		return messages.StartBox{}, nil, fmt.Errorf("--workdir: %w", err)
+	}
+	labels, err := parseLabelFlags("--label", o.labels)
+	if err != nil {
+		return messages.StartBox{}, nil, err
 	}
 	id := o.name
 	if id == "" {
@@ -156,6 +173,7 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 		ReadyTimeout: o.readyTimeout,
 		HealthCheck:  check,
 		ReadyWhen:    readyWhen,
+		Labels:       labels,
 	}, values, nil
 }
 
@@ -222,8 +240,9 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// runDetached starts a detached box and prints its ID once it is running.
-func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
+// runDetached starts a detached box and prints its ID (or, in JSON, its
+// status) once it is running.
+func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox, format string) error {
 	ctx := cmd.Context()
 	b, err := a.connect(ctx, false)
 	if err != nil {
@@ -236,6 +255,10 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
 	}
 	if !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
+	}
+	if format == formatJSON {
+		st.Err = nil
+		return writeJSON(a.stdout, st)
 	}
 	fmt.Fprintln(a.stdout, st.ID)
 	return nil

@@ -101,11 +101,26 @@ type Options struct {
 }
 
 // Settings are the supervision settings an Update may change; a nil field
-// is left as it is, and Labels, when not nil, replaces the set.
+// is left as it is, and Labels, when not nil, replaces the set. AddLabels
+// and RemoveLabels change single keys of the set the box has when the
+// update's turn comes (resolve turns them into Labels then).
 type Settings struct {
-	Restart     *messages.RestartPolicy
-	StopTimeout *time.Duration
-	Labels      map[string]string
+	Restart      *messages.RestartPolicy
+	StopTimeout  *time.Duration
+	Labels       map[string]string
+	AddLabels    map[string]string
+	RemoveLabels []string
+}
+
+// resolve returns s with AddLabels and RemoveLabels applied to current and
+// folded into Labels: the whole set to write.
+func (s Settings) resolve(current map[string]string) Settings {
+	if len(s.AddLabels) == 0 && len(s.RemoveLabels) == 0 {
+		return s
+	}
+	s.Labels, _ = messages.UpdateBox{Labels: s.Labels, AddLabels: s.AddLabels, RemoveLabels: s.RemoveLabels}.NewLabels(current)
+	s.AddLabels, s.RemoveLabels = nil, nil
+	return s
 }
 
 // Requests.

@@ -84,6 +84,7 @@ type Machine struct {
 	loadNote     string               // what was wrong with the files at load
 	initial      bool                 // the first status after a load is still owed to the root
 	notified     statusKey            // what the root last heard
+	settings     uint64               // counts the Updates applied: List shows their labels and policy
 
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone
@@ -258,6 +259,7 @@ type statusKey struct {
 	exit     *messages.ExitRecord
 	killed   bool
 	health   messages.HealthState
+	settings uint64 // Machine.settings: an Update changes what List shows too
 }
 
 // notifyIfChanged tells the root the box's status when it changed and the
@@ -273,7 +275,7 @@ func (m *Machine) notifyIfChanged() {
 		}
 		m.initial = false
 		st := m.Status(nil)
-		m.notified = keyOf(st)
+		m.notified = m.keyOf(st)
 		m.notifyFirst(Notify{Status: st, Initial: true})
 		return
 	}
@@ -281,7 +283,7 @@ func (m *Machine) notifyIfChanged() {
 		return
 	}
 	st := m.Status(nil)
-	if k := keyOf(st); k != m.notified {
+	if k := m.keyOf(st); k != m.notified {
 		m.notified = k
 		m.notifyFirst(Notify{Status: st})
 	}
@@ -294,8 +296,8 @@ func (m *Machine) notifyFirst(n Notify) {
 	m.out = append([]Effect{n}, m.out...)
 }
 
-func keyOf(st messages.BoxStatus) statusKey {
-	k := statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, ""}
+func (m *Machine) keyOf(st messages.BoxStatus) statusKey {
+	k := statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, "", m.settings}
 	if st.Health != nil {
 		k.health = st.Health.State
 	}

@@ -112,9 +112,18 @@ func onUpdate(m *Machine, ev Event) Phase {
 	}
 	m.updates = append(m.updates, u)
 	if len(m.updates) == 1 {
-		m.emit(WriteSpec{Set: m.updates[0].Set})
+		m.writeNextSpec()
 	}
 	return m.phase
+}
+
+// writeNextSpec starts the spec.json write of the first pending update,
+// its label changes resolved against the labels the box has now (the
+// updates before it applied): concurrent single-label changes all land.
+func (m *Machine) writeNextSpec() {
+	u := &m.updates[0]
+	u.Set = u.Set.resolve(m.rec.Labels)
+	m.emit(WriteSpec{Set: u.Set})
 }
 
 func onSpecWritten(m *Machine, ev Event) Phase {
@@ -140,11 +149,12 @@ func onSpecWritten(m *Machine, ev Event) Phase {
 			m.opts.Labels = u.Set.Labels
 			m.rec.Labels = u.Set.Labels
 		}
+		m.settings++ // the root's List must show the new settings
 		st := m.Status(nil)
 		m.commit(func(durable bool, err error) { m.replyDurable([]Waiter{u.W}, st, durable, err) })
 	}
 	if len(m.updates) > 0 {
-		m.emit(WriteSpec{Set: m.updates[0].Set})
+		m.writeNextSpec()
 	}
 	return m.phase
 }

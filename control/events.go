@@ -19,6 +19,8 @@ var eventDecoders = map[string]func(json.RawMessage) (messages.Event, error){
 	"BoxAdopted":    decodeAs[messages.BoxAdopted],
 	"BoxFailed":     decodeAs[messages.BoxFailed],
 	"BoxRemoved":    decodeAs[messages.BoxRemoved],
+	"BoxHealthy":    decodeAs[messages.BoxHealthy],
+	"BoxUnhealthy":  decodeAs[messages.BoxUnhealthy],
 	"EventsLagged":  decodeAs[messages.EventsLagged],
 }
 

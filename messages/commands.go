@@ -45,10 +45,12 @@ type StartBox struct {
 // label both keep theirs, which a read-modify-write of Labels could not
 // promise. They cannot be combined with Labels, nor name one key twice.
 type UpdateBox struct {
-	ID          string            `json:"id"`
-	Restart     *RestartPolicy    `json:"restart,omitempty"`
-	StopTimeout *time.Duration    `json:"stop_timeout,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	ID          string         `json:"id"`
+	Restart     *RestartPolicy `json:"restart,omitempty"`
+	StopTimeout *time.Duration `json:"stop_timeout,omitempty"`
+	// Labels has no omitempty: an empty set (remove every label) must
+	// survive JSON as {}, apart from a nil one (leave them) as null.
+	Labels map[string]string `json:"labels"`
 	// AddLabels sets these labels (adding or overwriting each key).
 	AddLabels map[string]string `json:"add_labels,omitempty"`
 	// RemoveLabels removes these keys (a key the box lacks is no error).

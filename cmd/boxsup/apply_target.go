@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/declare"
@@ -13,15 +14,15 @@ import (
 // box's restart policy, stop timeout and labels in place (UpdateBox), which
 // is exactly what a declaration's config digest covers; everything else a
 // declaration says is in its spec digest, whose change declare turns into
-// a replacement, never an update. Health checks are not wired here yet: a
-// plan that needs them is refused by declare before anything changes.
+// a replacement, never an update. A declared health check (and its
+// ready_when) travels in StartBox.
 type applyTarget struct {
 	b control.Backend
 }
 
 // Capabilities implements declare.Backend.
 func (t applyTarget) Capabilities() declare.Capabilities {
-	return declare.Capabilities{Labels: true, Update: true}
+	return declare.Capabilities{Labels: true, Update: true, HealthChecks: true}
 }
 
 // List implements declare.Backend.
@@ -37,11 +38,9 @@ func (t applyTarget) List(ctx context.Context) ([]declare.Existing, error) {
 	return out, nil
 }
 
-// Create implements declare.Backend: the box is started with labels.
+// Create implements declare.Backend: the box is started with labels (and
+// its health check).
 func (t applyTarget) Create(ctx context.Context, box *declare.DeclaredBox, labels map[string]string) error {
-	if box.HealthCheck != nil {
-		return unsupported("health checks")
-	}
 	req := box.Start
 	req.Labels = labels
 	_, err := t.b.Start(ctx, req)
@@ -70,11 +69,37 @@ func (t applyTarget) Remove(ctx context.Context, id string) error {
 	return err
 }
 
-// WaitHealthy implements declare.Backend.
-func (t applyTarget) WaitHealthy(context.Context, string) error {
-	return unsupported("health checks")
+// WaitHealthy implements declare.Backend: it returns once box id's health
+// check has passed, as compose's service_healthy does; a box that turns
+// unhealthy, has no check or is not running fails the wait. The box's
+// status is polled (an external fact; the event stream needs a running
+// supervise, which apply does not).
+func (t applyTarget) WaitHealthy(ctx context.Context, id string) error {
+	tick := time.NewTicker(healthPollInterval)
+	defer tick.Stop()
+	for {
+		st, err := t.b.Status(ctx, id)
+		switch {
+		case err != nil:
+			return err
+		case st.Health == nil && st.State.Live():
+			if st.State == messages.StateRunning {
+				return messages.Errorf(messages.ErrBadSpec, "box %s has no health check to wait for", id)
+			}
+		case st.Health == nil:
+			return messages.Errorf(messages.ErrNotRunning, "box %s is %s", id, st.State)
+		case st.Health.State == messages.HealthHealthy:
+			return nil
+		case st.Health.State == messages.HealthUnhealthy:
+			return messages.Errorf(messages.ErrStartFailed, "box %s is unhealthy (%d failed checks in a row)", id, st.Health.FailingStreak)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
-func unsupported(what string) error {
-	return messages.Errorf(messages.ErrBadSpec, "this supervisor does not support %s yet", what)
-}
+// healthPollInterval is how often WaitHealthy looks at a box's status.
+const healthPollInterval = 100 * time.Millisecond

@@ -93,17 +93,27 @@ func TestApplyCreatesUpdatesInPlaceAndRemoves(t *testing.T) {
 	}
 }
 
-// TestApplyRefusesHealthChecks: a plan that needs health checks is
-// refused before anything is created.
-func TestApplyRefusesHealthChecks(t *testing.T) {
+// TestApplyWithHealthChecks: a declared check runs (ps shows the box
+// healthy), a dependency with condition healthy is waited for, and a
+// ready_when without a check is refused with its line.
+func TestApplyWithHealthChecks(t *testing.T) {
 	e := newEnv(t)
-	path := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/sleep, \"1000\"]\n    healthcheck: {tcp: \"127.0.0.1:1\"}\n")
-	r := e.boxsup("apply", "-f", path)
-	if r.code != 1 || !strings.Contains(r.stderr, "has no health checks") {
-		t.Fatalf("apply with a health check: %s", r)
+	path := writeBoxesFile(t, "boxes:\n"+
+		"  db:\n    command: [/bin/sleep, \"1000\"]\n"+
+		"    healthcheck: {exec: [/bin/true], interval: 100ms}\n"+
+		"  web:\n    command: [/bin/sleep, \"1000\"]\n"+
+		"    depends_on: {db: {condition: healthy}}\n")
+	e.must("apply", "-f", path)
+	rows := e.ps()
+	if rows["db"].State != "running" || rows["web"].State != "running" {
+		t.Fatalf("after apply: %v", rows)
 	}
-	if rows := e.ps(); len(rows) != 0 {
-		t.Fatalf("a refused apply created boxes: %v", rows)
+	if h := rows["db"].Health; h != "healthy" && h != "starting" {
+		t.Fatalf("db's health %q", h)
+	}
+	bad := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/true]\n    ready_when: healthy\n")
+	if r := e.boxsup("apply", "-f", bad); r.code != 1 || !strings.Contains(r.stderr, "boxes.yaml:4:5") {
+		t.Fatalf("ready_when without a check: %s", r)
 	}
 }
 
@@ -130,10 +140,10 @@ func TestApplyReportsFileErrorsWithTheLine(t *testing.T) {
 // apply stops it at start, with the reason.
 func TestSuperviseConfigRefusedAtStart(t *testing.T) {
 	e := newEnv(t)
-	path := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/sleep, \"1000\"]\n    healthcheck: {tcp: \"127.0.0.1:1\"}\n")
+	path := writeBoxesFile(t, "boxes:\n  web:\n    command: [/bin/sleep, \"1000\"]\n    restart: on-unhealthy\n")
 	cmd := exec.Command(boxsupBin, "--home", e.home, "supervise", "--config", path)
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "has no health checks") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "on-unhealthy needs a healthcheck") {
 		t.Fatalf("supervise --config: %v\n%s", err, out)
 	}
 	if rows := e.ps(); len(rows) != 0 {

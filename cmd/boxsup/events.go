@@ -190,6 +190,17 @@ func eventDetail(ev messages.Event) string {
 		return fmt.Sprintf("attempt %d in %v", e.Attempt, e.Delay.Round(time.Millisecond))
 	case messages.BoxFailed:
 		return e.Reason
+	case messages.BoxHealthy:
+		if e.First {
+			return "first passing check"
+		}
+		return "passing again"
+	case messages.BoxUnhealthy:
+		d := fmt.Sprintf("%d failures in a row", e.FailingStreak)
+		if e.Last.Reason != "" {
+			d += ": " + e.Last.Reason
+		}
+		return d
 	case messages.EventsLagged:
 		return fmt.Sprintf("%d dropped", e.Dropped)
 	}

@@ -42,12 +42,12 @@ type secretDoc struct {
 
 // healthDoc is a health check: exactly one of the probes, and its timing.
 type healthDoc struct {
-	Exec        []string    `yaml:"exec"`
-	TCP         string      `yaml:"tcp"`
-	HTTP        string      `yaml:"http"`
-	Unix        string      `yaml:"unix"`
-	Interval    durationDoc `yaml:"interval"`
-	Timeout     durationDoc `yaml:"timeout"`
+	Exec          []string       `yaml:"exec"`
+	TCP           string         `yaml:"tcp"`
+	HTTP          string         `yaml:"http"`
+	Unix          string         `yaml:"unix"`
+	Interval      durationDoc    `yaml:"interval"`
+	Timeout       durationDoc    `yaml:"timeout"`
 	Retries       int            `yaml:"retries"`
 	StartPeriod   durationDoc    `yaml:"start_period"`
 	StartInterval durationDoc    `yaml:"start_interval"`

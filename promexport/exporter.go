@@ -85,7 +85,7 @@ func NewExporter(b Source, scrapeTimeout time.Duration) *Exporter {
 		state: prometheus.NewDesc("boxsup_box_state", "1 for the box's current state, 0 for the others.", []string{"box", "state"}, nil),
 		healthy: prometheus.NewDesc("boxsup_box_healthy",
 			"1 while the box's health check passes, 0 while it is unhealthy; no series for a box without a check or whose check has no verdict yet.", box, nil),
-		up:    prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
+		up: prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
 	}
 }
 

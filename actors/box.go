@@ -2,7 +2,9 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -194,6 +196,7 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 			if m.ev.RecErr != nil && !errors.Is(m.ev.RecErr, fs.ErrNotExist) {
 				if aside, err := box.SetAsideState(); err == nil && aside != "" {
 					a.log.WithField("kept_as", aside).Warn("state.json is damaged; kept for inspection")
+					m.ev.RecErr = fmt.Errorf("%w (kept as %s)", m.ev.RecErr, filepath.Base(aside))
 				}
 			}
 		})

@@ -173,7 +173,13 @@ type BoxStatus struct {
 	// HealthCheck: nil otherwise, and while no generation runs. It is not
 	// persisted: a supervisor that adopts a box starts from "starting".
 	Health *BoxHealth `json:"health,omitempty"`
-	Err    *Error     `json:"error,omitempty"`
+	// Damage says what was wrong with the box's files when it was loaded
+	// (spec.json or state.json missing, corrupt, or not to be trusted), for
+	// as long as that matters: a spec.json that stays unusable, or a
+	// state.json that was set aside, until the box is started again. Empty
+	// when nothing is. Reason includes it.
+	Damage string `json:"damage,omitempty"`
+	Err    *Error `json:"error,omitempty"`
 }
 
 // MetricsRequest asks one box for a metrics sample; the reply is a

@@ -81,7 +81,7 @@ type Machine struct {
 	adopting     adoptKind            // Adopting
 	handedW      Waiter               // Adopting a handed-over process: its caller
 	prevPhase    Phase                // where a refused Adopt or a failed removal returns
-	loadNote     string               // what was wrong with the files at load
+	loadNote     string               // what was wrong with the files at load (BoxStatus.Damage)
 	initial      bool                 // the first status after a load is still owed to the root
 	notified     statusKey            // what the root last heard
 	settings     uint64               // counts the Updates applied: List shows their labels and policy
@@ -338,9 +338,11 @@ func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 		Err:         err,
 	}
 	if m.loadNote != "" {
-		if st.Reason == "" {
+		st.Damage = m.loadNote
+		switch {
+		case st.Reason == "":
 			st.Reason = m.loadNote
-		} else {
+		case !strings.Contains(st.Reason, m.loadNote):
 			st.Reason += "; " + m.loadNote
 		}
 	}

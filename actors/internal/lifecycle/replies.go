@@ -106,6 +106,13 @@ func onPersisted(m *Machine, ev Event) Phase {
 
 func onUpdate(m *Machine, ev Event) Phase {
 	u := ev.(Update)
+	if !m.opts.Startable {
+		// An update rewrites spec.json from the spec in memory: without a
+		// usable one it would replace the damaged file (the evidence)
+		// with an empty spec.
+		m.reply(u.W, m.Status(messages.Errorf(messages.ErrBadSpec, "box %q has no usable spec.json to update", m.id)))
+		return m.phase
+	}
 	if u.Set.Restart != nil && u.Set.Restart.Mode == messages.RestartOnUnhealthy && m.opts.Health == nil {
 		m.reply(u.W, m.Status(messages.Errorf(messages.ErrBadSpec, "box %q: restart mode on-unhealthy needs a health check, and the box has none", m.id)))
 		return m.phase

@@ -229,6 +229,10 @@ func (m *Machine) judge(exit messages.ExitRecord, uptime time.Duration, pid int,
 	if unhealthy && policy.Mode != messages.RestartNo {
 		policy.Mode = messages.RestartAlways
 	}
+	if !m.opts.Startable {
+		// spec.json is unusable: there is nothing to restart from.
+		policy.Mode = messages.RestartNo
+	}
 	d := m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
 	switch {
 	case d.restart:

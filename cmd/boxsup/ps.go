@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type psRow struct {
 	ExitCode    *int              `json:"exit_code"` // null when no (known) exit
 	Signal      string            `json:"signal"`
 	Reason      string            `json:"reason"`
+	Damage      string            `json:"damage"` // what was wrong with its files; "" when nothing
 	Detached    bool              `json:"detached"`
 	CreatedAt   *time.Time        `json:"created_at"`
 	StartedAt   *time.Time        `json:"started_at"`
@@ -88,7 +90,10 @@ func (a *app) psCommand() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, health, pid, r.Restarts, cpu, mem, up, exit, labelsText(r.Labels, labelsCellWidth))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return writePSNotes(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "include exited and failed boxes")
@@ -135,6 +140,7 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		PID:      st.PID,
 		Restarts: st.Restarts,
 		Reason:   st.Reason,
+		Damage:   st.Damage,
 		Detached: st.Detached,
 		Labels:   st.Labels,
 	}
@@ -167,6 +173,36 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		r.Signal = e.Signal
 	}
 	return r
+}
+
+// writePSNotes explains, under the table, the boxes that need an
+// operator's eye: one whose files were found damaged (what, and what was
+// done instead of trusting them), and a live one with a reason (its
+// process could not be verified, it was recovered from damaged files, it
+// waits to restart after an exit).
+func writePSNotes(w io.Writer, rows []psRow) error {
+	first := true
+	for _, r := range rows {
+		var note string
+		switch {
+		case r.Damage != "":
+			note = "damaged: " + r.Reason
+		case r.Reason != "" && (messages.BoxState(r.State).Live() || r.State == string(messages.StateRestarting)):
+			note = r.Reason
+		default:
+			continue
+		}
+		if first {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+			first = false
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", r.ID, note); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parsePSFilters turns --filter flags into a selection; a bad one is a

@@ -21,72 +21,8 @@ import (
 )
 
 // The tests here put the home on a real, small tmpfs and fill it: the
-// writes of state.json fail with ENOSPC, as they do on a full disk.
-
-// fullDisk is a small tmpfs that a test can fill and free again.
-type fullDisk struct {
-	t      *testing.T
-	mount  string
-	filler string
-}
-
-// mountSmallTmpfs mounts a tmpfs of size bytes on a fresh directory and
-// unmounts it when the test ends. The test is skipped, with the reason,
-// when that is impossible (not root, no mount permission).
-func mountSmallTmpfs(t *testing.T, size string) *fullDisk {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount a %s tmpfs on %s: %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			// Something still holds a file open; detach it so that
-			// the temporary directory can be removed.
-			t.Errorf("unmounting %s: %v", dir, err)
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return &fullDisk{t: t, mount: dir, filler: filepath.Join(dir, "filler")}
-}
-
-// fill writes the filler file until the filesystem has no space left.
-func (d *fullDisk) fill() {
-	d.t.Helper()
-	f, err := os.OpenFile(d.filler, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		d.t.Fatalf("creating the filler: %v", err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				d.t.Fatalf("filling the disk: %v", err)
-			}
-			break
-		}
-	}
-	// Smaller writes take what a 64 KiB chunk could not.
-	for _, n := range []int{4096, 512, 1} {
-		for {
-			if _, err := f.Write(buf[:n]); err != nil {
-				break
-			}
-		}
-	}
-}
-
-// free removes the filler.
-func (d *fullDisk) free() {
-	d.t.Helper()
-	if err := os.Remove(d.filler); err != nil {
-		d.t.Fatalf("freeing the disk: %v", err)
-	}
-}
+// writes of state.json fail with ENOSPC, as they do on a full disk. The
+// guests are quiet: console.log lives on the same filesystem.
 
 // guestOf returns the first child of the shim (the guest's process).
 func guestOf(t *testing.T, shim int) int {
@@ -136,15 +72,15 @@ func alive(pid int) bool {
 // record was lost).
 func TestStopOnAFullDisk(t *testing.T) {
 	t.Parallel()
-	disk := mountSmallTmpfs(t, "2m")
-	ts := newTestSup(t, func(c *Config) { c.Home = filepath.Join(disk.mount, "home") })
+	disk := testutil.MountSmallDisk(t, "2m")
+	ts := newTestSup(t, func(c *Config) { c.Home = filepath.Join(disk.Dir, "home") })
 	st, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "quiet", Spec: spec("/bin/sleep", "300")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	shim := st.PID
 	box, _ := ts.sup.core.home.Box("quiet")
-	disk.fill()
+	disk.Fill()
 
 	st, err = ts.sup.Stop(ts.ctx(), "quiet", 10*time.Second)
 	if !errors.Is(err, messages.ErrPersist) {
@@ -163,7 +99,7 @@ func TestStopOnAFullDisk(t *testing.T) {
 		t.Fatalf("state.json while the disk is full = %+v, %v; want the last record that landed (running)", rec, err)
 	}
 
-	disk.free()
+	disk.Free()
 	eventually(t, "the retried write of the exit to land", func() bool {
 		rec, err := box.ReadState()
 		return err == nil && rec.State == messages.StateExited && rec.LastExit != nil && rec.Identity.PID == 0
@@ -180,8 +116,8 @@ func TestStopOnAFullDisk(t *testing.T) {
 // restarted, and after freeing space state.json still named a dead shim).
 func TestRestartWaitsForTheExitToBeRecorded(t *testing.T) {
 	t.Parallel()
-	disk := mountSmallTmpfs(t, "2m")
-	ts := newTestSup(t, func(c *Config) { c.Home = filepath.Join(disk.mount, "home") })
+	disk := testutil.MountSmallDisk(t, "2m")
+	ts := newTestSup(t, func(c *Config) { c.Home = filepath.Join(disk.Dir, "home") })
 	always := messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: -1}
 	st, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "phoenix", Spec: spec("/bin/sleep", "300"), Restart: always})
 	if err != nil {
@@ -189,7 +125,7 @@ func TestRestartWaitsForTheExitToBeRecorded(t *testing.T) {
 	}
 	home, box := ts.sup.Home(), func() layout.Box { b, _ := ts.sup.core.home.Box("phoenix"); return b }()
 	guest := guestOf(t, st.PID)
-	disk.fill()
+	disk.Fill()
 	if err := syscall.Kill(guest, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +154,7 @@ func TestRestartWaitsForTheExitToBeRecorded(t *testing.T) {
 		t.Fatalf("state.json on the full disk = %+v, %v; want generation %d still running", rec, err, st.Generation)
 	}
 
-	disk.free()
+	disk.Free()
 	eventually(t, "the new generation to run once its intent landed", func() bool {
 		now, err = ts.sup.Status(ts.ctx(), "phoenix")
 		return err == nil && now.State == messages.StateRunning && now.Generation == st.Generation+1
@@ -239,8 +175,8 @@ func TestRestartWaitsForTheExitToBeRecorded(t *testing.T) {
 // was failed and its live shim orphaned).
 func TestSupervisorRestartAfterAFullDiskOrphansNothing(t *testing.T) {
 	t.Parallel()
-	disk := mountSmallTmpfs(t, "2m")
-	home := filepath.Join(disk.mount, "home")
+	disk := testutil.MountSmallDisk(t, "2m")
+	home := filepath.Join(disk.Dir, "home")
 	// Ready results of the second generation are held until the disk is
 	// full.
 	g := &gate{decide: func(box string, ev lifecycle.Event, send func(lifecycle.Event), g *gate) bool {
@@ -280,7 +216,7 @@ func TestSupervisorRestartAfterAFullDiskOrphansNothing(t *testing.T) {
 	}
 	isReady := func(h heldEvent) bool { _, ok := h.ev.(lifecycle.Ready); return ok }
 	eventually(t, "the second generation's ready byte", func() bool { return g.heldCount(isReady) == 1 })
-	disk.fill()
+	disk.Fill()
 	g.release(isReady)
 	var live messages.BoxStatus
 	eventually(t, "the second generation to run, unrecorded", func() bool {
@@ -297,7 +233,7 @@ func TestSupervisorRestartAfterAFullDiskOrphansNothing(t *testing.T) {
 		t.Fatalf("the detached box's shim %d did not outlive its supervisor", live.PID)
 	}
 
-	disk.free()
+	disk.Free()
 	second := newTestSup(t, func(c *Config) { c.Home = home })
 	st, err = second.sup.Status(second.ctx(), "phoenix")
 	if err != nil || st.State != messages.StateRunning || st.PID != live.PID {

@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
@@ -357,6 +358,7 @@ func (a *boxActor) exitSince(since time.Time) messages.ExitRecord {
 	ex, err := a.box.ReadExit()
 	if err == nil && !ex.FinishedAt.Before(since.Truncate(time.Second)) {
 		ex.Source = messages.SourceExitFile
+		ex.Reason = logging.Scrub(ex.Reason) // a shim's text: it may quote the spec
 		return ex
 	}
 	return messages.UnknownExit(time.Now().UTC())

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ type shim struct {
 	readyErr error      // fd 3 is open but unusable
 	exitFile string     // "" until the spec names one
 	level    logLevel   // lines above it are not written (LogLevelEnv)
+	secrets  []string   // the spec's secret values: never in a line or an exit record
 }
 
 // logAt writes one line to the shim's stderr (shim.log) when the shim's
@@ -61,7 +63,29 @@ func (s *shim) logAt(level logLevel, format string, args ...any) {
 	if level > s.level {
 		return
 	}
-	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d] %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), level, fmt.Sprintf(format, args...))
+	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d] %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), level, s.scrub(fmt.Sprintf(format, args...)))
+}
+
+// minSecretLen is the shortest secret value scrubbed from text; shorter
+// ones would match ordinary text (the supervisor refuses them at Start).
+const minSecretLen = 4
+
+// scrub replaces every secret value of the spec in text (a failure's
+// reason can quote the spec: an executable or working directory whose path
+// holds a secret) with messages.Redacted.
+func (s *shim) scrub(text string) string {
+	for _, v := range s.secrets {
+		if len(v) >= minSecretLen {
+			text = strings.ReplaceAll(text, v, messages.Redacted)
+		}
+	}
+	return text
+}
+
+// writeExit writes the exit record, its reason scrubbed.
+func (s *shim) writeExit(rec messages.ExitRecord) error {
+	rec.Reason = s.scrub(rec.Reason)
+	return writeExitRecord(s.exitFile, rec)
 }
 
 func (s *shim) errorf(format string, args ...any) { s.logAt(levelError, format, args...) }
@@ -74,7 +98,7 @@ func (s *shim) debugf(format string, args ...any) { s.logAt(levelDebug, format, 
 // its byte, and code returned.
 func (s *shim) fail(code int, reason string) int {
 	s.errorf("%s", reason)
-	if err := writeExitRecord(s.exitFile, failureRecord(code, reason)); err != nil {
+	if err := s.writeExit(failureRecord(code, reason)); err != nil {
 		s.errorf("%v", err)
 	}
 	s.ready.abandon()
@@ -99,6 +123,7 @@ func (s *shim) run(args []string, stdin *os.File, keepaliveFD inheritedFD, signa
 	if readErr == nil {
 		spec, decodeErr = decodeSpec(raw)
 		s.exitFile = exitFileOf(spec)
+		s.secrets = spec.SecretValues()
 	}
 	clear(raw) // the JSON holds secrets; keep one copy (in spec), not two
 	switch {
@@ -220,7 +245,7 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	// Whatever the guest wrote is in the console's pipes now; it reaches
 	// console_output before the exit record says the box is over.
 	console.finish()
-	if err := writeExitRecord(s.exitFile, rec); err != nil {
+	if err := s.writeExit(rec); err != nil {
 		s.errorf("%v", err)
 	}
 	s.debugf("exiting with code %d", code)

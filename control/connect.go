@@ -129,7 +129,7 @@ func connectOnce(ctx context.Context, home string, opts ConnectOptions) (Backend
 		case err == nil:
 			// A foreground command serves the home for now; it holds the
 			// lock, which the caller queues for below.
-		case !noServer(err):
+		case !noServer(err) && !serverGoing(err):
 			return nil, err
 		}
 		l, err := OpenLocal(cfg)
@@ -173,6 +173,16 @@ func storedSpec(h *layout.Home) func(id string) (messages.StartBox, error) {
 		}
 		return b.ReadSpec()
 	}
+}
+
+// serverGoing reports whether a dial error means the server is going away
+// (another command that served the home for now is exiting, and closed or
+// refused the ping): its lock is about to be free, and is queued for like a
+// held one. No command fails because another one ended.
+func serverGoing(err error) bool {
+	var ns *notServedError
+	return errors.As(err, &ns) || errors.Is(err, messages.ErrShuttingDown) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // noServer reports whether a dial error means nobody serves the socket: it

@@ -22,8 +22,9 @@ const reconnectTries = 3
 //   - a request the server did not serve (it was closing) is sent again,
 //     whatever it is;
 //   - a query (status, list, metrics, wait, events: nothing changes when
-//     it is answered) is sent again when the connection broke or the
-//     socket vanished before the answer;
+//     it is answered) is sent again when the connection broke (also while
+//     it was being sent: EPIPE, ECONNRESET) or the socket vanished before
+//     the answer;
 //   - anything else is not (a start may have happened): its error stands.
 type reconnecting struct {
 	connect func(context.Context) (Backend, error)
@@ -81,6 +82,7 @@ func resendable(err error, query bool) bool {
 		return false
 	}
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
 		(errors.Is(err, messages.ErrShuttingDown) && strings.Contains(err.Error(), "closed the connection before replying"))
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,10 @@ func (a *app) killCommand() *cobra.Command {
 			"{id, status, error} in the order of the IDs.",
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
+			if !validSignal(sig) {
+				return usageError(messages.Errorf(messages.ErrBadSpec, "--signal %q: want a signal name (HUP, SIGUSR1) or number (1-64)", sig))
+			}
+			sig = strings.TrimSpace(sig)
 			kill := isKillSignal(sig)
 			return a.forEachBox(cmd, ids, format, func(ctx context.Context, b control.Backend, id string) (messages.BoxStatus, error) {
 				if kill {
@@ -33,6 +38,17 @@ func (a *app) killCommand() *cobra.Command {
 	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal name or number")
 	addFormatFlag(cmd, &format)
 	return cmd
+}
+
+// validSignal reports whether sig names a signal the supervisor can send,
+// as it parses them ("HUP", "SIGHUP", "1"): a bad one is a usage error here,
+// before any box is looked up.
+func validSignal(sig string) bool {
+	s := strings.ToUpper(strings.TrimSpace(sig))
+	if n, err := strconv.Atoi(s); err == nil {
+		return n > 0 && n < 65
+	}
+	return messages.SignalNumber(s) > 0
 }
 
 // isKillSignal reports whether sig names SIGKILL ("KILL", "SIGKILL", "9").

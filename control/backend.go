@@ -21,11 +21,14 @@ type Backend interface {
 	// stored spec and returns when it is ready.
 	StartExisting(ctx context.Context, id string) (messages.BoxStatus, error)
 	// Run starts box req.ID and holds it for the life of the call, as a
-	// foreground `boxsup run` does: started is called once it is ready,
-	// and Run returns when it has come to rest. When ctx ends first, the box
-	// is stopped (for a Client: when the connection breaks, for instance
-	// because the command died). remove removes the box at the end.
-	Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error)
+	// foreground `boxsup run` does: hooks.Started is called once it is
+	// ready, hooks.Ended once it has come to rest, and Run returns after
+	// that. When ctx ends first, the box is stopped (for a Client: when the
+	// connection breaks, for instance because the command died). remove
+	// removes the box at the end: after hooks.Ended returned, and also when
+	// the caller went away (a box that failed to start too, unless it
+	// existed before: it is someone else's).
+	Run(ctx context.Context, req messages.StartBox, remove bool, hooks RunHooks) (messages.BoxStatus, error)
 	// Stop stops a box gracefully: SIGTERM, then SIGKILL to its tree after
 	// timeout (0: the box's own stop timeout). It returns after the shim exited.
 	Stop(ctx context.Context, id string, timeout time.Duration) (messages.BoxStatus, error)
@@ -69,6 +72,20 @@ type Backend interface {
 	// shuts it down, leaving boxes running (detached ones for the next
 	// supervisor to adopt).
 	Close() error
+}
+
+// RunHooks are what Backend.Run calls as the run goes; either may be nil.
+type RunHooks struct {
+	// Started is called once the box is ready, with its status.
+	Started func(messages.BoxStatus)
+	// Ended is called once after Started, when the run is over (the box
+	// came to rest, or was stopped because ctx ended), with the box's
+	// final status; the box is removed (remove) only after Ended returned.
+	// A caller that copies the box's console from its files finishes the
+	// copy here: removal cannot take the console away before it was read.
+	// It is not called when the end is unknown (the connection to a
+	// supervisor in another process broke).
+	Ended func(messages.BoxStatus)
 }
 
 // AtRest reports whether a box in state s will not change state on its own:

@@ -148,7 +148,10 @@ func (c *Client) do(ctx context.Context, req *Request) (Response, error) {
 }
 
 // stream is do for the operations that answer with several lines: lines
-// gets each extra one (run's Started, every event) before the answer.
+// gets each extra one (run's Started and Ended, every event) before the
+// answer. Once lines has handled a run's Ended line, stream releases the
+// box: it half-closes the connection, and the server removes the box (if
+// asked) and answers.
 func (c *Client) stream(ctx context.Context, req *Request, lines func(Response)) (Response, error) {
 	limit := c.deadline(req)
 	dialCtx, cancelDial := context.WithTimeout(ctx, DefaultRequestTimeout)
@@ -203,9 +206,17 @@ func (c *Client) stream(ctx context.Context, req *Request, lines func(Response))
 		if readErr = dec.Decode(&resp); readErr != nil {
 			break
 		}
-		if resp.Started || resp.Event != nil {
+		if resp.Started || resp.Ended || resp.Event != nil {
 			if lines != nil {
-				lines(resp) // an extra line: run's Started, an event
+				lines(resp) // an extra line: run's Started or Ended, an event
+			}
+			if resp.Ended {
+				// The release: nothing more is sent on a run's
+				// connection, so a half-close says it unambiguously.
+				// It fails only on a broken connection, which the
+				// server takes as the release too; the read below
+				// says what became of it.
+				_ = uc.CloseWrite()
 			}
 			continue
 		}
@@ -359,16 +370,41 @@ func (c *Client) Update(ctx context.Context, u messages.UpdateBox) (messages.Box
 
 // Run implements Backend. The connection stays open for the life of the
 // box: when it breaks (this process dies, or ctx ends and it hangs up) the
-// server stops the box, and removes it when remove is set.
-func (c *Client) Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error) {
-	resp, err := c.stream(ctx, &Request{Op: OpRun, ID: req.ID, Start: &req, Remove: remove}, func(r Response) {
-		if r.Started && r.Status != nil && started != nil {
-			started(*r.Status)
+// server stops the box, and removes it when remove is set. With remove,
+// the server removes the box only once hooks.Ended returned (the client
+// then releases it) or the connection broke; a server older than protocol
+// 4 cannot wait for that, and is refused with messages.ErrUnsupported
+// before anything is started, rather than have it remove the console
+// before the caller read it.
+func (c *Client) Run(ctx context.Context, req messages.StartBox, remove bool, hooks RunHooks) (messages.BoxStatus, error) {
+	if remove && c.info.Protocol < 4 {
+		return messages.BoxStatus{ID: req.ID}, c.tooOld("run --rm")
+	}
+	started, ended := false, false
+	end := func(st messages.BoxStatus) {
+		if started && !ended {
+			ended = true
+			if hooks.Ended != nil {
+				hooks.Ended(st)
+			}
+		}
+	}
+	resp, err := c.stream(ctx, &Request{Op: OpRun, ID: req.ID, Start: &req, Remove: remove, Release: remove}, func(r Response) {
+		switch {
+		case r.Status == nil:
+		case r.Started:
+			started = true
+			if hooks.Started != nil {
+				hooks.Started(*r.Status)
+			}
+		case r.Ended:
+			end(*r.Status)
 		}
 	})
 	st := messages.BoxStatus{ID: req.ID}
 	if resp.Status != nil {
 		st = *resp.Status
+		end(st) // without Release, the answer is the end
 	}
 	return st, err
 }

@@ -138,7 +138,7 @@ func (l *Local) Update(ctx context.Context, u messages.UpdateBox) (messages.BoxS
 const runStopTimeout = 2 * time.Minute
 
 // Run implements Backend.
-func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error) {
+func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, hooks RunHooks) (messages.BoxStatus, error) {
 	exit, err := l.sup.Wait(ctx, req.ID)
 	if err != nil {
 		return messages.BoxStatus{ID: req.ID}, err
@@ -152,8 +152,8 @@ func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, sta
 		}
 		return st, err
 	}
-	if started != nil {
-		started(st)
+	if hooks.Started != nil {
+		hooks.Started(st)
 	}
 	var runErr error
 	select {
@@ -168,9 +168,14 @@ func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, sta
 			runErr = errors.Join(runErr, err)
 		}
 	}
-	final, err := l.sup.Status(context.WithoutCancel(ctx), req.ID)
-	if err != nil {
-		return final, errors.Join(runErr, err)
+	final, statusErr := l.sup.Status(context.WithoutCancel(ctx), req.ID)
+	if hooks.Ended != nil {
+		// Before the removal: the caller may still be reading the box's
+		// files (its console).
+		hooks.Ended(final)
+	}
+	if statusErr != nil {
+		return final, errors.Join(runErr, statusErr)
 	}
 	if remove {
 		if _, err := l.sup.Remove(context.WithoutCancel(ctx), req.ID, true); err != nil {

@@ -26,60 +26,88 @@ type operation struct {
 	// server's liveness is watched instead); see Client.deadline for the
 	// operations whose bound depends on the request.
 	bound time.Duration
-	// serve answers the request on a server; write sends an extra line
-	// before the answer (run's Started, every event).
-	serve func(ctx context.Context, b Backend, req *Request, write func(Response) error) Response
+	// serve answers the request on a server; x sends the extra lines
+	// before the answer (run's Started and Ended, every event).
+	serve func(ctx context.Context, b Backend, req *Request, x *exchange) Response
+}
+
+// exchange is what an operation's server side does on its connection
+// besides answering.
+type exchange struct {
+	// send writes an extra line before the answer.
+	send func(Response) error
+	// awaitingRelease, when set (tests), is called once a run has sent
+	// its Ended line and waits for its client's release.
+	awaitingRelease func(id string)
+}
+
+// release sends the Ended line of run id and waits until its client
+// releases the box: half-closes the connection once it has read the box's
+// console, or hangs up (dead or not, a client that is gone needs nothing
+// more). Both end ctx, as does the server's closing.
+func (x *exchange) release(ctx context.Context, id string, st messages.BoxStatus) {
+	st.Err = nil // the error travels once, in the answer
+	_ = x.send(Response{Status: &st, Ended: true})
+	if x.awaitingRelease != nil {
+		x.awaitingRelease(id)
+	}
+	<-ctx.Done()
 }
 
 // operations lists the control API.
 var operations = []operation{
 	{op: OpPing, query: true, bound: DefaultRequestTimeout},
-	{op: OpStart, method: "Start", serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpStart, method: "Start", serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		if req.Start == nil {
 			return errorResponse(messages.Errorf(messages.ErrBadSpec, "control request: start without a box"))
 		}
 		return statusReply(b.Start(ctx, *req.Start))
 	}},
-	{op: OpStartAgain, method: "StartExisting", serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpStartAgain, method: "StartExisting", serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.StartExisting(ctx, req.ID))
 	}},
-	{op: OpRun, method: "Run", long: true, serve: func(ctx context.Context, b Backend, req *Request, write func(Response) error) Response {
+	{op: OpRun, method: "Run", long: true, serve: func(ctx context.Context, b Backend, req *Request, x *exchange) Response {
 		if req.Start == nil {
 			return errorResponse(messages.Errorf(messages.ErrBadSpec, "control request: run without a box"))
 		}
-		return statusReply(b.Run(ctx, *req.Start, req.Remove, func(st messages.BoxStatus) {
-			_ = write(Response{Status: &st, Started: true})
-		}))
+		hooks := RunHooks{Started: func(st messages.BoxStatus) {
+			_ = x.send(Response{Status: &st, Started: true})
+		}}
+		if req.Release {
+			// Run removes the box (Remove) only once this returns.
+			hooks.Ended = func(st messages.BoxStatus) { x.release(ctx, req.Start.ID, st) }
+		}
+		return statusReply(b.Run(ctx, *req.Start, req.Remove, hooks))
 	}},
-	{op: OpStop, method: "Stop", serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpStop, method: "Stop", serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Stop(ctx, req.ID, req.Timeout))
 	}},
-	{op: OpKill, method: "Kill", serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpKill, method: "Kill", serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Kill(ctx, req.ID))
 	}},
-	{op: OpSignal, method: "Signal", bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpSignal, method: "Signal", bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Signal(ctx, req.ID, req.Signal))
 	}},
-	{op: OpRemove, method: "Remove", serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpRemove, method: "Remove", serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Remove(ctx, req.ID, req.Force))
 	}},
-	{op: OpAdopt, method: "Adopt", bound: DefaultRequestTimeout + requestMargin, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpAdopt, method: "Adopt", bound: DefaultRequestTimeout + requestMargin, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Adopt(ctx, req.ID, req.PID))
 	}},
-	{op: OpUpdate, method: "Update", bound: DefaultRequestTimeout + requestMargin, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpUpdate, method: "Update", bound: DefaultRequestTimeout + requestMargin, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		if req.Update == nil {
 			return errorResponse(messages.Errorf(messages.ErrBadSpec, "control request: update without changes"))
 		}
 		return statusReply(b.Update(ctx, *req.Update))
 	}},
-	{op: OpStatus, method: "Status", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpStatus, method: "Status", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Status(ctx, req.ID))
 	}},
-	{op: OpInspect, method: "Inspect", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpInspect, method: "Inspect", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		in, err := b.Inspect(ctx, req.ID)
 		return Response{Inspect: &in, Error: wireError(err)}
 	}},
-	{op: OpList, method: "List", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpList, method: "List", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		var sel Selection
 		if req.Select != nil {
 			sel = *req.Select
@@ -87,25 +115,25 @@ var operations = []operation{
 		boxes, err := b.List(ctx, sel)
 		return Response{Boxes: boxes, Error: wireError(err)}
 	}},
-	{op: OpMetrics, method: "Metrics", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpMetrics, method: "Metrics", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		m, err := b.Metrics(ctx, req.ID)
 		return Response{Metrics: &m, Error: wireError(err)}
 	}},
-	{op: OpMetricsAll, method: "MetricsAll", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpMetricsAll, method: "MetricsAll", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		all, err := b.MetricsAll(ctx)
 		return Response{AllMetrics: all, Error: wireError(err)}
 	}},
-	{op: OpWait, method: "Wait", query: true, long: true, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+	{op: OpWait, method: "Wait", query: true, long: true, serve: func(ctx context.Context, b Backend, req *Request, _ *exchange) Response {
 		return statusReply(b.Wait(ctx, req.ID))
 	}},
-	{op: OpEvents, method: "Events", query: true, long: true, serve: func(ctx context.Context, b Backend, req *Request, write func(Response) error) Response {
+	{op: OpEvents, method: "Events", query: true, long: true, serve: func(ctx context.Context, b Backend, req *Request, x *exchange) Response {
 		var sel Selection
 		if req.Select != nil {
 			sel = *req.Select
 		}
 		err := b.Events(ctx, sel, func(ev messages.Event) {
 			if line, err := encodeEvent(ev); err == nil {
-				_ = write(Response{Event: line})
+				_ = x.send(Response{Event: line})
 			}
 		})
 		return Response{Error: wireError(err)}

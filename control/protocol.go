@@ -11,8 +11,11 @@ import (
 // Version 2 added update, adopt, run, events and list filters; version 3
 // added inspect and the replay and end of an event stream (Selection.Since
 // and Until), which a client refuses to ask of an older server rather than
-// have them ignored.
-const ProtocolVersion = 3
+// have them ignored; version 4 added the release of a run (Request.Release,
+// Response.Ended), without which a client does not ask an older server to
+// remove the box of a run: that server would remove it, console included,
+// before the client had read it.
+const ProtocolVersion = 4
 
 // maxRequestBytes bounds one request line: a StartBox with a large spec fits
 // many times over, a runaway peer does not.
@@ -27,6 +30,16 @@ const (
 	OpPing       Op = "ping"
 	OpStart      Op = "start"
 	OpStartAgain Op = "start_existing"
+	// OpRun starts a box and holds it for the life of the connection: a
+	// Started line once it is ready, then, once it is at rest, the answer
+	// with its final status. When the connection breaks first, the box is
+	// stopped. With Remove, the box is removed at the end; with Release as
+	// well (version 4), the server first sends the final status in an
+	// Ended line and waits until the client releases the box, by
+	// half-closing the connection or hanging up, before it removes the
+	// box and answers: the client reads the box's console from its files
+	// meanwhile, which the removal takes away. A client that dies is a
+	// release too, so the box is removed whatever happens to the client.
 	OpRun        Op = "run"
 	OpStop       Op = "stop"
 	OpKill       Op = "kill"
@@ -56,6 +69,7 @@ type Request struct {
 	Signal  string              `json:"signal,omitempty"`  // signal: "HUP", "SIGUSR1", "10"
 	Force   bool                `json:"force,omitempty"`   // remove: stop a live box first
 	Remove  bool                `json:"remove,omitempty"`  // run: remove the box once at rest
+	Release bool                `json:"release,omitempty"` // run (version 4): the client releases the box (see OpRun)
 	PID     int                 `json:"pid,omitempty"`     // adopt
 	Select  *Selection          `json:"select,omitempty"`  // list, events
 }
@@ -76,12 +90,15 @@ type Selection struct {
 }
 
 // Response answers one Request with a single JSON line (run answers with
-// two, the first one Started; events with one per event until the client
-// hangs up). Error is set when the request failed; Status may then still
-// describe the box as it is.
+// two, the first one Started, or three with Release, the second one Ended;
+// events with one per event until the client hangs up). Error is set when
+// the request failed; Status may then still describe the box as it is.
 type Response struct {
-	Status     *messages.BoxStatus   `json:"status,omitempty"`
-	Started    bool                  `json:"started,omitempty"`
+	Status  *messages.BoxStatus `json:"status,omitempty"`
+	Started bool                `json:"started,omitempty"`
+	// Ended (run with Release): the box's run is over and Status is final;
+	// the server waits for the client's release.
+	Ended      bool                  `json:"ended,omitempty"`
 	Boxes      []messages.BoxStatus  `json:"boxes,omitempty"`
 	Metrics    *messages.BoxMetrics  `json:"metrics,omitempty"`
 	AllMetrics []messages.BoxMetrics `json:"all_metrics,omitempty"`

@@ -94,8 +94,8 @@ func (r *reconnecting) StartExisting(ctx context.Context, id string) (messages.B
 	return call(r, ctx, OpStartAgain, func(b Backend) (messages.BoxStatus, error) { return b.StartExisting(ctx, id) })
 }
 
-func (r *reconnecting) Run(ctx context.Context, req messages.StartBox, remove bool, started func(messages.BoxStatus)) (messages.BoxStatus, error) {
-	return call(r, ctx, OpRun, func(b Backend) (messages.BoxStatus, error) { return b.Run(ctx, req, remove, started) })
+func (r *reconnecting) Run(ctx context.Context, req messages.StartBox, remove bool, hooks RunHooks) (messages.BoxStatus, error) {
+	return call(r, ctx, OpRun, func(b Backend) (messages.BoxStatus, error) { return b.Run(ctx, req, remove, hooks) })
 }
 
 func (r *reconnecting) Stop(ctx context.Context, id string, timeout time.Duration) (messages.BoxStatus, error) {

@@ -38,6 +38,10 @@ type ServerOptions struct {
 	// and runs, whose boxes would die with it, and says so in its ping so
 	// that such clients queue for the home instead.
 	Temporary bool
+
+	// awaitingRelease, when set (tests), is called once a run has sent its
+	// Ended line and waits for its client's release.
+	awaitingRelease func(id string)
 }
 
 // Server serves the control API of one Supervisor on a Unix socket. Create
@@ -198,12 +202,15 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		resp = Response{Server: &ServerInfo{PID: os.Getpid(), Home: s.backend.Home(), Protocol: ProtocolVersion, Temporary: s.opts.Temporary}}
 	} else {
 		var writeMu sync.Mutex
-		write := func(r Response) error {
-			writeMu.Lock()
-			defer writeMu.Unlock()
-			return s.write(conn, r)
+		x := &exchange{
+			send: func(r Response) error {
+				writeMu.Lock()
+				defer writeMu.Unlock()
+				return s.write(conn, r)
+			},
+			awaitingRelease: s.opts.awaitingRelease,
 		}
-		resp = o.serve(ctx, s.backend, &req, write)
+		resp = o.serve(ctx, s.backend, &req, x)
 		if req.Op == OpStop && resp.Error == nil && s.opts.OnStop != nil {
 			s.opts.OnStop(req.ID, time.Since(start))
 		}
@@ -234,8 +241,9 @@ func (s *Server) refuseAttached(req *Request) *messages.Error {
 }
 
 // watchPeerClose cancels the request when the client hangs up (a CLI
-// interrupted while waiting); the client sends nothing after its request,
-// so any read result means it is gone or the connection is being closed.
+// interrupted while waiting) or half-closes the connection (a run's
+// release); the client sends nothing after its request, so any read result
+// means one of them, or that the connection is being closed.
 func watchPeerClose(conn *net.UnixConn, cancel context.CancelFunc) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {

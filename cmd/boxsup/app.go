@@ -35,15 +35,30 @@ type app struct {
 	// command with a longer bound of its own (stop --timeout) queues for
 	// the home lock.
 	lockWait time.Duration
+
+	hooks appHooks
+}
+
+// appHooks let tests act at chosen points of a command run in-process.
+type appHooks struct {
+	// consoleOpen is called by a foreground run's console follower before
+	// it opens the box's log, with the channel that is closed once the box
+	// is at rest.
+	consoleOpen func(ended <-chan struct{})
 }
 
 // execute runs boxsup with args and returns the process exit code.
 func execute(args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	return (&app{stdout: stdout, stderr: stderr}).execute(args)
+}
+
+// execute runs the command line args (tests run it in-process, with
+// hooks) and returns the exit code.
+func (a *app) execute(args []string) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
@@ -54,7 +69,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	case strings.HasPrefix(err.Error(), "unknown command"):
 		err = usageError(err) // cobra has no typed error for it
 	}
-	return reportError(stderr, err)
+	return reportError(a.stderr, err)
 }
 
 func (a *app) rootCommand() *cobra.Command {

@@ -6,15 +6,15 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
 
 // concurrentRunsEnv sets how many foreground runs
-// TestConcurrentRunsWithoutSupervise makes (default concurrentRunsDefault,
-// about 15 s under the race detector on two busy cores); the issue's figure
-// is BOXSUP_TEST_RUNS=200, about 80 s (README.md lists the knob).
+// TestConcurrentRunsWithoutSupervise and TestConcurrentRunRmThroughSupervise
+// each make (default concurrentRunsDefault, about 15 s under the race
+// detector on two busy cores); the issues' figures are BOXSUP_TEST_RUNS=200,
+// about 80 s without supervise (README.md lists the knob).
 const (
 	concurrentRunsEnv     = "BOXSUP_TEST_RUNS"
 	concurrentRunsDefault = 24
@@ -46,44 +46,35 @@ func startCPUHogs(t *testing.T, n int) {
 // supervisor went away (issue: 5 of 12 exited 1 "request cancelled", 119 of
 // 200 failed with six hogs). None leaves a box behind (--rm).
 func TestConcurrentRunsWithoutSupervise(t *testing.T) {
-	n := concurrentRunsDefault
-	if s := os.Getenv(concurrentRunsEnv); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("%s=%q: want a positive count", concurrentRunsEnv, s)
-		}
-		n = v
-	}
+	n := concurrentRuns(t)
 	e := newEnv(t)
 	startCPUHogs(t, cpuHogs)
-
-	jobs := make(chan int)
-	var mu sync.Mutex
-	var failures []string
-	var wg sync.WaitGroup
-	for range concurrentRunsAtOnce {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				r := runBoxsup(t, nil, "--home", e.home, "run", "--rm", "-e", markEnv, "--", "/bin/sh", "-c", "exit 7")
-				if r.code != 7 {
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("run %d: %s", i, r))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	failures := runConcurrently(n, concurrentRunsAtOnce, func(i int) string {
+		r := runBoxsup(t, nil, "--home", e.home, "run", "--rm", "-e", markEnv, "--", "/bin/sh", "-c", "exit 7")
+		if r.code != 7 {
+			return fmt.Sprintf("run %d: %s", i, r)
+		}
+		return ""
+	})
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d runs did not exit 7:\n%s", len(failures), n, strings.Join(failures[:min(len(failures), 5)], "\n"))
 	}
 	if rows := e.ps(); len(rows) != 0 {
 		t.Fatalf("boxes left after %d runs with --rm: %v", n, rows)
 	}
+}
+
+// concurrentRuns is how many runs the concurrent-run tests make:
+// concurrentRunsEnv, else concurrentRunsDefault.
+func concurrentRuns(t *testing.T) int {
+	t.Helper()
+	s := os.Getenv(concurrentRunsEnv)
+	if s == "" {
+		return concurrentRunsDefault
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive count", concurrentRunsEnv, s)
+	}
+	return n
 }

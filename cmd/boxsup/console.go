@@ -2,33 +2,39 @@ package main
 
 import (
 	"context"
-	"io"
+	"sync"
 
 	"github.com/boxsup/boxsup/boxlog"
 )
 
-// consoleFollower copies a box's console log to w, from its beginning and
-// as it grows, until finish.
+// consoleFollower copies a box's console log to stdout, from its beginning
+// and as it grows, until finish.
 type consoleFollower struct {
-	ended chan struct{}
-	done  chan struct{}
-	err   error
+	ended     chan struct{}
+	endedOnce sync.Once
+	done      chan struct{}
+	err       error
 }
 
-// followConsole starts copying the console log at path to w.
-func followConsole(path string, w io.Writer) *consoleFollower {
+// followConsole starts copying the console log at path to a.stdout.
+func (a *app) followConsole(path string) *consoleFollower {
 	c := &consoleFollower{ended: make(chan struct{}), done: make(chan struct{})}
+	open, w := a.hooks.consoleOpen, a.stdout
 	go func() {
 		defer close(c.done)
+		if open != nil {
+			open(c.ended)
+		}
 		c.err = boxlog.Copy(context.Background(), w, path, boxlog.Options{Follow: true, Ended: c.ended})
 	}()
 	return c
 }
 
 // finish copies what is left, once the box is at rest, and stops
-// following. It returns why the copy stopped early, if it did.
+// following. It returns why the copy stopped early, if it did. It may be
+// called more than once.
 func (c *consoleFollower) finish() error {
-	close(c.ended)
+	c.endedOnce.Do(func() { close(c.ended) })
 	<-c.done
 	return c.err
 }

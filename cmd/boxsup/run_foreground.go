@@ -56,29 +56,38 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 		}(interrupts)
 	}
 
+	// The console is copied from the box's files, until the box is at
+	// rest (Ended): a box removed (--rm) is removed only after that, by
+	// the supervisor wherever it runs, so its console cannot go before it
+	// was read.
 	var mu sync.Mutex
 	var console *consoleFollower
-	started := func(st messages.BoxStatus) {
-		box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
-		if err != nil {
-			return
-		}
-		mu.Lock()
-		console = followConsole(box.ConsoleLogPath(), a.stdout)
-		mu.Unlock()
+	hooks := control.RunHooks{
+		Started: func(st messages.BoxStatus) {
+			box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			console = a.followConsole(box.ConsoleLogPath())
+			mu.Unlock()
+		},
+		Ended: func(messages.BoxStatus) {
+			mu.Lock()
+			c := console
+			mu.Unlock()
+			if c != nil {
+				_ = c.finish() // its error is read again below
+			}
+		},
 	}
 	type result struct {
 		st  messages.BoxStatus
 		err error
 	}
-	// In this process, --rm removes the box here, once its console has been
-	// copied: a box that exits at once would otherwise be removed, its
-	// console with it, before the copy had read it. (A boxsup supervise
-	// removes it itself, also when this command dies.)
-	removeHere := o.remove && !control.Remote(b)
 	done := make(chan result, 1)
 	go func() {
-		st, err := b.Run(ctx, req, o.remove && !removeHere, started)
+		st, err := b.Run(ctx, req, o.remove, hooks)
 		done <- result{st, err}
 	}()
 	var r result
@@ -95,22 +104,14 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 	mu.Unlock()
 	if c == nil { // it never started
 		if o.remove {
-			// --rm covers a box that failed to start too; one that
-			// already existed is someone else's and stays.
-			if removeHere && !errors.Is(r.err, messages.ErrAlreadyExists) {
-				_, _ = b.Remove(ctx, req.ID, true)
-			}
+			// Run removed it, unless it existed before (someone else's).
 			return r.err
 		}
 		return a.startFailed(ctx, b, req.ID, r.err)
 	}
-	err = errors.Join(r.err, c.finish())
-	if removeHere {
-		if _, rerr := b.Remove(ctx, req.ID, true); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
-	if err != nil {
+	// Ended was not called when the connection to the supervisor broke:
+	// the copy ends here then.
+	if err := errors.Join(r.err, c.finish()); err != nil {
 		return err
 	}
 	return boxExitCode(r.st)

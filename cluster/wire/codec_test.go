@@ -92,6 +92,7 @@ var notMessages = map[string]bool{
 	"Entrypoint": true, "GuestRootfs": true, "NetworkConfig": true, "SecretVar": true, "Secret": true,
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
 	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
+	"Placement": true, "PeerSeen": true,
 }
 
 // TestRegistryCoversPackageMessages parses package messages and requires

@@ -9,8 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/boxsup/boxsup/cluster/internal/etcdtest"
 	"github.com/boxsup/boxsup/cluster/placement"
+	"github.com/boxsup/boxsup/internal/etcdtest"
 	"github.com/boxsup/boxsup/messages"
 )
 

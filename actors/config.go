@@ -59,6 +59,9 @@ type Config struct {
 	// Subscribe after NewSupervisor returns has missed. It is called until
 	// Shutdown.
 	OnEvent func(messages.Event)
+	// Cluster, when set, makes the supervisor a member of a boxsup cluster
+	// (see ClusterConfig and docs/CLUSTER.md).
+	Cluster *ClusterConfig
 
 	// faultInjection enables the injectPanic message (the package's tests).
 	faultInjection bool
@@ -86,6 +89,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ActorRestartWindow <= 0 {
 		c.ActorRestartWindow = 10 * time.Second
+	}
+	if c.Cluster != nil {
+		cl := c.Cluster.withDefaults()
+		c.Cluster = &cl
 	}
 	return c
 }

@@ -169,7 +169,7 @@ func ProtoactorLogger(log logrus.FieldLogger) func(*actor.ActorSystem) *slog.Log
 		min = slog.LevelDebug
 	}
 	return func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(logging.NewSlogHandler(log.WithField("lib", "protoactor"), min))
+		return slog.New(quietRemote{logging.NewSlogHandler(log.WithField("lib", "protoactor"), min)})
 	}
 }
 

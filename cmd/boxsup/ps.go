@@ -29,6 +29,11 @@ type psRow struct {
 	CPUPercent  float64           `json:"cpu_percent"`
 	MemoryBytes uint64            `json:"memory_bytes"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// Node is the cluster member of the box (cluster only).
+	Node string `json:"node,omitempty"`
+	// UnseenSeconds, for a box whose member does not answer, is how long
+	// ago that member was last seen (0 when unknown).
+	UnseenSeconds float64 `json:"unseen_seconds,omitempty"`
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -64,23 +69,17 @@ func (a *app) psCommand() *cobra.Command {
 			if format == formatJSON {
 				return writeJSON(a.stdout, rows)
 			}
-			tw := newTable(a.stdout, "ID", "STATE", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT")
+			header := []string{"ID", "STATE", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT"}
+			if a.cluster != nil {
+				header = append([]string{"ID", "NODE"}, header[1:]...)
+			}
+			tw := newTable(a.stdout, header...)
 			for _, r := range rows {
-				pid, cpu, mem, up := "-", "-", "-", "-"
-				if r.PID != 0 {
-					pid = fmt.Sprint(r.PID)
-					cpu = fmt.Sprintf("%.1f", r.CPUPercent)
-					mem = humanBytes(r.MemoryBytes)
-					up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+				cells := psCells(r)
+				if a.cluster != nil {
+					cells = append([]string{cells[0], r.Node}, cells[1:]...)
 				}
-				exit := "-"
-				if r.ExitCode != nil {
-					exit = fmt.Sprint(*r.ExitCode)
-				}
-				if r.Signal != "" {
-					exit = r.Signal
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, pid, r.Restarts, cpu, mem, up, exit)
+				fmt.Fprintln(tw, strings.Join(cells, "\t"))
 			}
 			return tw.Flush()
 		},
@@ -89,6 +88,30 @@ func (a *app) psCommand() *cobra.Command {
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "label=SELECTOR, state=STATE or id=ID; repeatable")
 	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table|json")
 	return cmd
+}
+
+// psCells formats a row for the table. A box whose cluster member does not
+// answer shows how long ago that member was last seen.
+func psCells(r psRow) []string {
+	pid, cpu, mem, up := "-", "-", "-", "-"
+	if r.PID != 0 {
+		pid = fmt.Sprint(r.PID)
+		cpu = fmt.Sprintf("%.1f", r.CPUPercent)
+		mem = humanBytes(r.MemoryBytes)
+		up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+	}
+	exit := "-"
+	if r.ExitCode != nil {
+		exit = fmt.Sprint(*r.ExitCode)
+	}
+	if r.Signal != "" {
+		exit = r.Signal
+	}
+	state := r.State
+	if r.UnseenSeconds > 0 {
+		state += " (unseen " + humanDuration(time.Duration(r.UnseenSeconds*float64(time.Second))) + ")"
+	}
+	return []string{r.ID, state, pid, fmt.Sprint(r.Restarts), cpu, mem, up, exit}
 }
 
 // psRows lists the boxes with a metrics sample for the live ones.
@@ -131,6 +154,10 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		Reason:   st.Reason,
 		Detached: st.Detached,
 		Labels:   st.Labels,
+		Node:     st.Node,
+	}
+	if st.Unseen > 0 {
+		r.UnseenSeconds = st.Unseen.Seconds()
 	}
 	if !st.CreatedAt.IsZero() {
 		t := st.CreatedAt

@@ -33,6 +33,7 @@ type runOptions struct {
 	remove       bool
 	workDir      string
 	security     securityFlags
+	placement    placementFlags
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -61,6 +62,9 @@ func (a *app) runCommand() *cobra.Command {
 			if err != nil {
 				return asUsageError(err)
 			}
+			if req.Placement, err = a.placementOf(&o.placement, cmd.Flags()); err != nil {
+				return err
+			}
 			defer logging.RegisterSecrets(secrets...)()
 			if o.detach {
 				return a.runDetached(cmd, req)
@@ -82,6 +86,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
 	f.StringVarP(&o.workDir, "workdir", "w", "", "the guest's working directory (default: boxsup's)")
 	o.security.register(f)
+	o.placement.register(f)
 	return cmd
 }
 
@@ -223,7 +228,7 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
 	if err != nil {
 		return a.startFailed(ctx, b, req.ID, err)
 	}
-	if !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
+	if a.cluster == nil && !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
 	}
 	fmt.Fprintln(a.stdout, st.ID)

@@ -81,6 +81,7 @@ type Machine struct {
 	loadNote     string               // what was wrong with the files at load
 	initial      bool                 // the first status after a load is still owed to the root
 	notified     statusKey            // what the root last heard
+	settings     uint64               // counts the Updates applied: the root's List shows their labels and settings
 
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone
@@ -253,6 +254,7 @@ type statusKey struct {
 	reason   string
 	exit     *messages.ExitRecord
 	killed   bool
+	settings uint64 // Machine.settings: an Update changes labels, restart policy or stop timeout
 }
 
 // notifyIfChanged tells the root the box's status when it changed and the
@@ -268,7 +270,7 @@ func (m *Machine) notifyIfChanged() {
 		}
 		m.initial = false
 		st := m.Status(nil)
-		m.notified = keyOf(st)
+		m.notified = m.keyOf(st)
 		m.notifyFirst(Notify{Status: st, Initial: true})
 		return
 	}
@@ -276,7 +278,7 @@ func (m *Machine) notifyIfChanged() {
 		return
 	}
 	st := m.Status(nil)
-	if k := keyOf(st); k != m.notified {
+	if k := m.keyOf(st); k != m.notified {
 		m.notified = k
 		m.notifyFirst(Notify{Status: st})
 	}
@@ -289,8 +291,8 @@ func (m *Machine) notifyFirst(n Notify) {
 	m.out = append([]Effect{n}, m.out...)
 }
 
-func keyOf(st messages.BoxStatus) statusKey {
-	return statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed}
+func (m *Machine) keyOf(st messages.BoxStatus) statusKey {
+	return statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, m.settings}
 }
 
 // Status describes the box now, with err attached for replies. The state is

@@ -135,6 +135,7 @@ func onSpecWritten(m *Machine, ev Event) Phase {
 			m.opts.Labels = u.Set.Labels
 			m.rec.Labels = u.Set.Labels
 		}
+		m.settings++ // the root's List must show them once they are on disk
 		st := m.Status(nil)
 		m.commit(func(durable bool, err error) { m.replyDurable([]Waiter{u.W}, st, durable, err) })
 	}

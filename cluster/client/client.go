@@ -75,8 +75,9 @@ type Client struct {
 	etcd     *clientv3.Client
 	store    *ownership.Store
 
-	mu   sync.Mutex
-	lost map[string]time.Time // addresses remote lost, and when
+	mu      sync.Mutex
+	lost    map[string]time.Time // addresses remote lost, and when
+	reached map[string]time.Time // addresses probed successfully, and when
 
 	closeOnce sync.Once
 }
@@ -113,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Transport.Insecure {
 		log.Warn(mtls.InsecureWarning)
 	}
-	c := &Client{cfg: cfg, lost: map[string]time.Time{}}
+	c := &Client{cfg: cfg, lost: map[string]time.Time{}, reached: map[string]time.Time{}}
 	c.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
@@ -211,6 +212,9 @@ func unavailable(err error) error {
 // timeout. A request that got no answer may have been carried out: it is
 // ErrTimeout, not a refusal.
 func (c *Client) ask(ctx context.Context, address string, msg any, timeout time.Duration) (any, error) {
+	if err := c.reach(ctx, address); err != nil {
+		return nil, err
+	}
 	return remoting.Request(ctx, c.system, remoting.RootOf(address), msg, timeout)
 }
 

@@ -149,12 +149,20 @@ func (c *cluster) startMember(node string) *member {
 	args = append(args, c.memberTLS(node)...)
 	args = append(args, "supervise", "--node", node, "--advertise", c.host(node)+":0",
 		"--lease-ttl", leaseTTL.String(), "--fence-after", fenceAfter.String(), "--failover-after", failoverAfter.String())
-	argv := append([]string{boxsupBin}, args...)
-	if ns := c.netns[node]; ns != "" {
-		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
-	}
-	m.cmd = exec.Command(argv[0], argv[1:]...)
+	m.cmd = exec.Command(boxsupBin, args...)
 	m.cmd.Env = append(os.Environ(), markEnv+"="+c.mark)
+	if ns := c.netns[node]; ns != "" {
+		// Through this binary as a child that enters the namespace and
+		// execs boxsup: unlike `ip netns exec`, it leaves the mount
+		// namespace alone (ip remounts /sys, hiding the cgroup
+		// hierarchies the member must see as the host does).
+		exe, err := os.Executable()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		m.cmd = exec.Command(exe, append([]string{boxsupBin}, args...)...)
+		m.cmd.Env = append(os.Environ(), markEnv+"="+c.mark, childEnv+"=netns", childNetnsEnv+"="+ns)
+	}
 	m.log = &testutil.SyncBuffer{}
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	m.done = make(chan struct{})
@@ -406,7 +414,12 @@ func assertNoLeftovers(t *testing.T, mark string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("processes left behind: %v", left)
+			var desc []string
+			for _, pid := range left {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				desc = append(desc, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			}
+			t.Errorf("processes left behind:\n%s", strings.Join(desc, "\n"))
 			for _, pid := range left {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}

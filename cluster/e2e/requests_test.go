@@ -7,10 +7,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/cluster/client"
@@ -27,6 +32,9 @@ const (
 	childEnv     = "BOXSUP_CLUSTER_E2E_CHILD" // "requests"
 	childEtcdEnv = "BOXSUP_CLUSTER_E2E_ETCD"
 	childNodeEnv = "BOXSUP_CLUSTER_E2E_NODE" // the member to place the box on
+	// childNetnsEnv names the network namespace (under /run/netns) that the
+	// "netns" child enters before it execs its arguments.
+	childNetnsEnv = "BOXSUP_CLUSTER_E2E_NETNS"
 )
 
 // TestEveryRequestIsAnsweredAcrossHosts: the Go client (cluster/client, the
@@ -63,7 +71,11 @@ func TestEveryRequestIsAnsweredAcrossHosts(t *testing.T) {
 
 // childMain runs a child mode and returns its exit code.
 func childMain(mode string) int {
-	if mode != "requests" {
+	switch mode {
+	case "netns":
+		return execInNetns(os.Getenv(childNetnsEnv), os.Args[1:])
+	case "requests":
+	default:
 		fmt.Println("FAIL unknown child mode", mode)
 		return 2
 	}
@@ -189,4 +201,28 @@ func requests(ctx context.Context, c *client.Client, node string) (failed bool) 
 	st, err = c.Run(ctx, run, true, nil)
 	check("Run", errors.Join(err, want(st.LastExit != nil && st.LastExit.ExitCode == 3, "status %+v", st)))
 	return failed
+}
+
+// execInNetns enters the named network namespace (only it) on this thread
+// and execs argv there; exec keeps the thread's namespaces.
+func execInNetns(name string, argv []string) int {
+	runtime.LockOSThread()
+	fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open netns:", err)
+		return 2
+	}
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		fmt.Fprintln(os.Stderr, "setns:", err)
+		return 2
+	}
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, childEnv+"=") && !strings.HasPrefix(e, childNetnsEnv+"=") {
+			env = append(env, e)
+		}
+	}
+	err = syscall.Exec(argv[0], argv, env)
+	fmt.Fprintln(os.Stderr, "exec:", err)
+	return 2
 }

@@ -59,8 +59,12 @@ type releaseDone struct {
 // boxRemovedHere is a BoxRemoved event of this supervisor.
 type boxRemovedHere struct{ id string }
 
-// fenceDone reports the fence's stops.
-type fenceDone struct{ errs []string }
+// fenceDone reports the fence's stops: the boxes fenced, and the stops
+// that failed.
+type fenceDone struct {
+	ids  []string
+	errs []string
+}
 
 // scanDone carries one reading of the cluster and of the local boxes.
 type scanDone struct {

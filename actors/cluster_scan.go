@@ -250,13 +250,18 @@ func (m *member) takeOver(sess *ownership.Session, o ownership.Owned) (ownership
 }
 
 // oldOwnerLetsGo decides whether the old owner's host may still run the
-// box. The lease is gone, so its supervisor is lost; if it was the network
-// or the host, the fence has stopped the box there (the timing argument).
-// If only the supervisor died, its detached shims still run and nothing
+// box. A record marked fenced (its owner stopped the box, and said so
+// before its lease went: a member that left) lets go at once. Otherwise
+// the lease is gone, so its supervisor is lost; if it was the network or
+// the host, the fence has stopped the box there (the timing argument). If
+// only the supervisor died, its detached shims still run and nothing
 // fenced them: a host that refuses the connection (up, nobody listening) or
 // whose member says the box is live is left alone. Only a host that cannot
 // be reached, or whose member says the box is at rest or absent, lets go.
 func (m *member) oldOwnerLetsGo(o ownership.Owned) error {
+	if o.Record.Fenced {
+		return nil // its owner fenced it, and said so before its lease went
+	}
 	addr := o.Record.Address
 	if addr == "" {
 		if p := m.peers[o.Record.Node]; p != nil {

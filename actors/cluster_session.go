@@ -145,6 +145,18 @@ func (m *member) onReclaimDone(ctx actor.Context, d *reclaimDone) {
 	}
 	m.reclaimed = true
 	m.log.WithField("boxes", len(d.owned)).Info("member ready: boxes reclaimed")
+	if ids := m.fenced.ids(); len(ids) > 0 {
+		// Boxes fenced while etcd was out of reach: their records say so
+		// now (a take-over then does not depend on this member answering).
+		sess := m.session
+		m.core.goHelper(func() {
+			ctx, cancel := etcdCtx()
+			defer cancel()
+			if err := sess.MarkFenced(ctx, ids); err != nil {
+				m.log.WithError(err).Debug("marking fenced boxes in etcd")
+			}
+		})
+	}
 	m.lastScan = time.Time{} // reconcile with the local boxes at the next tick
 }
 
@@ -175,7 +187,8 @@ func (m *member) startFence() {
 	}
 	timing := m.timing
 	m.core.goHelper(func() {
-		m.tell(&fenceDone{errs: m.fenceBoxes(lease, timing)})
+		ids, errs := m.fenceBoxes(lease, timing)
+		m.tell(&fenceDone{ids: ids, errs: errs})
 	})
 }
 
@@ -183,16 +196,16 @@ func (m *member) startFence() {
 // from each box's own stored request, so that a member fences correctly
 // even before it ever held a session (it cannot trust what it has not read
 // from etcd).
-func (m *member) fenceBoxes(lease ownership.LeaseID, timing nodeloss.Timing) []string {
+func (m *member) fenceBoxes(lease ownership.LeaseID, timing nodeloss.Timing) (fenced, errs []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), timing.LeaseTTL+killWait+5*time.Second)
 	defer cancel()
 	v, err := m.ask(ctx, &messages.ListRequest{})
 	if err != nil {
-		return []string{fmt.Sprintf("listing boxes: %v", err)}
+		return nil, []string{fmt.Sprintf("listing boxes: %v", err)}
 	}
 	lr, _ := v.(*messages.ListResponse)
 	if lr == nil {
-		return []string{fmt.Sprintf("listing boxes: unexpected reply %T", v)}
+		return nil, []string{fmt.Sprintf("listing boxes: unexpected reply %T", v)}
 	}
 	var targets []messages.BoxStatus
 	for _, st := range lr.Boxes {
@@ -216,13 +229,12 @@ func (m *member) fenceBoxes(lease ownership.LeaseID, timing nodeloss.Timing) []s
 		targets = append(targets, st)
 	}
 	if len(targets) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids := make([]string, len(targets))
 	for i, st := range targets {
 		ids[i] = st.ID
 	}
-	var errs []string
 	if err := m.fenced.add(lease, ids...); err != nil {
 		// The stops go ahead: not stopping could run a box twice; not
 		// remembering can at worst leave a record to reclaim.
@@ -247,7 +259,7 @@ func (m *member) fenceBoxes(lease ownership.LeaseID, timing nodeloss.Timing) []s
 		}()
 	}
 	wg.Wait()
-	return errs
+	return ids, errs
 }
 
 func (m *member) onFenceDone(d *fenceDone) {
@@ -260,8 +272,21 @@ func (m *member) onFenceDone(d *fenceDone) {
 	}
 	if m.left {
 		if m.leaveAsker != nil {
-			m.core.root.Send(m.leaveAsker, &memberLeft{session: m.session, errs: d.errs})
+			// The records say the boxes were fenced before the lease goes:
+			// the member taking them over need not ask this host, whose
+			// supervisor will not answer any more.
+			asker, sess, left := m.leaveAsker, m.session, &memberLeft{session: m.session, errs: d.errs}
 			m.leaveAsker = nil
+			m.core.goHelper(func() {
+				if sess != nil && len(d.ids) > 0 {
+					ctx, cancel := etcdCtx()
+					if err := sess.MarkFenced(ctx, d.ids); err != nil {
+						m.log.WithError(err).Warn("the fenced boxes could not be marked so in etcd: their fail-over waits until this host is unreachable or its member answers")
+					}
+					cancel()
+				}
+				m.core.root.Send(asker, left)
+			})
 		}
 		return
 	}

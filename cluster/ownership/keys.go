@@ -39,6 +39,10 @@ type Record struct {
 	// member deciding a fail-over asks there first whether the box still
 	// runs (docs/CLUSTER.md).
 	Address string `json:"address,omitempty"`
+	// Fenced says the owner stopped the box because it gave up (or lost)
+	// its lease, and will not start it again: a member deciding a
+	// fail-over need not ask the old host (docs/CLUSTER.md).
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Member is one member's registration.

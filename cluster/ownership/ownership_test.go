@@ -369,3 +369,34 @@ func TestSpecLivesAndDiesWithTheRecord(t *testing.T) {
 		t.Fatalf("spec of a box claimed without one: %v", err)
 	}
 }
+
+// TestMarkFenced: a node marks its own records (of any session) fenced, not
+// another node's; a take-over clears the mark.
+func TestMarkFenced(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	store := newStore(t, cli)
+	a, b := join(t, store, "a", nil), join(t, store, "b", nil)
+	ctx := testCtx(t)
+	if _, err := a.Claim(ctx, "db", true, placement.Spread); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "web", true, placement.Spread); err != nil {
+		t.Fatal(err)
+	}
+	expire(t, cli, a)
+	a2 := join(t, store, "a", nil)
+	if err := a2.MarkFenced(ctx, []string{"db", "web", "missing"}); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := store.Owner(ctx, "db")
+	web, _ := store.Owner(ctx, "web")
+	if !db.Record.Fenced || web.Record.Fenced {
+		t.Fatalf("db %+v, web %+v", db.Record, web.Record)
+	}
+	rec, err := b.TakeOver(ctx, db)
+	if err != nil || rec.Fenced || rec.Node != "b" {
+		t.Fatalf("take-over of a fenced box: %+v, %v", rec, err)
+	}
+}

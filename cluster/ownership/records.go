@@ -3,6 +3,7 @@ package ownership
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -134,6 +135,41 @@ func (s *Session) Release(ctx context.Context, id string) error {
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: %s", ErrChanged, id)
+	}
+	return nil
+}
+
+// MarkFenced records, on each of this node's records among ids (of this
+// session or an earlier one), that the box was fenced: stopped here, never
+// to be started here again. Records of other nodes are left alone.
+func (s *Session) MarkFenced(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		o, err := s.store.Owner(ctx, id)
+		if errors.Is(err, messages.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if o.Record.Node != s.node || o.Record.Fenced {
+			continue
+		}
+		rec := o.Record
+		rec.Fenced = true
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		resp, err := s.store.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
+			Then(clientv3.OpPut(s.store.keys.box(id), string(val))).
+			Commit()
+		if err != nil {
+			return unavailable("mark fenced "+id, err)
+		}
+		if !resp.Succeeded {
+			return fmt.Errorf("%w: %s", ErrChanged, id)
+		}
 	}
 	return nil
 }
@@ -270,6 +306,7 @@ func (s *Session) Reclaim(ctx context.Context, keep func(Owned) bool) ([]Owned, 
 func (s *Session) rewrite(ctx context.Context, seen Owned, epoch uint64, op string) (Record, error) {
 	rec := seen.Record
 	rec.Node, rec.Lease, rec.Epoch, rec.ClaimedAt, rec.Address = s.node, s.lease, epoch, time.Now().UTC(), s.address
+	rec.Fenced = false
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Record{}, err

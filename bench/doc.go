@@ -18,6 +18,11 @@
 //  6. adopting Boxes detached boxes with a new Supervisor;
 //  7. supervisor threads, heap and goroutines per box;
 //  8. restart after a crash with policy "always" and no backoff.
+//  9. a boxes file applied against as many Starts through the library.
+//  11. Start, Stop and Metrics of a box on another cluster member (a
+//     process, over loopback with mTLS) against the local root;
+//  12. a cluster-wide ps over 3 members × ClusterBoxes boxes against the
+//     ps of one member.
 //
 // cmd/boxsup-bench runs them and renders the markdown table and
 // bench/results.json; docs/PERFORMANCE.md explains the floors.

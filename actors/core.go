@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/health"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
@@ -33,11 +34,16 @@ type core struct {
 	sched        *scheduler.TimerScheduler
 	cgroupParent string // relative to the cgroup root: boxsup/<hash of home>
 	hooks        *testHooks
+	health       *health.Scheduler
+	rootPID      atomic.Pointer[actor.PID] // set once the root is spawned
 
 	mu      sync.Mutex
 	entries map[string]*boxEntry
 
 	incarnations atomic.Uint64
+
+	// events numbers the events and keeps the latest for replay.
+	events *eventLog
 
 	// cgroupRemovals counts box cgroups being removed after their exit;
 	// Shutdown waits for them before removing the home's cgroup parent.
@@ -177,8 +183,11 @@ func (c *core) shimBinaries() []string {
 	return out
 }
 
-// publish puts a lifecycle event on the actor system's event stream.
-func (c *core) publish(ev messages.Event) { c.system.EventStream.Publish(ev) }
+// publish numbers a lifecycle event, keeps it in the history and puts it
+// on the actor system's event stream.
+func (c *core) publish(ev messages.Event) {
+	c.events.publish(ev, func(ev messages.Event) { c.system.EventStream.Publish(ev) })
+}
 
 // boxCgroup returns the cgroup directory of a box (holding every
 // generation's), or "" when boxes get no cgroup.

@@ -18,8 +18,10 @@ import (
 // every earlier one moot, so writes coalesce and a slow disk never queues
 // more than one write per box. Each landed write is acknowledged with a
 // lifecycle.Persisted carrying the highest number on disk. A failed write
-// (a full disk) is reported once and retried with backoff until it lands
-// or the persister is closed: nothing the actor decided is dropped.
+// (a full disk) is reported once per record, so that whoever waits for that
+// record hears of the failure (a Stop is answered with ErrPersist beside its
+// final status rather than not at all), and retried with backoff until it
+// lands or the persister is closed: nothing the actor decided is dropped.
 type persister struct {
 	box layout.Box
 	io  func(func()) // runs blocking I/O in a bounded slot
@@ -36,6 +38,9 @@ type persister struct {
 	wake     chan struct{}
 	wg       sync.WaitGroup
 	failures int
+	// failedInc and failedSeq name the last record whose failure was
+	// reported: its retries are not reported again.
+	failedInc, failedSeq uint64
 }
 
 // Bounds of the retry backoff after a failed write.
@@ -111,17 +116,23 @@ func (p *persister) drain() {
 			p.next, p.nextSeq, p.nextInc = rec, seq, inc // retry it, unless a newer one came
 		}
 		failures := p.failures
+		report := true
 		if err != nil {
 			p.failures++
+			// A failure is reported once per record: a retry of the same
+			// record is not news, a newer record failing is (its waiters
+			// are answered with the failure). The landing write is always
+			// reported.
+			report = p.failedInc != inc || p.failedSeq != seq
+			p.failedInc, p.failedSeq = inc, seq
 		} else {
 			p.failures = 0
+			p.failedInc, p.failedSeq = 0, 0
 		}
 		target, ack := p.inc, p.ack
 		p.mu.Unlock()
 
-		if target == inc && ack != nil && (err == nil || failures == 0) {
-			// A failure is reported once per run of failures; the landing
-			// write after them is always reported.
+		if target == inc && ack != nil && report {
 			ack(lifecycle.Persisted{Seq: seq, Err: err})
 		}
 		if err != nil {

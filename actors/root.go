@@ -100,6 +100,10 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		if pid, ok := r.children[m.id]; ok && r.gone[m.id] == nil {
 			ctx.Forward(pid)
 		}
+	case *healthResult:
+		if pid, ok := r.children[m.id]; ok && r.gone[m.id] == nil {
+			ctx.Send(pid, m)
+		}
 	case *messages.MetricsRequest:
 		if pid, ok := r.children[m.ID]; ok && r.gone[m.ID] == nil {
 			ctx.Forward(pid)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
@@ -23,6 +24,12 @@ type EventFilter struct {
 	Kinds []string
 	// Labels selects by the box's labels (labels.Parse("app=web")).
 	Labels labels.Selector
+	// Since, when not zero, makes Subscribe first deliver the events of
+	// the supervisor's history (Config.EventHistory) from Since on, then
+	// the live ones, with no gap and no duplicate between the two (see
+	// EventHistory, whose EventsLagged marker comes first when Since
+	// reaches before the history).
+	Since time.Time
 }
 
 func (f EventFilter) match(ev messages.Event) bool {
@@ -42,6 +49,9 @@ const subscriberBuffer = 4096
 // subscriber. A subscriber that falls more than 4096 events behind loses the
 // oldest and first receives a messages.EventsLagged saying how many.
 // Supervisors sharing an actor system never see each other's events.
+// With filter.Since set, the events of the history from then on come
+// first (see EventFilter.Since); their EventHeader.Seq continue without a
+// gap into the live ones.
 //
 // The returned cancel stops delivery and waits for a callback in progress,
 // except when it is called from the callback itself, where it returns at
@@ -55,6 +65,7 @@ func (s *Supervisor) Subscribe(filter EventFilter, fn func(messages.Event)) (can
 type subscribers struct {
 	stream *eventstream.EventStream
 	home   string
+	log    *eventLog
 	mu     sync.Mutex
 	all    map[*subscriber]struct{}
 }
@@ -64,6 +75,7 @@ type subscriber struct {
 	filter EventFilter
 	sub    *eventstream.Subscription
 	mu     sync.Mutex
+	replay []messages.Event // the history asked for (Since), delivered first
 	queue  []messages.Event
 	lagged int // events dropped since the last delivery
 	wake   chan struct{}
@@ -73,20 +85,33 @@ type subscriber struct {
 	once   sync.Once
 }
 
-func (ss *subscribers) init(sys *actor.ActorSystem, home string) {
+func (ss *subscribers) init(sys *actor.ActorSystem, home string, log *eventLog) {
 	ss.stream = sys.EventStream
 	ss.home = home
+	ss.log = log
 	ss.all = map[*subscriber]struct{}{}
 }
 
 func (ss *subscribers) add(filter EventFilter, fn func(messages.Event)) func() {
 	s := &subscriber{fn: fn, filter: filter, wake: make(chan struct{}, 1), closed: make(chan struct{}), done: make(chan struct{})}
 	home := ss.home
-	s.sub = ss.stream.Subscribe(func(evt any) {
-		if ev, ok := evt.(messages.Event); ok && ev.Header().Home == home && filter.match(ev) {
-			s.enqueue(ev)
-		}
-	})
+	subscribe := func() {
+		s.sub = ss.stream.Subscribe(func(evt any) {
+			if ev, ok := evt.(messages.Event); ok && ev.Header().Home == home && filter.match(ev) {
+				s.enqueue(ev)
+			}
+		})
+	}
+	if filter.Since.IsZero() {
+		subscribe()
+	} else {
+		// No event can be published between the snapshot of the history
+		// and the subscription: both happen under the log's lock.
+		ss.log.mu.Lock()
+		subscribe()
+		s.replay = ss.log.replay(home, filter, filter.Since)
+		ss.log.mu.Unlock()
+	}
 	ss.mu.Lock()
 	ss.all[s] = struct{}{}
 	ss.mu.Unlock()
@@ -145,6 +170,16 @@ func (s *subscriber) run(started chan<- struct{}) {
 	defer close(s.done)
 	s.goid = goroutineID()
 	close(started)
+	replay := s.replay
+	s.replay = nil
+	for _, ev := range replay {
+		select {
+		case <-s.closed:
+			return
+		default:
+		}
+		s.fn(ev)
+	}
 	for {
 		select {
 		case <-s.wake:

@@ -126,9 +126,11 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		hooks:        cfg.hooks,
 		entries:      map[string]*boxEntry{},
 		ioSlots:      make(chan struct{}, ioSlotCount()),
+		events:       newEventLog(cfg.EventHistory, time.Now().UTC()),
 	}
+	c.health = c.newHealthScheduler()
 	s := &Supervisor{core: c, lock: lock, ownSys: own}
-	s.subs.init(sys, home.Root)
+	s.subs.init(sys, home.Root, c.events)
 	if cfg.OnEvent != nil {
 		s.subs.add(EventFilter{}, cfg.OnEvent) // before the root exists: nothing of the boot is missed
 	}
@@ -143,6 +145,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("spawning the root supervisor: %w", err)
 	}
 	s.rootPID = pid
+	c.rootPID.Store(pid)
 	if _, err := s.request(ctx, &awaitBoot{}); err != nil {
 		_ = s.Shutdown(context.Background(), LeaveRunning)
 		return nil, fmt.Errorf("reconciling %s: %w", cfg.Home, err)
@@ -347,6 +350,9 @@ func (c *core) validateStart(req *messages.StartBox) error {
 	if err := labels.Validate(req.Labels); err != nil {
 		return err
 	}
+	if err := validateHealth(req); err != nil {
+		return err
+	}
 	if err := c.checkPlacement(req); err != nil {
 		return err
 	}
@@ -376,11 +382,28 @@ func validateUpdate(u *messages.UpdateBox) error {
 			return err
 		}
 	}
+	if u.Labels != nil && (len(u.AddLabels) > 0 || len(u.RemoveLabels) > 0) {
+		return messages.Errorf(messages.ErrBadSpec, "update of %q: labels replaces the whole set and cannot be combined with add_labels or remove_labels", u.ID)
+	}
+	if err := labels.Validate(u.AddLabels); err != nil {
+		return err
+	}
+	for _, k := range u.RemoveLabels {
+		if err := labels.ValidateKey(k); err != nil {
+			return err
+		}
+		if _, both := u.AddLabels[k]; both {
+			return messages.Errorf(messages.ErrBadSpec, "update of %q: label %q is both added and removed", u.ID, k)
+		}
+	}
 	return nil
 }
 
 // Update changes box id's supervision settings in place (a nil field of u
-// is left as it is; u.Labels, when not nil, replaces the whole set),
+// is left as it is; u.Labels, when not nil, replaces the whole set, while
+// u.AddLabels and u.RemoveLabels change single keys of the set the box has
+// when the update is applied, so concurrent updaters never drop each
+// other's labels),
 // durably, without touching its process: the new restart policy judges the
 // next exit, the new stop timeout the next stop. It returns once the change
 // is on disk.
@@ -599,6 +622,7 @@ func (s *Supervisor) close() error {
 	if lost := s.core.closeEntries(); len(lost) > 0 {
 		errs = append(errs, messages.Errorf(messages.ErrPersist, "the last state of boxes %v could not be written to state.json", lost))
 	}
+	s.core.health.Close() // no box runs: nothing is probed any more
 	s.core.helpers.Wait()
 	s.core.cgroupRemovals.Wait() // each is bounded (shimproc waits at most 500 ms)
 	if err := shimproc.RemoveCgroupParent(s.core.cgroupParent); err != nil {

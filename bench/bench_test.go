@@ -227,3 +227,25 @@ func benchShim(b *testing.B) string {
 	}
 	return shimPath
 }
+
+// TestHealthRowMeasures runs row 10's two sides on a few listeners and
+// short windows: every probe passes, and both report some CPU.
+func TestHealthRowMeasures(t *testing.T) {
+	farm, err := newListenerFarm(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.close()
+	farm.warmUp, farm.window = 1200*time.Millisecond, time.Second
+	floor, err := farm.bareDials(context.Background())
+	if err != nil || floor <= 0 {
+		t.Fatalf("floor: %v%% of a core, %v", floor, err)
+	}
+	res, err := farm.scheduled(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.probes < 10 || res.failures != 0 || res.cpu <= 0 {
+		t.Fatalf("20 checks every second over 1 s: %+v, want about 20 passing probes", res)
+	}
+}

@@ -1,5 +1,5 @@
 // Package bench measures boxsup against the physical floors of the machine it
-// runs on (design.md §8). Every row of the report puts a boxsup operation
+// runs on (the design's performance targets). Every row of the report puts a boxsup operation
 // next to the cheapest way to do the same thing with plain os/exec, pidfds
 // and /proc, measured in the same run, so that the ratio, not the absolute
 // number, says how much the supervisor costs.
@@ -17,8 +17,10 @@
 //  5. MetricsAll vs reading /proc/PID/stat and statm for the same PIDs;
 //  6. adopting Boxes detached boxes with a new Supervisor;
 //  7. supervisor threads, heap and goroutines per box;
-//  8. restart after a crash with policy "always" and no backoff.
-//  9. a boxes file applied against as many Starts through the library.
+//  8. restart after a crash with policy "always" and no backoff;
+//  9. applying a file of Boxes boxes vs as many Starts;
+//  10. the CPU of Boxes tcp health checks every second (health.Scheduler)
+//     vs a bare loop dialling the same listeners at the same rate;
 //  11. Start, Stop and Metrics of a box on another cluster member (a
 //     process, over loopback with mTLS) against the local root;
 //  12. a cluster-wide ps over 3 members × ClusterBoxes boxes against the

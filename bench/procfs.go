@@ -64,15 +64,9 @@ func readProcSample(pid int, buf []byte) (procSample, error) {
 	if err != nil {
 		return s, err
 	}
-	// Fields after the command, which may hold spaces and parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return s, fmt.Errorf("%s/stat: no command field", prefix)
-	}
-	f := bytes.Fields(stat[i+1:])
-	// f[0] is field 3 (state): utime is field 14, stime 15, starttime 22.
-	if len(f) < 20 {
-		return s, fmt.Errorf("%s/stat: %d fields", prefix, len(f))
+	f, err := statFields(stat)
+	if err != nil {
+		return s, fmt.Errorf("%s/stat: %w", prefix, err)
 	}
 	s.utime, _ = strconv.ParseUint(string(f[11]), 10, 64)
 	s.stime, _ = strconv.ParseUint(string(f[12]), 10, 64)
@@ -88,6 +82,22 @@ func readProcSample(pid int, buf []byte) (procSample, error) {
 	s.vsizePages, _ = strconv.ParseUint(string(m[0]), 10, 64)
 	s.rssPages, _ = strconv.ParseUint(string(m[1]), 10, 64)
 	return s, nil
+}
+
+// statFields splits /proc/PID/stat after the command, which may hold spaces
+// and parentheses: f[0] is field 3 (state), f[1] field 4 (ppid), utime is
+// f[11] (field 14), stime f[12], starttime f[19]. It checks that those are
+// there.
+func statFields(stat []byte) ([][]byte, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil, errors.New("no command field")
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 20 {
+		return nil, fmt.Errorf("%d fields", len(f))
+	}
+	return f, nil
 }
 
 // readInto reads a small file into buf with open/read/close.

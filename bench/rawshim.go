@@ -232,7 +232,7 @@ func (r *rawShim) closeFiles() {
 }
 
 // boxliteStop re-creates boxlite's graceful stop of a child it owns
-// (research/boxlite.md): SIGTERM, then try_wait (waitpid WNOHANG) every
+// (as boxlite implements it): SIGTERM, then try_wait (waitpid WNOHANG) every
 // 50 ms for up to 2 s, then SIGKILL and wait. It returns the time from the
 // SIGTERM until the exit was noticed.
 func (r *rawShim) boxliteStop() (time.Duration, error) {

@@ -86,6 +86,9 @@ type Report struct {
 	// and had to be killed (each is a bug somewhere).
 	Leftovers []string `json:"leftovers"`
 	Errors    []string `json:"errors,omitempty"`
+	// Peers is the last run of the peer workloads (make bench-peers), kept
+	// beside the rows of the last make bench.
+	Peers *PeerReport `json:"peers,omitempty"`
 }
 
 // HostInfo describes the machine the numbers come from.

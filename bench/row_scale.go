@@ -190,37 +190,14 @@ func (r *runner) boxsupScale(ctx context.Context, spec boxSpec, round int) (scal
 // goroutines until all are ready, then SIGTERM to all and every exit seen
 // and reaped.
 func (r *runner) rawScale(spec boxSpec, round int) (start, stop time.Duration, err error) {
-	n := r.cfg.Boxes
 	dir := filepath.Join(r.root, fmt.Sprintf("raw-scale-%d", round))
 	defer os.RemoveAll(dir)
-	specs := make([][]byte, n)
-	dirs := make([]string, n)
-	for i := range n {
-		dirs[i] = filepath.Join(dir, fmt.Sprintf("c%05d", i))
-		if specs[i], err = rawShimDir(dirs[i], spec); err != nil {
-			return 0, 0, err
-		}
+	shims, start, err := rawSpawnAll(r.cfg.Shim, dir, r.cfg.Boxes, spec)
+	defer killRawShims(shims)
+	if err != nil {
+		return 0, 0, err
 	}
-	shims := make([]*rawShim, n)
-	defer func() {
-		for _, rs := range shims {
-			if rs != nil {
-				rs.kill()
-			}
-		}
-	}()
-	start, errs := parallel(n, func(i int) error {
-		rs, err := startRawShim(r.cfg.Shim, dirs[i], specs[i])
-		if err != nil {
-			return err
-		}
-		shims[i] = rs
-		return rs.waitReady(time.Minute)
-	})
-	if err := firstErrors(errs); err != nil {
-		return 0, 0, fmt.Errorf("spawning %d: %w", n, err)
-	}
-	stop, errs = parallel(n, func(i int) error {
+	stop, errs := parallel(len(shims), func(i int) error {
 		rs := shims[i]
 		if err := rs.signal(syscall.SIGTERM); err != nil {
 			return err
@@ -232,9 +209,48 @@ func (r *runner) rawScale(spec boxSpec, round int) (start, stop time.Duration, e
 		return nil
 	})
 	if err := firstErrors(errs); err != nil {
-		return 0, 0, fmt.Errorf("stopping %d: %w", n, err)
+		return 0, 0, fmt.Errorf("stopping %d: %w", len(shims), err)
 	}
 	return start, stop, nil
+}
+
+// rawSpawnAll prepares n raw-shim directories under dir (untimed), spawns
+// the shims from as many goroutines released at once and returns them with
+// the time until every ready byte arrived. The caller kills what it gets
+// back (killRawShims), also on an error.
+func rawSpawnAll(shim, dir string, n int, spec boxSpec) ([]*rawShim, time.Duration, error) {
+	specs := make([][]byte, n)
+	dirs := make([]string, n)
+	for i := range n {
+		dirs[i] = filepath.Join(dir, fmt.Sprintf("c%05d", i))
+		var err error
+		if specs[i], err = rawShimDir(dirs[i], spec); err != nil {
+			return nil, 0, err
+		}
+	}
+	shims := make([]*rawShim, n)
+	start, errs := parallel(n, func(i int) error {
+		rs, err := startRawShim(shim, dirs[i], specs[i])
+		if err != nil {
+			return err
+		}
+		shims[i] = rs
+		return rs.waitReady(time.Minute)
+	})
+	if err := firstErrors(errs); err != nil {
+		return shims, 0, fmt.Errorf("spawning %d: %w", n, err)
+	}
+	return shims, start, nil
+}
+
+// killRawShims kills and reaps every shim of rawSpawnAll that is still
+// there.
+func killRawShims(shims []*rawShim) {
+	for _, rs := range shims {
+		if rs != nil {
+			rs.kill()
+		}
+	}
 }
 
 // metricsRows measures row 5: MetricsAll over the running boxes, against

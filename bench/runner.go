@@ -31,7 +31,7 @@ const (
 // AllRows are the row groups Run knows, in the order it runs them. The scale
 // rows come first so that the thread count of row 7 is taken in a process
 // that has not yet run anything else.
-var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9", "11", "12"}
+var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9", "10", "11", "12"}
 
 // Config parameterises a run.
 type Config struct {
@@ -166,6 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{[]string{"3"}, r.ignorerRows},
 		{[]string{"8"}, r.restartRows},
 		{[]string{"9"}, r.applyRows},
+		{[]string{"10"}, r.healthRows},
 		{[]string{"11", "12"}, r.clusterRows},
 	}
 	if err := r.warmUp(); err != nil {

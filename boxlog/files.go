@@ -158,8 +158,30 @@ func (d *logDir) snapshot() ([]*logFile, error) {
 			return out, nil
 		}
 		closeFiles(files)
+		if d.moved() {
+			// Not a rotation: the box is being removed (Box.Remove
+			// renames its directory away, then deletes the files).
+			return nil, fmt.Errorf("%s: %w", d.path(d.base), errRemoved)
+		}
 	}
 	return nil, messages.Errorf(messages.ErrBusy, "%s was renamed during each of %d attempts to read it", d.path(d.base), snapshotAttempts)
+}
+
+// errRemoved: the log's directory was removed (its box was) while it was
+// read. A follower ends there, with what it read.
+var errRemoved = errors.New("the log's directory was removed")
+
+// moved reports whether the log's directory is no longer at its path: its
+// box was removed (or is being removed), or something else took its place.
+func (d *logDir) moved() bool {
+	var held, at unix.Stat_t
+	if unix.Fstat(d.fd(), &held) != nil {
+		return false
+	}
+	if unix.Lstat(d.dir.Name(), &at) != nil {
+		return true
+	}
+	return held.Dev != at.Dev || held.Ino != at.Ino
 }
 
 // walk opens FILE, FILE.1, ... until two indices in a row are missing;

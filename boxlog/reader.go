@@ -3,6 +3,7 @@ package boxlog
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -162,6 +163,9 @@ type reader struct {
 // follows it if asked.
 func (r *reader) run() error {
 	files, err := r.d.snapshot()
+	if errors.Is(err, errRemoved) {
+		return messages.Errorf(messages.ErrNotFound, "%v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -256,6 +260,9 @@ func (r *reader) follow() error {
 			}
 		}
 		switched, err := r.nextFiles()
+		if errors.Is(err, errRemoved) || (err == nil && !switched && r.d.moved()) {
+			return r.finishRemoved()
+		}
 		if err != nil {
 			return err
 		}
@@ -281,6 +288,17 @@ func (r *reader) follow() error {
 		case <-r.wake.tick():
 		}
 	}
+}
+
+// finishRemoved ends a follower whose log's directory was removed (its box
+// was, after coming to rest): what the file it holds has left is final.
+func (r *reader) finishRemoved() error {
+	if r.cur != nil {
+		if err := r.consume(r.cur, &r.dec, true); err != nil {
+			return err
+		}
+	}
+	return r.w.Flush()
 }
 
 // nextFiles moves the reader on when the file it reads is no longer the

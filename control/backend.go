@@ -43,6 +43,12 @@ type Backend interface {
 	Update(ctx context.Context, u messages.UpdateBox) (messages.BoxStatus, error)
 	// Status returns one box's status.
 	Status(ctx context.Context, id string) (messages.BoxStatus, error)
+	// Inspect returns everything known about one box: its status, its
+	// state.json and spec.json (secrets redacted) as they are on disk (a
+	// file that cannot be read is reported in the result, not as the
+	// error), its cgroup, limits and paths. An unknown box is
+	// messages.ErrNotFound.
+	Inspect(ctx context.Context, id string) (messages.BoxInspect, error)
 	// List returns the statuses of the boxes sel selects, sorted by ID.
 	List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error)
 	// Metrics samples one live box's process tree.

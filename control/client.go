@@ -323,6 +323,24 @@ func (c *Client) Wait(ctx context.Context, id string) (messages.BoxStatus, error
 	return c.statusCall(ctx, &Request{Op: OpWait, ID: id})
 }
 
+// Inspect implements Backend.
+func (c *Client) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
+	if c.info.Protocol < 3 {
+		return messages.BoxInspect{ID: id}, c.tooOld("inspect")
+	}
+	resp, err := c.do(ctx, &Request{Op: OpInspect, ID: id})
+	if resp.Inspect == nil {
+		return messages.BoxInspect{ID: id}, err
+	}
+	return *resp.Inspect, err
+}
+
+// tooOld refuses what the server's protocol predates.
+func (c *Client) tooOld(what string) error {
+	return messages.Errorf(messages.ErrUnsupported, "%s: the supervisor serving %s (pid %d) speaks control protocol %d, older than this boxsup's %d; restart `boxsup supervise` with this version",
+		what, c.path, c.info.PID, c.info.Protocol, ProtocolVersion)
+}
+
 // List implements Backend.
 func (c *Client) List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error) {
 	resp, err := c.do(ctx, &Request{Op: OpList, Select: &sel})
@@ -358,6 +376,9 @@ func (c *Client) Run(ctx context.Context, req messages.StartBox, remove bool, st
 // Events implements Backend: one connection carries the events until ctx
 // ends (Events then returns ctx's error) or the server goes away.
 func (c *Client) Events(ctx context.Context, sel Selection, fn func(messages.Event)) error {
+	if (!sel.Since.IsZero() || !sel.Until.IsZero()) && c.info.Protocol < 3 {
+		return c.tooOld("events since or until")
+	}
 	var decodeErr error
 	_, err := c.stream(ctx, &Request{Op: OpEvents, Select: &sel}, func(r Response) {
 		if r.Event == nil {

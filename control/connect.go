@@ -51,6 +51,12 @@ type ConnectOptions struct {
 	// would die with it): a temporary server is not used, and the caller
 	// queues for the home instead.
 	Attach bool
+	// RequireServer: the caller needs a boxsup supervise (events follow a
+	// supervisor over time, which a supervisor opened for one command is
+	// not): without one serving the home, or with only a temporary server
+	// (a foreground command's), Connect fails with ErrNoServer instead of
+	// opening a Local.
+	RequireServer bool
 }
 
 // Connect returns a Backend for the home (empty: layout.ResolveHome): over a
@@ -107,13 +113,23 @@ func connectOnce(ctx context.Context, home string, opts ConnectOptions) (Backend
 	for {
 		c, err := Dial(ctx, sock)
 		switch {
+		case opts.RequireServer && (err == nil || noServer(err)):
+			if err == nil && !c.info.Temporary {
+				c.specOf = storedSpec(h)
+				return c, nil
+			}
+			why := "no `boxsup supervise` serves it"
+			if err == nil {
+				why = fmt.Sprintf("it is served for now by a foreground command (pid %d), not by a `boxsup supervise`", c.info.PID)
+			}
+			return nil, messages.Errorf(ErrNoServer, "home %s: %s; start `boxsup supervise` (it keeps the events of its boxes)", home, why)
 		case err == nil && !(opts.Attach && c.info.Temporary):
 			c.specOf = storedSpec(h)
 			return c, nil
 		case err == nil:
 			// A foreground command serves the home for now; it holds the
 			// lock, which the caller queues for below.
-		case !noServer(err):
+		case !noServer(err) && !serverGoing(err):
 			return nil, err
 		}
 		l, err := OpenLocal(cfg)
@@ -157,6 +173,16 @@ func storedSpec(h *layout.Home) func(id string) (messages.StartBox, error) {
 		}
 		return b.ReadSpec()
 	}
+}
+
+// serverGoing reports whether a dial error means the server is going away
+// (another command that served the home for now is exiting, and closed or
+// refused the ping): its lock is about to be free, and is queued for like a
+// held one. No command fails because another one ended.
+func serverGoing(err error) bool {
+	var ns *notServedError
+	return errors.As(err, &ns) || errors.Is(err, messages.ErrShuttingDown) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // noServer reports whether a dial error means nobody serves the socket: it

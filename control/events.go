@@ -2,33 +2,38 @@ package control
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 
 	"github.com/boxsup/boxsup/messages"
 )
 
-// newEvent returns a fresh value of the event type kind names, for
-// decoding, or nil for a kind this version does not know.
-func newEvent(kind string) messages.Event {
-	switch kind {
-	case "BoxStarted":
-		return &messages.BoxStarted{}
-	case "BoxReady":
-		return &messages.BoxReady{}
-	case "BoxExited":
-		return &messages.BoxExited{}
-	case "BoxRestarting":
-		return &messages.BoxRestarting{}
-	case "BoxAdopted":
-		return &messages.BoxAdopted{}
-	case "BoxFailed":
-		return &messages.BoxFailed{}
-	case "BoxRemoved":
-		return &messages.BoxRemoved{}
-	case "EventsLagged":
-		return &messages.EventsLagged{}
-	}
-	return nil
+// eventDecoders lists the event kinds this version carries over the control
+// socket, each with the decoder into its value type (the supervisor
+// publishes events as values). Adding a kind is one row.
+var eventDecoders = map[string]func(json.RawMessage) (messages.Event, error){
+	"BoxStarted":    decodeAs[messages.BoxStarted],
+	"BoxReady":      decodeAs[messages.BoxReady],
+	"BoxExited":     decodeAs[messages.BoxExited],
+	"BoxRestarting": decodeAs[messages.BoxRestarting],
+	"BoxAdopted":    decodeAs[messages.BoxAdopted],
+	"BoxFailed":     decodeAs[messages.BoxFailed],
+	"BoxRemoved":    decodeAs[messages.BoxRemoved],
+	"BoxHealthy":    decodeAs[messages.BoxHealthy],
+	"BoxUnhealthy":  decodeAs[messages.BoxUnhealthy],
+	"EventsLagged":  decodeAs[messages.EventsLagged],
 }
+
+func decodeAs[T messages.Event](data json.RawMessage) (messages.Event, error) {
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+// EventKinds lists, sorted, the event kinds this version carries over the
+// control socket, for checking a filter (a kind nobody sends would select
+// nothing, silently).
+func EventKinds() []string { return slices.Sorted(maps.Keys(eventDecoders)) }
 
 // encodeEvent puts an event on the wire.
 func encodeEvent(ev messages.Event) (*EventLine, error) {
@@ -42,31 +47,13 @@ func encodeEvent(ev messages.Event) (*EventLine, error) {
 // decodeEvent takes an event off the wire; a kind this version does not
 // know is skipped (nil, nil): a newer server may add some.
 func decodeEvent(line *EventLine) (messages.Event, error) {
-	ev := newEvent(line.Kind)
-	if ev == nil {
+	decode, ok := eventDecoders[line.Kind]
+	if !ok {
 		return nil, nil
 	}
-	if err := json.Unmarshal(line.Data, ev); err != nil {
+	ev, err := decode(line.Data)
+	if err != nil {
 		return nil, messages.Errorf(messages.ErrInternal, "control: decoding a %s event: %v", line.Kind, err)
-	}
-	// The events are delivered as values, as the supervisor publishes them.
-	switch e := ev.(type) {
-	case *messages.BoxStarted:
-		return *e, nil
-	case *messages.BoxReady:
-		return *e, nil
-	case *messages.BoxExited:
-		return *e, nil
-	case *messages.BoxRestarting:
-		return *e, nil
-	case *messages.BoxAdopted:
-		return *e, nil
-	case *messages.BoxFailed:
-		return *e, nil
-	case *messages.BoxRemoved:
-		return *e, nil
-	case *messages.EventsLagged:
-		return *e, nil
 	}
 	return ev, nil
 }

@@ -97,8 +97,16 @@ func (l *Local) Status(ctx context.Context, id string) (messages.BoxStatus, erro
 	return l.sup.Status(ctx, id)
 }
 
+// Inspect implements Backend.
+func (l *Local) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
+	return l.sup.Inspect(ctx, id)
+}
+
 // List implements Backend.
 func (l *Local) List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error) {
+	if !sel.Since.IsZero() || !sel.Until.IsZero() {
+		return nil, messages.Errorf(messages.ErrBadSpec, "list: since and until select events, not boxes")
+	}
 	boxes, err := l.sup.List(ctx, actors.ListOptions{Labels: sel.Labels, States: sel.States})
 	if err != nil || len(sel.Boxes) == 0 {
 		return boxes, err
@@ -168,17 +176,40 @@ func (l *Local) Run(ctx context.Context, req messages.StartBox, remove bool, sta
 	return final, runErr
 }
 
-// Events implements Backend.
+// Events implements Backend. With sel.Since the history comes first; with
+// sel.Until the stream ends (nil error) once that time has come, at once
+// after the history when it is past.
 func (l *Local) Events(ctx context.Context, sel Selection, fn func(messages.Event)) error {
 	selector, err := labels.Parse(sel.Labels)
 	if err != nil {
 		return err
 	}
-	cancel := l.sup.Subscribe(actors.EventFilter{Boxes: sel.Boxes, Kinds: sel.Kinds, Labels: selector}, fn)
+	filter := actors.EventFilter{Boxes: sel.Boxes, Kinds: sel.Kinds, Labels: selector, Since: sel.Since}
+	until := sel.Until
+	send := func(ev messages.Event) {
+		if _, marker := ev.(messages.EventsLagged); until.IsZero() || marker || !ev.Header().At.After(until) {
+			fn(ev)
+		}
+	}
+	if !until.IsZero() && !until.After(time.Now()) {
+		for _, ev := range l.sup.EventHistory(filter) {
+			send(ev)
+		}
+		return nil
+	}
+	cancel := l.sup.Subscribe(filter, send)
 	defer cancel()
+	var untilC <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		untilC = t.C
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-untilC:
+		return nil
 	case <-l.closed:
 		return messages.Errorf(messages.ErrShuttingDown, "stopped following events")
 	}

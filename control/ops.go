@@ -75,6 +75,10 @@ var operations = []operation{
 	{op: OpStatus, method: "Status", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
 		return statusReply(b.Status(ctx, req.ID))
 	}},
+	{op: OpInspect, method: "Inspect", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
+		in, err := b.Inspect(ctx, req.ID)
+		return Response{Inspect: &in, Error: wireError(err)}
+	}},
 	{op: OpList, method: "List", query: true, bound: DefaultRequestTimeout, serve: func(ctx context.Context, b Backend, req *Request, _ func(Response) error) Response {
 		var sel Selection
 		if req.Select != nil {

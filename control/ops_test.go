@@ -60,3 +60,18 @@ func TestOperationsAreListedOnce(t *testing.T) {
 	var _ Backend = (*Local)(nil)
 	var _ Backend = (*reconnecting)(nil)
 }
+
+// TestEventKindsAreDecoded: every kind EventKinds lists decodes to the
+// value type of that kind, as the supervisor publishes it.
+func TestEventKindsAreDecoded(t *testing.T) {
+	t.Parallel()
+	for _, k := range EventKinds() {
+		ev, err := decodeEvent(&EventLine{Kind: k, Data: []byte(`{"box_id":"web","seq":7}`)})
+		if err != nil || ev == nil || ev.Kind() != k || ev.Box() != "web" || ev.Header().Seq != 7 {
+			t.Errorf("kind %s: decoded %#v, %v", k, ev, err)
+		}
+	}
+	if ev, err := decodeEvent(&EventLine{Kind: "BoxFromTheFuture", Data: []byte(`{}`)}); ev != nil || err != nil {
+		t.Errorf("an unknown kind: %#v, %v; want it skipped", ev, err)
+	}
+}

@@ -8,8 +8,11 @@ import (
 )
 
 // ProtocolVersion is the control protocol's version, reported by ping.
-// Version 2 added update, adopt, run, events and list filters.
-const ProtocolVersion = 2
+// Version 2 added update, adopt, run, events and list filters; version 3
+// added inspect and the replay and end of an event stream (Selection.Since
+// and Until), which a client refuses to ask of an older server rather than
+// have them ignored.
+const ProtocolVersion = 3
 
 // maxRequestBytes bounds one request line: a StartBox with a large spec fits
 // many times over, a runaway peer does not.
@@ -37,6 +40,7 @@ const (
 	OpMetricsAll Op = "metrics_all"
 	OpWait       Op = "wait"
 	OpEvents     Op = "events"
+	OpInspect    Op = "inspect"
 )
 
 // Request is one control request, sent as a single JSON line. Only the
@@ -62,6 +66,13 @@ type Selection struct {
 	Kinds  []string            `json:"kinds,omitempty"`  // events only
 	Labels string              `json:"labels,omitempty"` // a Kubernetes label selector
 	States []messages.BoxState `json:"states,omitempty"` // list only
+	// Since (events only) replays the events of the supervisor's history
+	// from then on before the live ones (actors.EventFilter.Since).
+	Since time.Time `json:"since,omitzero"`
+	// Until (events only) ends the stream once that time has come; events
+	// that happened after it are not sent. An Until already past sends
+	// the history up to it and ends.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Response answers one Request with a single JSON line (run answers with
@@ -75,6 +86,7 @@ type Response struct {
 	Metrics    *messages.BoxMetrics  `json:"metrics,omitempty"`
 	AllMetrics []messages.BoxMetrics `json:"all_metrics,omitempty"`
 	Event      *EventLine            `json:"event,omitempty"`
+	Inspect    *messages.BoxInspect  `json:"inspect,omitempty"`
 	Server     *ServerInfo           `json:"server,omitempty"`
 	// NotServed: the server was closing and did not look at the request,
 	// which may be sent again as it is (to whoever serves the home next).
@@ -102,3 +114,7 @@ type ServerInfo struct {
 // ErrPermissionDenied is the code of the error a server answers to a peer
 // whose uid is neither its own nor root's.
 const ErrPermissionDenied messages.ErrorCode = "permission_denied"
+
+// ErrNoServer is the code of Connect's error when ConnectOptions.RequireServer
+// is set and no boxsup supervise serves the home.
+const ErrNoServer messages.ErrorCode = "no_server"

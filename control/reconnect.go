@@ -22,8 +22,9 @@ const reconnectTries = 3
 //   - a request the server did not serve (it was closing) is sent again,
 //     whatever it is;
 //   - a query (status, list, metrics, wait, events: nothing changes when
-//     it is answered) is sent again when the connection broke or the
-//     socket vanished before the answer;
+//     it is answered) is sent again when the connection broke (also while
+//     it was being sent: EPIPE, ECONNRESET) or the socket vanished before
+//     the answer;
 //   - anything else is not (a start may have happened): its error stands.
 type reconnecting struct {
 	connect func(context.Context) (Backend, error)
@@ -81,6 +82,7 @@ func resendable(err error, query bool) bool {
 		return false
 	}
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
 		(errors.Is(err, messages.ErrShuttingDown) && strings.Contains(err.Error(), "closed the connection before replying"))
 }
 
@@ -124,6 +126,10 @@ func (r *reconnecting) Status(ctx context.Context, id string) (messages.BoxStatu
 	return call(r, ctx, OpStatus, func(b Backend) (messages.BoxStatus, error) { return b.Status(ctx, id) })
 }
 
+func (r *reconnecting) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
+	return call(r, ctx, OpInspect, func(b Backend) (messages.BoxInspect, error) { return b.Inspect(ctx, id) })
+}
+
 func (r *reconnecting) List(ctx context.Context, sel Selection) ([]messages.BoxStatus, error) {
 	return call(r, ctx, OpList, func(b Backend) ([]messages.BoxStatus, error) { return b.List(ctx, sel) })
 }
@@ -140,9 +146,21 @@ func (r *reconnecting) Wait(ctx context.Context, id string) (messages.BoxStatus,
 	return call(r, ctx, OpWait, func(b Backend) (messages.BoxStatus, error) { return b.Wait(ctx, id) })
 }
 
+// Events is sent again only when the server did not serve it: a stream
+// that broke is not resumed, because the events meanwhile would be lost
+// without a word and a replay (Since) repeated; the caller hears the error.
 func (r *reconnecting) Events(ctx context.Context, sel Selection, fn func(messages.Event)) error {
-	_, err := call(r, ctx, OpEvents, func(b Backend) (struct{}, error) { return struct{}{}, b.Events(ctx, sel, fn) })
-	return err
+	for try := 1; ; try++ {
+		b := r.current()
+		err := b.Events(ctx, sel, fn)
+		var ns *notServedError
+		if err == nil || try >= reconnectTries || ctx.Err() != nil || !errors.As(err, &ns) {
+			return err
+		}
+		if rerr := r.reconnect(ctx, b); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
 }
 
 func (r *reconnecting) Home() string { return r.current().Home() }

@@ -173,7 +173,13 @@ func (a *applier) bring(ctx context.Context, c Change) error {
 	case ActionCreate, ActionReplace:
 		return a.b.Create(ctx, c.Declared, labels)
 	case ActionUpdate:
-		return a.b.Update(ctx, c.Declared, labels)
+		if err := a.b.Update(ctx, c.Declared, labels); err != nil {
+			return err
+		}
+		if c.Current != nil && c.Current.State.AtRest() {
+			return a.b.StartExisting(ctx, c.ID) // as an unchanged box at rest would be
+		}
+		return nil
 	case ActionStart:
 		return a.b.StartExisting(ctx, c.ID)
 	}

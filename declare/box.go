@@ -50,19 +50,6 @@ type Dependency struct {
 	Condition Condition
 }
 
-// HealthCheck is a declared health check. Exactly one of Exec, TCP, HTTP
-// and Unix is set.
-type HealthCheck struct {
-	Exec        []string      // a command run in the box
-	TCP         string        // host:port that must accept a connection
-	HTTP        string        // URL that must answer 2xx or 3xx
-	Unix        string        // absolute path of a socket that must accept
-	Interval    time.Duration // between probes
-	Timeout     time.Duration // of one probe
-	Retries     int           // consecutive failures before unhealthy
-	StartPeriod time.Duration // failures ignored after a start
-}
-
 // SecretSource says where a secret variable's value was read from, for
 // plans and digests: "env NAME" or "file PATH". The value is in
 // Start.Spec.Secrets only.
@@ -80,8 +67,9 @@ type DeclaredBox struct {
 	UserLabels map[string]string
 	// DependsOn lists the boxes this one waits for, sorted by ID.
 	DependsOn []Dependency
-	// HealthCheck is the declared check, or nil.
-	HealthCheck *HealthCheck
+	// HealthCheck is the declared check, or nil (also in
+	// Start.HealthCheck, with Start.ReadyWhen).
+	HealthCheck *messages.HealthCheck
 	// Secrets lists where each secret came from, sorted by name.
 	Secrets []SecretSource
 	// SpecDigest and ConfigDigest summarise the declaration (see
@@ -119,9 +107,10 @@ func (b *DeclaredBox) digests() {
 		CPUs         uint8
 		MemoryMiB    uint32
 		ReadyTimeout time.Duration
-		HealthCheck  *HealthCheck
+		HealthCheck  *messages.HealthCheck
+		ReadyWhen    messages.ReadyCondition `json:",omitempty"`
 	}{b.Start.Spec.Engine, e.Executable, e.Args, e.Env, e.WorkDir, b.Secrets,
-		b.Start.Spec.CPUs, b.Start.Spec.MemoryMiB, b.Start.ReadyTimeout, b.HealthCheck}
+		b.Start.Spec.CPUs, b.Start.Spec.MemoryMiB, b.Start.ReadyTimeout, b.HealthCheck, b.Start.ReadyWhen}
 	config := struct {
 		Restart     messages.RestartPolicy
 		StopTimeout time.Duration

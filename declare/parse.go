@@ -2,8 +2,6 @@ package declare
 
 import (
 	"maps"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,7 +157,7 @@ func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*Dec
 	if d.Restart != "" {
 		mode, err := messages.ParseRestartMode(d.Restart)
 		if err != nil {
-			return nil, errorAt(where("restart"), "box %s: restart: %q is not no, on-failure or always", id, d.Restart)
+			return nil, errorAt(where("restart"), "box %s: restart: %q is not no, on-failure, always or on-unhealthy", id, d.Restart)
 		}
 		b.Start.Restart.Mode = mode
 	}
@@ -194,7 +192,18 @@ func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*Dec
 		if err != nil {
 			return nil, err
 		}
+		if err := hc.ValidateFor(&b.Start.Spec); err != nil {
+			return nil, errorAt(where("healthcheck"), "box %s: %v", id, err)
+		}
 		b.HealthCheck = hc
+		b.Start.HealthCheck = hc
+	}
+	b.Start.ReadyWhen = messages.ReadyCondition(d.ReadyWhen)
+	if err := b.Start.ReadyWhen.Validate(b.HealthCheck); err != nil {
+		return nil, errorAt(where("ready_when"), "box %s: ready_when: %v", id, err)
+	}
+	if b.Start.Restart.Mode == messages.RestartOnUnhealthy && b.HealthCheck == nil {
+		return nil, errorAt(where("restart"), "box %s: restart: on-unhealthy needs a healthcheck", id)
 	}
 	// What the supervisor would refuse, refused here with the line.
 	spec := b.Start.Spec
@@ -227,38 +236,18 @@ func setLabels(b *DeclaredBox, set map[string]string, at pos) error {
 	return nil
 }
 
-// buildHealthCheck validates a health check: exactly one probe, sane timing.
-func buildHealthCheck(id string, d *healthDoc, at pos) (*HealthCheck, error) {
-	hc := &HealthCheck{Exec: d.Exec, TCP: d.TCP, HTTP: d.HTTP, Unix: d.Unix,
-		Interval: d.Interval.d, Timeout: d.Timeout.d, Retries: d.Retries, StartPeriod: d.StartPeriod.d}
-	n := 0
-	for _, set := range []bool{len(d.Exec) > 0, d.TCP != "", d.HTTP != "", d.Unix != ""} {
-		if set {
-			n++
-		}
+// buildHealthCheck turns a declared check into the supervisor's, checked
+// by the same rules the supervisor applies (messages.HealthCheck.Validate):
+// exactly one probe, timing within bounds.
+func buildHealthCheck(id string, d *healthDoc, at pos) (*messages.HealthCheck, error) {
+	hc := &messages.HealthCheck{Exec: d.Exec, TCP: d.TCP, HTTP: d.HTTP, Unix: d.Unix,
+		Interval: d.Interval.d, Timeout: d.Timeout.d, Retries: d.Retries,
+		StartPeriod: d.StartPeriod.d, StartInterval: d.StartInterval.d}
+	if d.HTTPStatus != nil {
+		hc.HTTPStatus = &messages.HTTPStatusRange{Min: d.HTTPStatus.Min, Max: d.HTTPStatus.Max}
 	}
-	if n != 1 {
-		return nil, errorAt(at, "box %s: healthcheck: want exactly one of exec, tcp, http and unix", id)
-	}
-	if d.TCP != "" {
-		if _, _, err := net.SplitHostPort(d.TCP); err != nil {
-			return nil, errorAt(at, "box %s: healthcheck.tcp: want host:port: %v", id, err)
-		}
-	}
-	if d.HTTP != "" {
-		u, err := url.Parse(d.HTTP)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, errorAt(at, "box %s: healthcheck.http: want an http:// or https:// URL", id)
-		}
-	}
-	if d.Unix != "" && !filepath.IsAbs(d.Unix) {
-		return nil, errorAt(at, "box %s: healthcheck.unix: want an absolute path", id)
-	}
-	if d.Retries < 0 {
-		return nil, errorAt(at, "box %s: healthcheck.retries: must not be negative", id)
-	}
-	if hc.Timeout > 0 && hc.Interval > 0 && hc.Timeout > hc.Interval {
-		return nil, errorAt(at, "box %s: healthcheck: timeout %v exceeds interval %v", id, hc.Timeout, hc.Interval)
+	if err := hc.Validate(); err != nil {
+		return nil, errorAt(at, "box %s: %v", id, err)
 	}
 	return hc, nil
 }

@@ -27,7 +27,8 @@ const (
 	ActionReplace Action = "replace"
 	// ActionUpdate: the box exists, created by this file, and only its
 	// restart policy, stop timeout or labels differ (LabelConfigDigest): it
-	// is updated in place, without touching its process.
+	// is updated in place, without touching its process, and then started
+	// again if it was at rest (exited or failed), as ActionStart would.
 	ActionUpdate Action = "update"
 	// ActionStart: the box exists as declared but is at rest (exited or
 	// failed): it is started again.

@@ -191,6 +191,29 @@ func TestApplyRefusesWhatTheBackendCannotHonour(t *testing.T) {
 	}
 }
 
+// TestApplyUpdatesThenStartsABoxAtRest: a box whose settings changed
+// while it was at rest is updated in place and started again, as an
+// unchanged box at rest would be.
+func TestApplyUpdatesThenStartsABoxAtRest(t *testing.T) {
+	t.Parallel()
+	b := newFake()
+	if _, _, err := applyFile(t, b, "boxes:\n  web: {command: [x]}\n", ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	st := b.boxes["web"]
+	st.State = messages.StateExited
+	b.boxes["web"] = st
+	b.mu.Unlock()
+	p, _, err := applyFile(t, b, "boxes:\n  web: {command: [x], restart: always}\n", ApplyOptions{})
+	if err != nil || p.Count(ActionUpdate) != 1 {
+		t.Fatalf("apply: %v, plan %+v", err, p)
+	}
+	if ops := b.opsLog(); strings.Join(ops[1:], ",") != "update web,start web" {
+		t.Fatalf("operations %v, want the update then the start", ops)
+	}
+}
+
 func TestApplySkipsDependentsOfAFailure(t *testing.T) {
 	t.Parallel()
 	b := newFake()

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/boxsup/boxsup/messages"
 )
 
 // Render writes the plan for people, in the manner of terraform plan: one
@@ -137,7 +139,7 @@ func writeBlock(sb *strings.Builder, head, mark, id string, attrs []attr) {
 	sb.WriteString("    }\n")
 }
 
-func describeHealthCheck(hc *HealthCheck) string {
+func describeHealthCheck(hc *messages.HealthCheck) string {
 	var probe string
 	switch {
 	case len(hc.Exec) > 0:
@@ -149,8 +151,9 @@ func describeHealthCheck(hc *HealthCheck) string {
 	default:
 		probe = "unix " + hc.Unix
 	}
+	d := hc.WithDefaults()
 	return fmt.Sprintf("{ %s, interval %v, timeout %v, retries %d, start_period %v }",
-		probe, hc.Interval, hc.Timeout, hc.Retries, hc.StartPeriod)
+		probe, d.Interval, d.Timeout, d.Retries, d.StartPeriod)
 }
 
 func quoteList(ss []string) string {

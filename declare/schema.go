@@ -30,6 +30,7 @@ type boxDoc struct {
 	Labels       map[string]string    `yaml:"labels"`
 	DependsOn    dependsOnDoc         `yaml:"depends_on"`
 	HealthCheck  *healthDoc           `yaml:"healthcheck"`
+	ReadyWhen    string               `yaml:"ready_when"`
 }
 
 // secretDoc says where a secret's value comes from: boxsup's environment or
@@ -41,14 +42,22 @@ type secretDoc struct {
 
 // healthDoc is a health check: exactly one of the probes, and its timing.
 type healthDoc struct {
-	Exec        []string    `yaml:"exec"`
-	TCP         string      `yaml:"tcp"`
-	HTTP        string      `yaml:"http"`
-	Unix        string      `yaml:"unix"`
-	Interval    durationDoc `yaml:"interval"`
-	Timeout     durationDoc `yaml:"timeout"`
-	Retries     int         `yaml:"retries"`
-	StartPeriod durationDoc `yaml:"start_period"`
+	Exec          []string       `yaml:"exec"`
+	TCP           string         `yaml:"tcp"`
+	HTTP          string         `yaml:"http"`
+	Unix          string         `yaml:"unix"`
+	Interval      durationDoc    `yaml:"interval"`
+	Timeout       durationDoc    `yaml:"timeout"`
+	Retries       int            `yaml:"retries"`
+	StartPeriod   durationDoc    `yaml:"start_period"`
+	StartInterval durationDoc    `yaml:"start_interval"`
+	HTTPStatus    *httpStatusDoc `yaml:"http_status"`
+}
+
+// httpStatusDoc is the range of HTTP statuses an http check accepts.
+type httpStatusDoc struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
 }
 
 // dependencyDoc is the long form of one dependency.

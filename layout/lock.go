@@ -57,10 +57,13 @@ func (h *Home) Lock() (*Lock, error) {
 			return nil, fmt.Errorf("lock home %s: %w", path, err)
 		}
 	}
-	if err := writeHolder(f, os.Getpid()); err != nil {
+	if err := writeHolder(f, os.Getpid()); err != nil && !diskFull(err) {
 		f.Close()
 		return nil, fmt.Errorf("lock home %s: record holder pid: %w", path, err)
 	}
+	// On a full disk the pid is not recorded (the next contender hears of
+	// an unknown holder), but the lock is held: stopping boxes, which frees
+	// space, must not need space.
 	return &Lock{f: f, path: path}, nil
 }
 
@@ -127,6 +130,12 @@ func flock(f *os.File, how int) error {
 			return err
 		}
 	}
+}
+
+// diskFull reports whether err says the filesystem or the user's quota has
+// no space left.
+func diskFull(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
 }
 
 // writeHolder replaces the file's content with "PID\n".

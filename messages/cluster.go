@@ -83,13 +83,18 @@ type PeerSeen struct {
 // event the filters select, as they happen, until Lease passes without the
 // same subscription being sent again, an EventsUnsubscribe, or the
 // connection to the subscriber is lost. The member acknowledges with the
-// EventsSubscribe itself.
+// EventsSubscribe itself. Since replays the member's event history from
+// then on first (when the subscription begins). An Until that has passed
+// asks for that history only: the member sends it, then an
+// EventsUnsubscribe of the subscription as the end.
 type EventsSubscribe struct {
 	Subscription string        `json:"subscription"`
 	Boxes        []string      `json:"boxes,omitempty"`
 	Kinds        []string      `json:"kinds,omitempty"`
 	Labels       string        `json:"labels,omitempty"`
 	Lease        time.Duration `json:"lease"`
+	Since        time.Time     `json:"since,omitzero"`
+	Until        time.Time     `json:"until,omitzero"`
 }
 
 // EventsUnsubscribe ends a subscription.
@@ -118,4 +123,12 @@ type LogsChunk struct {
 	Data   []byte `json:"data,omitempty"`
 	EOF    bool   `json:"eof,omitempty"`
 	Err    *Error `json:"error,omitempty"`
+}
+
+// InspectRequest asks a cluster member for one box's BoxInspect (what
+// boxsup inspect shows), assembled on the member, its spec redacted there:
+// no secret crosses hosts in the reply. The reply is a BoxInspect, or an
+// Error.
+type InspectRequest struct {
+	ID string `json:"id"`
 }

@@ -1,6 +1,9 @@
 package messages
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // StartBox creates a box and starts it. The reply (a BoxStatus) comes when
 // the box is ready, or when the start failed: never at "spawned". An ID that
@@ -27,17 +30,62 @@ type StartBox struct {
 	// supervisor that is not a cluster member refuses a StartBox that sets
 	// it.
 	Placement *Placement `json:"placement,omitempty"`
+	// HealthCheck, when set, is probed for as long as the box runs (see
+	// HealthCheck for the kinds and settings); its state shows on
+	// BoxStatus.Health and as BoxHealthy/BoxUnhealthy events. It belongs
+	// to the supervisor: the shim never sees it.
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// ReadyWhen says when Start answers: at the shim's ready byte (""
+	// or "ready"), or at the first passing health check ("healthy",
+	// which needs HealthCheck). ReadyTimeout bounds both waits together.
+	ReadyWhen ReadyCondition `json:"ready_when,omitempty"`
 }
 
 // UpdateBox changes a box's supervision settings in place, durably, without
 // touching its process: a nil field is left as it is; Labels, when not
 // nil, replaces the whole set. The reply (a BoxStatus) comes once the change
 // is on disk.
+//
+// AddLabels and RemoveLabels change single labels instead, applied by the
+// box itself to the set it has at that moment: two callers that each add a
+// label both keep theirs, which a read-modify-write of Labels could not
+// promise. They cannot be combined with Labels, nor name one key twice.
 type UpdateBox struct {
-	ID          string            `json:"id"`
-	Restart     *RestartPolicy    `json:"restart,omitempty"`
-	StopTimeout *time.Duration    `json:"stop_timeout,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	ID          string         `json:"id"`
+	Restart     *RestartPolicy `json:"restart,omitempty"`
+	StopTimeout *time.Duration `json:"stop_timeout,omitempty"`
+	// Labels has no omitempty: an empty set (remove every label) must
+	// survive JSON as {}, apart from a nil one (leave them) as null.
+	Labels map[string]string `json:"labels"`
+	// AddLabels sets these labels (adding or overwriting each key).
+	AddLabels map[string]string `json:"add_labels,omitempty"`
+	// RemoveLabels removes these keys (a key the box lacks is no error).
+	RemoveLabels []string `json:"remove_labels,omitempty"`
+}
+
+// Empty reports whether u changes nothing.
+func (u UpdateBox) Empty() bool {
+	return u.Restart == nil && u.StopTimeout == nil && u.Labels == nil && len(u.AddLabels) == 0 && len(u.RemoveLabels) == 0
+}
+
+// NewLabels returns the label set after u is applied to old, and whether
+// u touches labels at all. old is not modified.
+func (u UpdateBox) NewLabels(old map[string]string) (map[string]string, bool) {
+	switch {
+	case u.Labels != nil:
+		return maps.Clone(u.Labels), true
+	case len(u.AddLabels) == 0 && len(u.RemoveLabels) == 0:
+		return old, false
+	}
+	next := maps.Clone(old)
+	if next == nil {
+		next = map[string]string{}
+	}
+	for _, k := range u.RemoveLabels {
+		delete(next, k)
+	}
+	maps.Copy(next, u.AddLabels)
+	return next, true
 }
 
 // StartExisting starts an existing box that is at rest (exited, failed or
@@ -127,6 +175,16 @@ type BoxStatus struct {
 	// Restart and StopTimeout are the box's supervision settings in force.
 	Restart     RestartPolicy `json:"restart"`
 	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
+	// Health is the running generation's health, for a box with a
+	// HealthCheck: nil otherwise, and while no generation runs. It is not
+	// persisted: a supervisor that adopts a box starts from "starting".
+	Health *BoxHealth `json:"health,omitempty"`
+	// Damage says what was wrong with the box's files when it was loaded
+	// (spec.json or state.json missing, corrupt, or not to be trusted), for
+	// as long as that matters: a spec.json that stays unusable, or a
+	// state.json that was set aside, until the box is started again. Empty
+	// when nothing is. Reason includes it.
+	Damage string `json:"damage,omitempty"`
 	// Node is the cluster member the box belongs to; empty outside a
 	// cluster.
 	Node string `json:"node,omitempty"`

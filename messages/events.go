@@ -29,6 +29,12 @@ type EventHeader struct {
 	State BoxState `json:"state,omitempty"`
 	// Labels are the box's labels, for subscriptions that select by them.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Seq numbers the supervisor's events from 1 in the order they are
+	// published, which is the order every subscriber receives them in: a
+	// consumer that reads a replay and then live events
+	// (actors.EventFilter.Since) can tell a gap or a duplicate. It starts
+	// again at 1 when a supervisor opens the home; 0 on an EventsLagged.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Header returns the event's header.
@@ -88,6 +94,13 @@ type BoxRemoved struct {
 // EventsLagged is delivered to a subscriber that fell too far behind,
 // before the first event it receives again: Dropped older events were lost.
 // It belongs to no box.
+//
+// A subscription with a Since that reaches before the supervisor's event
+// history begins receives one first, with At set to where the history
+// begins (events before At are not known: they left the bounded history,
+// or happened before the supervisor started) and Dropped the number of
+// events that left the history (an upper bound of those the subscription
+// selects; 0 when the history is whole since the supervisor started).
 type EventsLagged struct {
 	EventHeader
 	Dropped int `json:"dropped"`

@@ -10,6 +10,11 @@ const (
 	RestartNo        RestartMode = "no"         // never
 	RestartOnFailure RestartMode = "on-failure" // after a non-zero exit or a signal
 	RestartAlways    RestartMode = "always"     // after any exit that no Stop asked for
+	// RestartOnUnhealthy is on-failure, and also stops a box whose health
+	// check turns unhealthy (as a Stop would: SIGTERM, then SIGKILL after
+	// its stop timeout) and starts it again, whatever its exit. It needs
+	// a HealthCheck. Restarts count against the same limit.
+	RestartOnUnhealthy RestartMode = "on-unhealthy"
 )
 
 // RestartPolicy is a box's restart policy: the mode, an OTP-style intensity
@@ -66,9 +71,9 @@ func (p RestartPolicy) WithDefaults() RestartPolicy {
 // Validate returns ErrBadSpec for an unknown mode or negative durations.
 func (p RestartPolicy) Validate() error {
 	switch p.Mode {
-	case "", RestartNo, RestartOnFailure, RestartAlways:
+	case "", RestartNo, RestartOnFailure, RestartAlways, RestartOnUnhealthy:
 	default:
-		return Errorf(ErrBadSpec, "restart.mode: %q is not no, on-failure or always", p.Mode)
+		return Errorf(ErrBadSpec, "restart.mode: %q is not no, on-failure, always or on-unhealthy", p.Mode)
 	}
 	if p.Window < 0 || p.MaxBackoff < 0 || p.StableAfter < 0 {
 		return Errorf(ErrBadSpec, "restart: window, max_backoff and stable_after must not be negative")
@@ -85,19 +90,19 @@ func (p RestartPolicy) ShouldRestart(exit ExitRecord) bool {
 	switch p.Mode {
 	case RestartAlways:
 		return true
-	case RestartOnFailure:
+	case RestartOnFailure, RestartOnUnhealthy:
 		return !exit.Success()
 	}
 	return false
 }
 
-// ParseRestartMode accepts "no", "on-failure" and "always".
+// ParseRestartMode accepts "no", "on-failure", "always" and "on-unhealthy".
 func ParseRestartMode(s string) (RestartMode, error) {
 	switch m := RestartMode(s); m {
-	case RestartNo, RestartOnFailure, RestartAlways:
+	case RestartNo, RestartOnFailure, RestartAlways, RestartOnUnhealthy:
 		return m, nil
 	}
-	return "", Errorf(ErrBadSpec, "restart mode %q is not no, on-failure or always", s)
+	return "", Errorf(ErrBadSpec, "restart mode %q is not no, on-failure, always or on-unhealthy", s)
 }
 
 // Default timeouts.

@@ -63,6 +63,7 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 		&Remove{ID: "web", Force: true},
 		&Adopt{ID: "web", PID: 42},
 		&UpdateBox{ID: "web", Restart: &policy, Labels: map[string]string{"app": "web"}},
+		&UpdateBox{ID: "web", AddLabels: map[string]string{"tier": "db"}, RemoveLabels: []string{"app"}},
 		&BoxExit{ID: "web", Generation: 3, State: StateExited, Exit: &exit, Reason: "r", At: at},
 		&StatusRequest{ID: "web"},
 		&ListRequest{},

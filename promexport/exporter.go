@@ -45,7 +45,7 @@ type Exporter struct {
 	startLatency prometheus.Histogram
 	stopLatency  prometheus.Histogram
 
-	cpu, memory, disk, processes, restarts, state, up             *prometheus.Desc
+	cpu, memory, disk, processes, restarts, state, up, healthy    *prometheus.Desc
 	cpuSeconds, tasks, memoryLimit, pidsLimit, cpuQuota, oomKills *prometheus.Desc
 }
 
@@ -83,7 +83,9 @@ func NewExporter(b Source, scrapeTimeout time.Duration) *Exporter {
 		oomKills: prometheus.NewDesc("boxsup_box_oom_kills_total",
 			"Processes of the box's current run killed by the OOM killer under its memory limit.", box, nil),
 		state: prometheus.NewDesc("boxsup_box_state", "1 for the box's current state, 0 for the others.", []string{"box", "state"}, nil),
-		up:    prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
+		healthy: prometheus.NewDesc("boxsup_box_healthy",
+			"1 while the box's health check passes, 0 while it is unhealthy; no series for a box without a check or whose check has no verdict yet.", box, nil),
+		up: prometheus.NewDesc("boxsup_up", "1 when the last scrape reached the supervisor.", nil, nil),
 	}
 }
 
@@ -105,7 +107,7 @@ func (e *Exporter) Follow(sup *actors.Supervisor) (cancel func()) {
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{e.cpu, e.memory, e.disk, e.processes, e.restarts, e.state, e.up,
+	for _, d := range []*prometheus.Desc{e.cpu, e.memory, e.disk, e.processes, e.restarts, e.state, e.up, e.healthy,
 		e.cpuSeconds, e.tasks, e.memoryLimit, e.pidsLimit, e.cpuQuota, e.oomKills} {
 		ch <- d
 	}
@@ -135,6 +137,14 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(e.state, prometheus.GaugeValue, v, st.ID, string(s))
+		}
+		if st.Health != nil {
+			switch st.Health.State {
+			case messages.HealthHealthy:
+				ch <- prometheus.MustNewConstMetric(e.healthy, prometheus.GaugeValue, 1, st.ID)
+			case messages.HealthUnhealthy:
+				ch <- prometheus.MustNewConstMetric(e.healthy, prometheus.GaugeValue, 0, st.ID)
+			}
 		}
 	}
 	samples, err := e.backend.MetricsAll(ctx)

@@ -38,6 +38,7 @@ func (h *Handle) exitRecord(ws unix.WaitStatus, haveWait bool) messages.ExitReco
 	now := time.Now()
 	if rec, ok := h.readThisRunsExitFile(); ok {
 		rec.Source = messages.SourceExitFile
+		rec.Reason = redactSecrets(rec.Reason, nil) // a shim's text: it may quote the spec
 		if rec.FinishedAt.IsZero() {
 			rec.FinishedAt = now
 		}

@@ -86,7 +86,7 @@ func (h *Handle) waitReady(ctx context.Context) error {
 	}
 	if got {
 		h.closeReadyPipe()
-		h.log.WithField("took", time.Since(h.readySince)).Debug("box ready")
+		h.log.WithField("took", time.Since(h.readySince)).Info("box ready")
 		return nil
 	}
 	defer h.closeReadyPipe()

@@ -47,6 +47,8 @@ type SpawnRequest struct {
 	// has no cgroup. It must not be secret.
 	SpawnToken string
 	// Logger receives the package's logs (fields box_id, pid); nil discards.
+	// Its level is the shim's too (LogLevelEnv): trace, debug, info, warn
+	// or error, the finest it lets through; info when Logger is nil.
 	Logger logrus.FieldLogger
 }
 
@@ -92,6 +94,10 @@ func Start(ctx context.Context, req SpawnRequest) (*Handle, error) {
 	// Registered until Handle.Close: anything logged about this box while
 	// its handle lives is scrubbed of the spec's secrets.
 	unregister := logging.RegisterSecrets(p.secrets...)
+	p.log.WithFields(logrus.Fields{
+		"engine": p.spec.Engine, "transport": orNone(p.spec.Transport), "ready": readyPath(&p.spec),
+		"detach": p.spec.Detach, "gen": req.Generation,
+	}).Info("box starting")
 	h, err := launch(ctx, p)
 	if err != nil {
 		unregister()
@@ -101,8 +107,24 @@ func Start(ctx context.Context, req SpawnRequest) (*Handle, error) {
 	h.unregister = unregister
 	h.mu.Unlock()
 	logging.EmitRedactedConfigTrace(h.log, string(p.spec.Engine), p.box.ID, p.specJSON)
-	h.log.WithField("took", time.Since(began)).Debug("box runner spawned")
+	h.log.WithField("took", time.Since(began)).Info("box runner spawned")
 	return h, nil
+}
+
+// orNone is s, or "none" when empty, for a log field.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// readyPath says how the shim signals readiness, for the log.
+func readyPath(spec *messages.InstanceSpec) string {
+	if spec.ReadyTransport != "" {
+		return "socket " + spec.ReadyTransport
+	}
+	return "pipe"
 }
 
 // launch does Start's work once the request is known to be good.
@@ -147,8 +169,14 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 		return nil, fmt.Errorf("box %s: rotating the exit record: %w", p.box.ID, err)
 	}
 	for _, path := range p.staleSockets {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("box %s: removing stale socket: %w", p.box.ID, err)
+		}
+		if err == nil {
+			// A previous run's socket, nobody listening: it would make
+			// the guest's bind fail.
+			p.log.WithField("socket", path).Warn("removed a stale socket before the start")
 		}
 	}
 
@@ -253,10 +281,11 @@ func (p *spawnPlan) shimEnviron() []string {
 	for _, kv := range shimEnv(os.Environ(), &p.spec) {
 		// An inherited value (a supervisor that itself runs in a box) would
 		// point the shim at somebody else's cgroup, or name another spawn.
-		if !strings.HasPrefix(kv, CgroupEnv+"=") && !strings.HasPrefix(kv, SpawnTokenEnv+"=") {
+		if !strings.HasPrefix(kv, CgroupEnv+"=") && !strings.HasPrefix(kv, SpawnTokenEnv+"=") && !strings.HasPrefix(kv, LogLevelEnv+"=") {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, LogLevelEnv+"="+p.logLevel)
 	if p.cgroupDir != "" {
 		env = append(env, CgroupEnv+"="+p.cgroupDir)
 	}
@@ -265,6 +294,12 @@ func (p *spawnPlan) shimEnviron() []string {
 	}
 	return env
 }
+
+// LogLevelEnv names the environment variable that gives the shim the
+// supervisor's log level (the name of the supervisor's own, BOXSUP_LOG),
+// as boxlite passes RUST_LOG to its shim: a shim writes its lifecycle
+// lines to shim.log at that level.
+const LogLevelEnv = logging.LevelEnv
 
 // SpawnTokenEnv names the environment variable that carries
 // SpawnRequest.SpawnToken.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/layout"
+	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -35,11 +36,13 @@ type spawnPlan struct {
 	spawnToken   string
 	staleSockets []string
 	log          logrus.FieldLogger
+	logLevel     string // the shim's LogLevelEnv: the supervisor's level
 }
 
 // planSpawn validates req and fills the spec's derived fields.
 func planSpawn(req SpawnRequest) (*spawnPlan, error) {
-	p := &spawnPlan{box: req.Box, spawnToken: req.SpawnToken, log: loggerOrDiscard(req.Logger).WithField("box_id", req.Box.ID)}
+	p := &spawnPlan{box: req.Box, spawnToken: req.SpawnToken, log: loggerOrDiscard(req.Logger).WithField("box_id", req.Box.ID),
+		logLevel: levelOf(req.Logger)}
 	if strings.ContainsAny(req.SpawnToken, "\x00\n=") {
 		return nil, messages.Errorf(messages.ErrBadSpec, "spawn token contains a NUL, a newline or '='")
 	}
@@ -239,6 +242,20 @@ func fileKind(m fs.FileMode) string {
 }
 
 // loggerOrDiscard returns l, or a logger that drops everything.
+// levelOf names the finest level l lets through, for the shim; info for a
+// nil logger (the shim's default).
+func levelOf(l logrus.FieldLogger) string {
+	if l == nil {
+		return "info"
+	}
+	for _, lv := range []logrus.Level{logrus.TraceLevel, logrus.DebugLevel, logrus.InfoLevel, logrus.WarnLevel} {
+		if logging.LevelEnabled(l, lv) {
+			return lv.String()
+		}
+	}
+	return "error"
+}
+
 func loggerOrDiscard(l logrus.FieldLogger) logrus.FieldLogger {
 	if l != nil {
 		return l

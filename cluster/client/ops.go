@@ -180,3 +180,25 @@ func (c *Client) Nodes(ctx context.Context) ([]messages.NodeInfo, error) {
 	})
 	return out, nil
 }
+
+// Inspect implements control.Backend: the box's BoxInspect as its member
+// assembles it (the spec redacted there); Status.Node names the member.
+func (c *Client) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
+	if err := layout.ValidateID(id); err != nil {
+		return messages.BoxInspect{ID: id}, err
+	}
+	node, addr, err := c.owner(ctx, id)
+	if err != nil {
+		return messages.BoxInspect{ID: id}, err
+	}
+	v, err := c.ask(ctx, addr, &messages.InspectRequest{ID: id}, c.cfg.RequestTimeout)
+	if err != nil {
+		return messages.BoxInspect{ID: id}, err
+	}
+	in, ok := v.(*messages.BoxInspect)
+	if !ok {
+		return messages.BoxInspect{ID: id}, messages.Errorf(messages.ErrInternal, "unexpected reply %T from member %s", v, node)
+	}
+	in.Status.Node = node
+	return *in, nil
+}

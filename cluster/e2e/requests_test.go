@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,8 +57,8 @@ func TestEveryRequestIsAnsweredAcrossHosts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("client child: %v\n%s", err, out)
 	}
-	want := []string{"Nodes", "Start", "Status", "Signal", "Update", "List", "Metrics", "MetricsAll", "Logs", "Events",
-		"Stop", "StartExisting", "Kill", "Wait", "Adopt", "Remove", "Run"}
+	want := []string{"Nodes", "Start", "Status", "Inspect", "Signal", "Update", "List", "Metrics", "MetricsAll", "Logs", "Events",
+		"Events history", "Stop", "StartExisting", "Kill", "Wait", "Adopt", "Remove", "Run"}
 	text := string(out)
 	for _, w := range want {
 		if !strings.Contains(text, "OK "+w+"\n") {
@@ -112,6 +113,7 @@ func requests(ctx context.Context, c *client.Client, node string) (failed bool) 
 		}
 		return fmt.Errorf(format, args...)
 	}
+	began := time.Now()
 	nodes, err := c.Nodes(ctx)
 	check("Nodes", errors.Join(err, want(len(nodes) == 2 && nodes[0].Accepting && nodes[1].Accepting, "nodes %+v", nodes)))
 
@@ -123,6 +125,8 @@ func requests(ctx context.Context, c *client.Client, node string) (failed bool) 
 	check("Start", errors.Join(err, want(st.Node == node && st.State == messages.StateRunning, "status %+v", st)))
 	st, err = c.Status(ctx, "rq")
 	check("Status", errors.Join(err, want(st.Node == node && st.PID > 0, "status %+v", st)))
+	in, err := c.Inspect(ctx, "rq")
+	check("Inspect", errors.Join(err, want(in.Status.Node == node && in.Spec != nil && in.Record != nil && in.Paths.Dir != "", "inspect %+v", in)))
 	_, err = c.Signal(ctx, "rq", "SIGWINCH")
 	check("Signal", err)
 	st, err = c.Update(ctx, messages.UpdateBox{ID: "rq", Labels: map[string]string{"app": "rq"}})
@@ -181,6 +185,12 @@ func requests(ctx context.Context, c *client.Client, node string) (failed bool) 
 	if !errors.Is(evErr, context.Canceled) {
 		check("Events end", evErr)
 	}
+	// The members' history, up to now: the box's start is in it.
+	var kinds []string
+	err = c.Events(ctx, control.Selection{Boxes: []string{"rq"}, Since: began, Until: time.Now()}, func(ev messages.Event) {
+		kinds = append(kinds, ev.Kind())
+	})
+	check("Events history", errors.Join(err, want(slices.Contains(kinds, "BoxStarted") && slices.Contains(kinds, "BoxExited"), "history %v", kinds)))
 
 	st, err = c.StartExisting(ctx, "rq")
 	check("StartExisting", errors.Join(err, want(st.State == messages.StateRunning, "status %+v", st)))

@@ -93,6 +93,8 @@ var notMessages = map[string]bool{
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
 	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
 	"Placement": true, "PeerSeen": true,
+	"HealthCheck": true, "HTTPStatusRange": true, "HealthResult": true, "BoxHealth": true,
+	"BoxPaths": true, "Limits": true, // parts of BoxInspect
 }
 
 // TestRegistryCoversPackageMessages parses package messages and requires

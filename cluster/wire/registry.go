@@ -28,13 +28,14 @@ var registry = func() map[string]reflect.Type {
 		messages.ListRequest{}, messages.MetricsRequest{}, messages.MetricsAllRequest{},
 		// Cluster requests and replies.
 		messages.NodeInfoRequest{}, messages.NodeInfo{}, messages.EventsSubscribe{}, messages.EventsUnsubscribe{},
-		messages.LogsRequest{}, messages.LogsChunk{},
+		messages.LogsRequest{}, messages.LogsChunk{}, messages.InspectRequest{}, messages.BoxInspect{},
 		// Replies.
 		messages.BoxStatus{}, messages.ListResponse{}, messages.MetricsResponse{},
 		messages.MetricsAllResponse{}, messages.Error{},
 		// Events.
 		messages.BoxStarted{}, messages.BoxReady{}, messages.BoxExited{}, messages.BoxRestarting{},
 		messages.BoxAdopted{}, messages.BoxFailed{}, messages.BoxRemoved{}, messages.EventsLagged{}, messages.BoxExit{},
+		messages.BoxHealthy{}, messages.BoxUnhealthy{},
 	} {
 		t := reflect.TypeOf(v)
 		m[t.Name()] = t

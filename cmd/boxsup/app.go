@@ -83,7 +83,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.runCommand(), a.startCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
 		a.metricsCommand(), a.rmCommand(), a.superviseCommand(), a.demoCommand(), a.infoCommand(), a.clusterCommand(),
-		a.applyCommand(), a.topCommand(), a.completionCommand(root),
+		a.applyCommand(), a.topCommand(), a.inspectCommand(), a.eventsCommand(), a.updateCommand(), a.completionCommand(root),
 	)
 	a.addCompletions(root)
 	return root

@@ -40,8 +40,8 @@ func (a *app) applyCommand() *cobra.Command {
 			"apply records in labels which boxes a file created (boxsup.dev/apply-id, from the\n" +
 			"file's absolute path), so it never removes or takes over a box it did not create: a\n" +
 			"declared ID taken by another box is refused. A plan the supervisor cannot honour\n" +
-			"(labels, an update in place, health checks, a healthy condition) is refused before\n" +
-			"anything changes. Secret values are never printed.\n\n" +
+			"(today: health checks, a healthy condition) is refused before anything changes.\n" +
+			"Secret values are never printed.\n\n" +
 			"Exit status: 0 when every box is as declared, 1 when the plan was refused or a box\n" +
 			"failed, 2 for a usage error.",
 		Args: noArgs,

@@ -2,25 +2,28 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/declare"
 	"github.com/boxsup/boxsup/messages"
 )
 
-// applyTarget is declare.Backend over a control.Backend. Today's
-// supervisor stores no labels, updates nothing in place and runs no health
-// checks, so its Capabilities are all false and declare.Apply refuses every
-// plan before acting (a dry run still shows the plan). Once StartBox and
-// BoxStatus carry labels, Capabilities.Labels turns true here, Create passes
-// the labels and List returns them; Update and health checks follow their
-// own fields (see the package comment of declare).
+// applyTarget is declare.Backend over a control.Backend. The supervisor
+// stores labels (StartBox.Labels, carried on every status) and updates a
+// box's restart policy, stop timeout and labels in place (UpdateBox), which
+// is exactly what a declaration's config digest covers; everything else a
+// declaration says is in its spec digest, whose change declare turns into
+// a replacement, never an update. A declared health check (and its
+// ready_when) travels in StartBox.
 type applyTarget struct {
 	b control.Backend
 }
 
 // Capabilities implements declare.Backend.
-func (t applyTarget) Capabilities() declare.Capabilities { return declare.Capabilities{} }
+func (t applyTarget) Capabilities() declare.Capabilities {
+	return declare.Capabilities{Labels: true, Update: true, HealthChecks: true}
+}
 
 // List implements declare.Backend.
 func (t applyTarget) List(ctx context.Context) ([]declare.Existing, error) {
@@ -30,21 +33,17 @@ func (t applyTarget) List(ctx context.Context) ([]declare.Existing, error) {
 	}
 	out := make([]declare.Existing, len(boxes))
 	for i, st := range boxes {
-		out[i] = declare.Existing{ID: st.ID, State: st.State}
+		out[i] = declare.Existing{ID: st.ID, State: st.State, Labels: st.Labels}
 	}
 	return out, nil
 }
 
-// Create implements declare.Backend. Labels it cannot store are refused,
-// never dropped.
+// Create implements declare.Backend: the box is started with labels (and
+// its health check).
 func (t applyTarget) Create(ctx context.Context, box *declare.DeclaredBox, labels map[string]string) error {
-	if len(labels) > 0 {
-		return unsupported("storing box labels")
-	}
-	if box.HealthCheck != nil {
-		return unsupported("health checks")
-	}
-	_, err := t.b.Start(ctx, box.Start)
+	req := box.Start
+	req.Labels = labels
+	_, err := t.b.Start(ctx, req)
 	return err
 }
 
@@ -54,9 +53,13 @@ func (t applyTarget) StartExisting(ctx context.Context, id string) error {
 	return err
 }
 
-// Update implements declare.Backend.
-func (t applyTarget) Update(context.Context, *declare.DeclaredBox, map[string]string) error {
-	return unsupported("updating a box in place")
+// Update implements declare.Backend: the box's restart policy, stop
+// timeout and whole label set become the declaration's (labels set by hand
+// on a declared box are replaced: the file is the truth for its boxes).
+func (t applyTarget) Update(ctx context.Context, box *declare.DeclaredBox, labels map[string]string) error {
+	restart, stop := box.Start.Restart, box.Start.StopTimeout
+	_, err := t.b.Update(ctx, messages.UpdateBox{ID: box.ID(), Restart: &restart, StopTimeout: &stop, Labels: labels})
+	return err
 }
 
 // Remove implements declare.Backend: stop within the box's stop timeout,
@@ -66,11 +69,37 @@ func (t applyTarget) Remove(ctx context.Context, id string) error {
 	return err
 }
 
-// WaitHealthy implements declare.Backend.
-func (t applyTarget) WaitHealthy(context.Context, string) error {
-	return unsupported("health checks")
+// WaitHealthy implements declare.Backend: it returns once box id's health
+// check has passed, as compose's service_healthy does; a box that turns
+// unhealthy, has no check or is not running fails the wait. The box's
+// status is polled (an external fact; the event stream needs a running
+// supervise, which apply does not).
+func (t applyTarget) WaitHealthy(ctx context.Context, id string) error {
+	tick := time.NewTicker(healthPollInterval)
+	defer tick.Stop()
+	for {
+		st, err := t.b.Status(ctx, id)
+		switch {
+		case err != nil:
+			return err
+		case st.Health == nil && st.State.Live():
+			if st.State == messages.StateRunning {
+				return messages.Errorf(messages.ErrBadSpec, "box %s has no health check to wait for", id)
+			}
+		case st.Health == nil:
+			return messages.Errorf(messages.ErrNotRunning, "box %s is %s", id, st.State)
+		case st.Health.State == messages.HealthHealthy:
+			return nil
+		case st.Health.State == messages.HealthUnhealthy:
+			return messages.Errorf(messages.ErrStartFailed, "box %s is unhealthy (%d failed checks in a row)", id, st.Health.FailingStreak)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
-func unsupported(what string) error {
-	return messages.Errorf(messages.ErrBadSpec, "this supervisor does not support %s yet", what)
-}
+// healthPollInterval is how often WaitHealthy looks at a box's status.
+const healthPollInterval = 100 * time.Millisecond

@@ -8,10 +8,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/boxsup/boxsup/messages"
 )
 
-// Output formats of ps and metrics.
+// Output formats of the commands that print something.
 const (
 	formatTable = "table"
 	formatJSON  = "json"
@@ -23,6 +25,11 @@ func checkFormat(f string) error {
 		return usageError(messages.Errorf(messages.ErrBadSpec, "--format %q: want table or json", f))
 	}
 	return nil
+}
+
+// addFormatFlag registers --format table|json (default table).
+func addFormatFlag(cmd *cobra.Command, format *string) {
+	cmd.Flags().StringVar(format, "format", formatTable, "output format: table|json")
 }
 
 // writeJSON prints v as indented JSON followed by a newline.
@@ -86,4 +93,28 @@ func exitText(e *messages.ExitRecord) string {
 // ms renders a duration in milliseconds for step reports.
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+// dashIfZero renders 0 as "-".
+func dashIfZero(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+// orDash renders "" as "-".
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// timeText renders a time for people (RFC 3339, local), "-" when zero.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
 }

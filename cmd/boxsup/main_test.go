@@ -146,6 +146,7 @@ type psJSONRow struct {
 	StartedAt   *string `json:"started_at"`
 	CPUPercent  float64 `json:"cpu_percent"`
 	MemoryBytes uint64  `json:"memory_bytes"`
+	Health      string  `json:"health"`
 }
 
 // ps returns `boxsup ps -a --format json` by ID.

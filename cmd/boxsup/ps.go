@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type psRow struct {
 	ExitCode    *int              `json:"exit_code"` // null when no (known) exit
 	Signal      string            `json:"signal"`
 	Reason      string            `json:"reason"`
+	Damage      string            `json:"damage"` // what was wrong with its files; "" when nothing
 	Detached    bool              `json:"detached"`
 	CreatedAt   *time.Time        `json:"created_at"`
 	StartedAt   *time.Time        `json:"started_at"`
@@ -29,6 +31,7 @@ type psRow struct {
 	CPUPercent  float64           `json:"cpu_percent"`
 	MemoryBytes uint64            `json:"memory_bytes"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	Health      string            `json:"health,omitempty"` // starting|healthy|unhealthy; empty without a check
 	// Node is the cluster member of the box (cluster only).
 	Node string `json:"node,omitempty"`
 	// UnseenSeconds, for a box whose member does not answer, is how long
@@ -49,7 +52,8 @@ func (a *app) psCommand() *cobra.Command {
 			"different keys and label selectors and'ed):\n" +
 			"  label=SELECTOR   a Kubernetes label selector: label=app=web, label='tier in (a,b)', label=!canary\n" +
 			"  state=STATE      created|starting|running|stopping|restarting|exited|failed|unknown (implies -a)\n" +
-			"  id=ID            the box ID",
+			"  id=ID            the box ID\n\n" +
+			"LABELS shows a box's labels sorted by key, cut to 40 characters (the JSON has them whole).",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -69,7 +73,7 @@ func (a *app) psCommand() *cobra.Command {
 			if format == formatJSON {
 				return writeJSON(a.stdout, rows)
 			}
-			header := []string{"ID", "STATE", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT"}
+			header := []string{"ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT", "LABELS"}
 			if a.cluster != nil {
 				header = append([]string{"ID", "NODE"}, header[1:]...)
 			}
@@ -81,7 +85,10 @@ func (a *app) psCommand() *cobra.Command {
 				}
 				fmt.Fprintln(tw, strings.Join(cells, "\t"))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return writePSNotes(a.stdout, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "include exited and failed boxes")
@@ -111,7 +118,11 @@ func psCells(r psRow) []string {
 	if r.UnseenSeconds > 0 {
 		state += " (unseen " + humanDuration(time.Duration(r.UnseenSeconds*float64(time.Second))) + ")"
 	}
-	return []string{r.ID, state, pid, fmt.Sprint(r.Restarts), cpu, mem, up, exit}
+	health := r.Health
+	if health == "" {
+		health = "-"
+	}
+	return []string{r.ID, state, health, pid, fmt.Sprint(r.Restarts), cpu, mem, up, exit, labelsText(r.Labels, labelsCellWidth)}
 }
 
 // psRows lists the boxes with a metrics sample for the live ones.
@@ -152,12 +163,16 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		PID:      st.PID,
 		Restarts: st.Restarts,
 		Reason:   st.Reason,
+		Damage:   st.Damage,
 		Detached: st.Detached,
 		Labels:   st.Labels,
 		Node:     st.Node,
 	}
 	if st.Unseen > 0 {
 		r.UnseenSeconds = st.Unseen.Seconds()
+	}
+	if st.Health != nil {
+		r.Health = string(st.Health.State)
 	}
 	if !st.CreatedAt.IsZero() {
 		t := st.CreatedAt
@@ -185,6 +200,36 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		r.Signal = e.Signal
 	}
 	return r
+}
+
+// writePSNotes explains, under the table, the boxes that need an
+// operator's eye: one whose files were found damaged (what, and what was
+// done instead of trusting them), and a live one with a reason (its
+// process could not be verified, it was recovered from damaged files, it
+// waits to restart after an exit).
+func writePSNotes(w io.Writer, rows []psRow) error {
+	first := true
+	for _, r := range rows {
+		var note string
+		switch {
+		case r.Damage != "":
+			note = "damaged: " + r.Reason
+		case r.Reason != "" && (messages.BoxState(r.State).Live() || r.State == string(messages.StateRestarting)):
+			note = r.Reason
+		default:
+			continue
+		}
+		if first {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+			first = false
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", r.ID, note); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parsePSFilters turns --filter flags into a selection; a bad one is a

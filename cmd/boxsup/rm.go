@@ -6,22 +6,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/boxsup/boxsup/control"
+	"github.com/boxsup/boxsup/messages"
 )
 
 func (a *app) rmCommand() *cobra.Command {
 	var force bool
+	var format string
 	cmd := &cobra.Command{
-		Use:   "rm [-f] ID...",
+		Use:   "rm [-f] [--format table|json] ID...",
 		Short: "Remove stopped boxes",
-		Long:  "Remove each box's directory. A running box is refused unless -f, which stops it first.",
-		Args:  minArgs(1),
+		Long: "Remove each box's directory. A running box is refused unless -f, which stops it first.\n" +
+			"With --format json, an array of {id, status, error} in the order of the IDs.",
+		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, ids []string) error {
-			return a.forEachBox(cmd, ids, func(ctx context.Context, b control.Backend, id string) error {
-				_, err := b.Remove(ctx, id, force)
-				return err
+			return a.forEachBox(cmd, ids, format, func(ctx context.Context, b control.Backend, id string) (messages.BoxStatus, error) {
+				return b.Remove(ctx, id, force)
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "stop a running box first")
+	addFormatFlag(cmd, &format)
 	return cmd
 }

@@ -33,6 +33,9 @@ type runOptions struct {
 	remove       bool
 	workDir      string
 	security     securityFlags
+	health       healthFlags
+	labels       []string
+	format       string
 	placement    placementFlags
 }
 
@@ -52,11 +55,20 @@ func (a *app) runCommand() *cobra.Command {
 			"value is not on boxsup's own command line either.\n\n" +
 			"--user, --group-add, --ulimit, --network none, --pid private, --security-opt and\n" +
 			"--env-clear confine the guest (docs/SECURITY.md). A setting the box's engine cannot\n" +
-			"honour is refused, never silently dropped.",
+			"honour is refused, never silently dropped.\n\n" +
+			"--label KEY=VALUE labels the box (Kubernetes' syntax for keys and values); ps, events\n" +
+			"and List select by them, and update changes them. With -d and --format json, the\n" +
+			"box's status is printed as JSON instead of its ID.",
 		Args: minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("name") && o.name == "" {
 				return usageError(messages.Errorf(messages.ErrBadSpec, "--name: must not be empty (leave it out for a random ID)"))
+			}
+			if err := checkFormat(o.format); err != nil {
+				return err
+			}
+			if o.format == formatJSON && !o.detach {
+				return usageError(messages.Errorf(messages.ErrBadSpec, "--format json needs -d: in the foreground the box's console is the output"))
 			}
 			req, secrets, err := buildStartRequest(&o, args)
 			if err != nil {
@@ -67,7 +79,7 @@ func (a *app) runCommand() *cobra.Command {
 			}
 			defer logging.RegisterSecrets(secrets...)()
 			if o.detach {
-				return a.runDetached(cmd, req)
+				return a.runDetached(cmd, req, o.format)
 			}
 			return a.runForeground(cmd, &o, req)
 		},
@@ -76,7 +88,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.SetInterspersed(false) // everything after CMD belongs to CMD
 	f.BoolVarP(&o.detach, "detach", "d", false, "run in the background: print the box ID once it is running and exit")
 	f.StringVar(&o.name, "name", "", "box ID (default: a short random ID)")
-	f.StringVar(&o.restart, "restart", "no", "restart policy: no|on-failure|always")
+	f.StringVar(&o.restart, "restart", "no", "restart policy: no|on-failure|always|on-unhealthy (on-unhealthy needs a health check)")
 	f.IntVar(&o.maxRestarts, "max-restarts", 0, "restarts allowed within a minute before the box fails (0: 5; negative: unlimited)")
 	f.DurationVar(&o.stopTimeout, "stop-timeout", messages.DefaultStopTimeout, "grace between SIGTERM and SIGKILL when the box is stopped")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", messages.DefaultReadyTimeout, "how long the box may take to become ready")
@@ -86,6 +98,9 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&o.remove, "rm", false, "remove the box once it has exited (foreground only)")
 	f.StringVarP(&o.workDir, "workdir", "w", "", "the guest's working directory (default: boxsup's)")
 	o.security.register(f)
+	o.health.register(f)
+	f.StringArrayVar(&o.labels, "label", nil, "set a label KEY=VALUE on the box; repeatable")
+	f.StringVar(&o.format, "format", formatTable, "output format of -d: table (the ID) or json (the status)")
 	o.placement.register(f)
 	return cmd
 }
@@ -121,6 +136,10 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	} else if wd, err = filepath.Abs(wd); err != nil {
 		return messages.StartBox{}, nil, fmt.Errorf("--workdir: %w", err)
 	}
+	labels, err := parseLabelFlags("--label", o.labels)
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
 	id := o.name
 	if id == "" {
 		id = randomID()
@@ -144,12 +163,22 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 	if err := o.resources.apply(&spec); err != nil {
 		return messages.StartBox{}, nil, err
 	}
+	check, readyWhen, err := o.health.build()
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	if mode == messages.RestartOnUnhealthy && check == nil {
+		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--restart on-unhealthy needs a health check (--health-cmd, --health-tcp, --health-http or --health-unix)")
+	}
 	return messages.StartBox{
 		ID:           id,
 		Spec:         spec,
 		Restart:      messages.RestartPolicy{Mode: mode, MaxRestarts: o.maxRestarts},
 		StopTimeout:  o.stopTimeout,
 		ReadyTimeout: o.readyTimeout,
+		HealthCheck:  check,
+		ReadyWhen:    readyWhen,
+		Labels:       labels,
 	}, values, nil
 }
 
@@ -216,8 +245,9 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// runDetached starts a detached box and prints its ID once it is running.
-func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
+// runDetached starts a detached box and prints its ID (or, in JSON, its
+// status) once it is running.
+func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox, format string) error {
 	ctx := cmd.Context()
 	b, err := a.connect(ctx, false)
 	if err != nil {
@@ -230,6 +260,10 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox) error {
 	}
 	if a.cluster == nil && !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
+	}
+	if format == formatJSON {
+		st.Err = nil
+		return writeJSON(a.stdout, st)
 	}
 	fmt.Fprintln(a.stdout, st.ID)
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/boxsup/boxsup/cluster/client"
+	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
@@ -77,9 +78,14 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 		st  messages.BoxStatus
 		err error
 	}
+	// In this process, --rm removes the box here, once its console has been
+	// copied: a box that exits at once would otherwise be removed, its
+	// console with it, before the copy had read it. (A boxsup supervise
+	// removes it itself, also when this command dies.)
+	removeHere := o.remove && !control.Remote(b)
 	done := make(chan result, 1)
 	go func() {
-		st, err := b.Run(ctx, req, o.remove, started)
+		st, err := b.Run(ctx, req, o.remove && !removeHere, started)
 		done <- result{st, err}
 	}()
 	var r result
@@ -96,11 +102,22 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 	mu.Unlock()
 	if c == nil { // it never started
 		if o.remove {
+			// --rm covers a box that failed to start too; one that
+			// already existed is someone else's and stays.
+			if removeHere && !errors.Is(r.err, messages.ErrAlreadyExists) {
+				_, _ = b.Remove(ctx, req.ID, true)
+			}
 			return r.err
 		}
 		return a.startFailed(ctx, b, req.ID, r.err)
 	}
-	if err := errors.Join(r.err, c.finish()); err != nil {
+	err = errors.Join(r.err, c.finish())
+	if removeHere {
+		if _, rerr := b.Remove(ctx, req.ID, true); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return boxExitCode(r.st)

@@ -35,6 +35,8 @@ func (a *app) superviseCommand() *cobra.Command {
 			"mean to expose it.\n\n" +
 			"On SIGTERM or SIGINT the supervisor exits and leaves detached boxes running for the\n" +
 			"next one to adopt (attached boxes stop with it); --stop-on-exit stops every box first.\n\n" +
+			"The supervisor keeps its last 10000 lifecycle events in memory, for boxsup events\n" +
+			"--since; they are lost when it exits.\n\n" +
 			"With --config FILE, apply the boxes file FILE (as boxsup apply -f FILE does) once the\n" +
 			"control socket is up, and again on each SIGHUP; the plan and outcome are logged. A file\n" +
 			"that cannot be applied at start stops the supervisor; on SIGHUP the error is logged and\n" +
@@ -65,6 +67,7 @@ func (a *app) supervise(metricsAddr, config string, stopOnExit bool, cluster *ac
 
 	cfg := a.config()
 	cfg.Cluster = cluster
+	cfg.EventHistory = actors.DefaultEventHistory // for boxsup events --since
 	sup, err := actors.NewSupervisor(context.Background(), cfg)
 	if err != nil {
 		return err

@@ -20,8 +20,8 @@ type topRow struct {
 	Processes int
 	Uptime    time.Duration // 0 unless live
 	Live      bool
-	// Health and MemoryLimit are not reported by the supervisor yet; the
-	// columns show "-" until they are.
+	// Health is "" for a box without a health check; MemoryLimit 0 for
+	// one without a memory limit (the columns show "-").
 	Health      string
 	MemoryLimit uint64
 }
@@ -35,9 +35,12 @@ func topRows(boxes []messages.BoxStatus, samples []messages.BoxMetrics, now time
 	rows := make([]topRow, 0, len(boxes))
 	for _, st := range boxes {
 		r := topRow{ID: st.ID, State: st.State, Restarts: st.Restarts, Live: st.State.Live()}
+		if st.Health != nil {
+			r.Health = string(st.Health.State)
+		}
 		if m, ok := byID[st.ID]; ok && r.Live {
 			r.CPU, r.Memory, r.Processes = m.CPUPercent, m.MemoryBytes, m.Processes
-			r.Uptime = m.Uptime
+			r.Uptime, r.MemoryLimit = m.Uptime, m.MemoryLimitBytes
 		}
 		if r.Live && r.Uptime == 0 && !st.StartedAt.IsZero() {
 			r.Uptime = now.Sub(st.StartedAt)
@@ -58,12 +61,11 @@ type topColumn struct {
 	less   func(a, b topRow) int // ascending
 }
 
-// topColumns are the table's columns, in order. HEALTH and MEM/LIMIT wait
-// for data the supervisor does not report yet.
+// topColumns are the table's columns, in order.
 var topColumns = []topColumn{
 	{"ID", "i", 20, false, func(r topRow) string { return r.ID }, func(a, b topRow) int { return cmp.Compare(a.ID, b.ID) }},
 	{"STATE", "s", 10, false, func(r topRow) string { return string(r.State) }, func(a, b topRow) int { return cmp.Compare(a.State, b.State) }},
-	{"HEALTH", "", 9, false, func(r topRow) string { return dash(r.Health) }, nil},
+	{"HEALTH", "h", 9, false, func(r topRow) string { return dash(r.Health) }, func(a, b topRow) int { return cmp.Compare(a.Health, b.Health) }},
 	{"RESTARTS", "r", 9, true, func(r topRow) string { return fmt.Sprint(r.Restarts) }, func(a, b topRow) int { return cmp.Compare(a.Restarts, b.Restarts) }},
 	{"CPU%", "c", 6, true, func(r topRow) string { return liveCell(r, fmt.Sprintf("%.1f", r.CPU)) }, func(a, b topRow) int { return cmp.Compare(a.CPU, b.CPU) }},
 	{"MEM", "m", 9, true, func(r topRow) string { return liveCell(r, humanBytes(r.Memory)) }, func(a, b topRow) int { return cmp.Compare(a.Memory, b.Memory) }},

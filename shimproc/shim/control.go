@@ -26,7 +26,7 @@ type controller struct {
 	signals       <-chan os.Signal
 	keepaliveLost <-chan struct{}
 	grace         time.Duration
-	logf          func(format string, args ...any)
+	log           func(level logLevel, format string, args ...any)
 
 	// cause is why the guest was stopped, for the exit record's reason; ""
 	// when nobody asked (the guest exited or died on its own).
@@ -51,14 +51,14 @@ func (c *controller) run(done <-chan struct{}) {
 			c.relaySignal(sig.(syscall.Signal))
 		case <-keepaliveLost:
 			keepaliveLost = nil // fires once
-			c.logf("keepalive pipe closed: the supervisor is gone; stopping the guest (SIGTERM, then SIGKILL after %v)", c.grace)
+			c.log(levelWarn, "keepalive pipe closed: the supervisor is gone; stopping the guest (SIGTERM, then SIGKILL after %v)", c.grace)
 			c.cause = reasonKeepaliveLost
 			c.send(syscall.SIGTERM)
 			graceTimer = time.NewTimer(c.grace)
 			graceExpired = graceTimer.C
 		case <-graceExpired:
 			graceExpired = nil
-			c.logf("guest still running %v after SIGTERM; sending SIGKILL", c.grace)
+			c.log(levelWarn, "guest still running %v after SIGTERM; sending SIGKILL", c.grace)
 			c.cause = fmt.Sprintf("%s (killed after a %v grace)", reasonKeepaliveLost, c.grace)
 			c.send(syscall.SIGKILL)
 		}
@@ -69,13 +69,13 @@ func (c *controller) run(done <-chan struct{}) {
 func (c *controller) relaySignal(sig syscall.Signal) {
 	switch sig {
 	case syscall.SIGTERM, syscall.SIGINT:
-		c.logf("received %s: asking the guest to stop (SIGTERM)", signalName(sig))
+		c.log(levelInfo, "received %s: asking the guest to stop (SIGTERM)", signalName(sig))
 		if c.cause == "" {
 			c.cause = fmt.Sprintf("stopped by supervisor request (%s)", signalName(sig))
 		}
 		c.send(syscall.SIGTERM)
 	default:
-		c.logf("forwarding %s to the guest", signalName(sig))
+		c.log(levelDebug, "forwarding %s to the guest", signalName(sig))
 		c.send(sig)
 	}
 }
@@ -83,6 +83,6 @@ func (c *controller) relaySignal(sig syscall.Signal) {
 // send signals the guest; a guest that has just exited is not an error.
 func (c *controller) send(sig syscall.Signal) {
 	if err := c.guest.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		c.logf("signal %s to guest pid %d: %v", signalName(sig), c.guest.Pid, err)
+		c.log(levelWarn, "signal %s to guest pid %d: %v", signalName(sig), c.guest.Pid, err)
 	}
 }

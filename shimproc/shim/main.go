@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,7 +40,7 @@ func Main() int {
 	// unlike signal.Ignore, is reset by exec: the guest keeps the default.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
-	s := &shim{stderr: os.Stderr}
+	s := &shim{stderr: os.Stderr, level: levelInfo}
 	s.ready, s.readyErr = openReadyPipe(readyFD)
 	defer s.ready.abandon()
 	return s.run(os.Args[1:], os.Stdin, keepaliveFD, signals)
@@ -51,21 +52,54 @@ type shim struct {
 	ready    *readyPipe // nil when nobody waits for readiness
 	readyErr error      // fd 3 is open but unusable
 	exitFile string     // "" until the spec names one
+	level    logLevel   // lines above it are not written (LogLevelEnv)
+	secrets  []string   // the spec's secret values: never in a line or an exit record
 }
 
-// logf writes one line to the shim's stderr (shim.log). Never pass it the
-// spec, its JSON or a secret.
-func (s *shim) logf(format string, args ...any) {
-	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d]: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), fmt.Sprintf(format, args...))
+// logAt writes one line to the shim's stderr (shim.log) when the shim's
+// level lets it through: "TIME boxsup-shim[PID] LEVEL: text". Never pass it
+// the spec, its JSON or a secret.
+func (s *shim) logAt(level logLevel, format string, args ...any) {
+	if level > s.level {
+		return
+	}
+	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d] %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), level, s.scrub(fmt.Sprintf(format, args...)))
 }
+
+// minSecretLen is the shortest secret value scrubbed from text; shorter
+// ones would match ordinary text (the supervisor refuses them at Start).
+const minSecretLen = 4
+
+// scrub replaces every secret value of the spec in text (a failure's
+// reason can quote the spec: an executable or working directory whose path
+// holds a secret) with messages.Redacted.
+func (s *shim) scrub(text string) string {
+	for _, v := range s.secrets {
+		if len(v) >= minSecretLen {
+			text = strings.ReplaceAll(text, v, messages.Redacted)
+		}
+	}
+	return text
+}
+
+// writeExit writes the exit record, its reason scrubbed.
+func (s *shim) writeExit(rec messages.ExitRecord) error {
+	rec.Reason = s.scrub(rec.Reason)
+	return writeExitRecord(s.exitFile, rec)
+}
+
+func (s *shim) errorf(format string, args ...any) { s.logAt(levelError, format, args...) }
+func (s *shim) warnf(format string, args ...any)  { s.logAt(levelWarn, format, args...) }
+func (s *shim) infof(format string, args ...any)  { s.logAt(levelInfo, format, args...) }
+func (s *shim) debugf(format string, args ...any) { s.logAt(levelDebug, format, args...) }
 
 // fail ends a shim that did not get its guest running: the exit record is
 // written (when the spec named an exit file), the ready pipe closed without
 // its byte, and code returned.
 func (s *shim) fail(code int, reason string) int {
-	s.logf("%s", reason)
-	if err := writeExitRecord(s.exitFile, failureRecord(code, reason)); err != nil {
-		s.logf("%v", err)
+	s.errorf("%s", reason)
+	if err := s.writeExit(failureRecord(code, reason)); err != nil {
+		s.errorf("%v", err)
 	}
 	s.ready.abandon()
 	return code
@@ -73,6 +107,8 @@ func (s *shim) fail(code int, reason string) int {
 
 // run checks the command line and the spec, then runs the box.
 func (s *shim) run(args []string, stdin *os.File, keepaliveFD inheritedFD, signals <-chan os.Signal) int {
+	level, levelErr := shimLogLevel()
+	s.level = level
 	boxID, argErr := parseArgs(args)
 	if argErr != nil && isTerminal(stdin) {
 		// Run by hand with a wrong command line: do not wait for a spec
@@ -87,6 +123,7 @@ func (s *shim) run(args []string, stdin *os.File, keepaliveFD inheritedFD, signa
 	if readErr == nil {
 		spec, decodeErr = decodeSpec(raw)
 		s.exitFile = exitFileOf(spec)
+		s.secrets = spec.SecretValues()
 	}
 	clear(raw) // the JSON holds secrets; keep one copy (in spec), not two
 	switch {
@@ -96,10 +133,13 @@ func (s *shim) run(args []string, stdin *os.File, keepaliveFD inheritedFD, signa
 		return s.fail(ExitUsage, "bad spec: "+readErr.Error())
 	case decodeErr != nil:
 		return s.fail(ExitUsage, "bad spec: "+decodeErr.Error())
+	case levelErr != nil:
+		return s.fail(ExitUsage, "usage: "+levelErr.Error())
 	}
 	if err := checkSpec(&spec, boxID); err != nil {
 		return s.fail(ExitUsage, "bad spec: "+err.Error())
 	}
+	s.debugf("box %s: spec read (%d bytes)", boxID, len(raw))
 	return s.runBox(&spec, keepaliveFD, signals)
 }
 
@@ -140,7 +180,10 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer keepalive.stop()
 	}
 
-	console, err := openConsole(spec, s.logf)
+	s.infof("box %s: shim starting (engine %s, %s, ready through %s, log level %s)",
+		spec.BoxID, engineName(spec), attachment(spec), readyPath(spec), s.level)
+
+	console, err := openConsole(spec, s.warnf)
 	if err != nil {
 		return s.fail(ExitUsage, "setup failed: console_output: "+err.Error())
 	}
@@ -164,18 +207,19 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	if se != nil {
 		return s.fail(se.code, se.reason)
 	}
-	s.logf("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
+	s.infof("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
 
 	if readySock != nil {
 		readySock.awaitConnection(func() {
-			s.logf("guest connected to the ready socket: ready")
+			s.infof("guest connected to the ready socket: ready")
 			s.ready.signal()
 		})
 	} else {
 		s.ready.signal()
+		s.infof("ready (the guest runs)")
 	}
 
-	ctl := &controller{guest: cmd.Process, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, logf: s.logf}
+	ctl := &controller{guest: cmd.Process, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, log: s.logAt}
 	done, ctlDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(ctlDone); ctl.run(done) }()
 
@@ -194,17 +238,42 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		return s.fail(ExitUsage, "wait for guest: "+waitErr.Error())
 	}
 	rec, code := guestExitRecord(cmd.ProcessState.Sys().(syscall.WaitStatus), ctl.cause)
-	s.logf("guest pid %d ended: %s", cmd.Process.Pid, rec.String())
+	s.infof("guest pid %d ended: %s", cmd.Process.Pid, rec.String())
 	if n := sweepProcessGroup(); n > 0 {
-		s.logf("killed %d leftover process(es) of the box's process group", n)
+		s.warnf("killed %d leftover process(es) of the box's process group", n)
 	}
 	// Whatever the guest wrote is in the console's pipes now; it reaches
 	// console_output before the exit record says the box is over.
 	console.finish()
-	if err := writeExitRecord(s.exitFile, rec); err != nil {
-		s.logf("%v", err)
+	if err := s.writeExit(rec); err != nil {
+		s.errorf("%v", err)
 	}
+	s.debugf("exiting with code %d", code)
 	return code
+}
+
+// engineName names the spec's engine for the shim's log.
+func engineName(spec *messages.InstanceSpec) string {
+	if spec.Engine == "" {
+		return string(messages.EngineProcess)
+	}
+	return string(spec.Engine)
+}
+
+// attachment says whether the box outlives its supervisor.
+func attachment(spec *messages.InstanceSpec) string {
+	if spec.Detach {
+		return "detached"
+	}
+	return "attached"
+}
+
+// readyPath says how readiness is signalled.
+func readyPath(spec *messages.InstanceSpec) string {
+	if spec.ReadyTransport != "" {
+		return "the ready socket"
+	}
+	return "the guest's start"
 }
 
 // isTerminal reports whether f is a terminal. It asks the kernel through

@@ -15,6 +15,12 @@ func onLoaded(m *Machine, ev Event) Phase {
 	m.initial = true
 	m.opts = e.Opts
 	m.opts.Startable = e.SpecErr == nil
+	var specNote string
+	if e.SpecErr != nil {
+		// Without its spec the box is still the box, but it cannot be
+		// started again: the note stays for as long as that is true.
+		specNote = "spec.json unusable: " + e.SpecErr.Error()
+	}
 	if e.RecErr != nil {
 		// state.json is missing or damaged: nothing in it can be trusted,
 		// and nothing may be stopped on its word. Look for a running shim
@@ -22,10 +28,13 @@ func onLoaded(m *Machine, ev Event) Phase {
 		// directory) before calling it anything.
 		m.rec = messages.StateRecord{ID: m.id, CreatedAt: m.env.Now().UTC(), State: messages.StateExited}
 		if errors.Is(e.RecErr, fs.ErrNotExist) {
-			m.loadNote = "no state record"
+			m.loadNote = "no state record: state.json is missing"
 		} else {
 			m.loadNote = "state.json unusable: " + e.RecErr.Error()
 			m.logf("warn", e.RecErr, "box state could not be read; looking for its shim")
+		}
+		if specNote != "" {
+			m.loadNote += "; " + specNote
 		}
 		if e.SpecErr == nil {
 			detach := e.Opts.Detach
@@ -41,10 +50,10 @@ func onLoaded(m *Machine, ev Event) Phase {
 		m.rec.Labels = e.Opts.Labels // a record from before labels were kept there
 	}
 	if e.SpecErr != nil {
-		// Without its spec the box is still the box: its record says
-		// whether it outlives the supervisor (unsaid: it does).
+		// Its record says whether it outlives the supervisor (unsaid: it
+		// does).
 		m.opts.Detach = m.rec.IsDetached()
-		m.loadNote = "spec.json unusable: " + e.SpecErr.Error()
+		m.loadNote = specNote
 		if m.rec.State.Live() {
 			m.logf("warn", e.SpecErr, "box spec could not be read; adopting without it")
 		}
@@ -187,12 +196,17 @@ func (m *Machine) adoptVerified(p Proc) Phase {
 	if p.Cgroup != "" {
 		m.rec.Cgroup = p.Cgroup
 	}
-	m.loadNote = ""
 	if m.rec.State != messages.StateRunning && !wasStopping {
 		// A shim alive after its ready pipe died with the supervisor is
 		// taken as ready (a recovered damaged record too).
 		m.rec.State = messages.StateRunning
 		m.rec.Reason = ""
+		if m.loadNote != "" {
+			// The damage stays explained: in the status until the box
+			// is started again, and in the rewritten record, which the
+			// next supervisor (or command) loads without the damage.
+			m.rec.Reason = "adopted its verified shim; " + m.loadNote
+		}
 	}
 	m.emit(Log{Level: "info", Msg: "adopted running shim", Fields: map[string]any{"pid": p.Identity.PID}})
 	hdr := m.header()

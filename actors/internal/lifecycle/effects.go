@@ -100,6 +100,17 @@ type (
 	// RemoveDir deletes the box directory and its cgroups (reported as
 	// Removed).
 	RemoveDir struct{}
+	// StartChecks begins probing generation Gen's health check (its
+	// results come as Health events); Since is when the generation's
+	// checks began (its ready byte, or, for an adopted generation, its
+	// start), from which the start period counts.
+	StartChecks struct {
+		Gen   uint64
+		Since time.Time
+	}
+	// StopChecks ends the box's probes; a probe in flight is cancelled and
+	// its result dropped.
+	StopChecks struct{}
 	// WriteSpec rewrites spec.json, durably, with Set applied to the box's
 	// stored request (reported as SpecWritten).
 	WriteSpec struct{ Set Settings }
@@ -116,22 +127,24 @@ type (
 	}
 )
 
-func (CreateBox) effect()  {}
-func (Persist) effect()    {}
-func (Spawn) effect()      {}
-func (Watch) effect()      {}
-func (WatchExit) effect()  {}
-func (SendSignal) effect() {}
-func (KillTree) effect()   {}
-func (KillCgroup) effect() {}
-func (Verify) effect()     {}
-func (Release) effect()    {}
-func (Arm) effect()        {}
-func (Disarm) effect()     {}
-func (Reply) effect()      {}
-func (Publish) effect()    {}
-func (Notify) effect()     {}
-func (RemoveDir) effect()  {}
-func (WriteSpec) effect()  {}
-func (End) effect()        {}
-func (Log) effect()        {}
+func (CreateBox) effect()   {}
+func (Persist) effect()     {}
+func (Spawn) effect()       {}
+func (Watch) effect()       {}
+func (WatchExit) effect()   {}
+func (SendSignal) effect()  {}
+func (KillTree) effect()    {}
+func (KillCgroup) effect()  {}
+func (Verify) effect()      {}
+func (Release) effect()     {}
+func (Arm) effect()         {}
+func (Disarm) effect()      {}
+func (Reply) effect()       {}
+func (Publish) effect()     {}
+func (Notify) effect()      {}
+func (RemoveDir) effect()   {}
+func (WriteSpec) effect()   {}
+func (StartChecks) effect() {}
+func (StopChecks) effect()  {}
+func (End) effect()         {}
+func (Log) effect()         {}

@@ -39,6 +39,8 @@ const (
 	KRetryTimer
 	KKillRetryTimer
 	KSpecWritten
+	KHealth
+	KHealthTimer
 	numKinds
 )
 
@@ -48,7 +50,7 @@ var kindNames = [numKinds]string{
 	KSpecDurable: "SpecDurable", KPersisted: "Persisted", KSpawned: "Spawned", KReady: "Ready",
 	KProcExited: "ProcExited", KAdopted: "Adopted", KKillDone: "KillDone", KRemoved: "Removed",
 	KKillTimer: "KillTimer", KRestartTimer: "RestartTimer", KRetryTimer: "RetryTimer",
-	KKillRetryTimer: "KillRetryTimer",
+	KKillRetryTimer: "KillRetryTimer", KHealth: "Health", KHealthTimer: "HealthTimer",
 }
 
 // String names the kind.
@@ -87,14 +89,38 @@ type Options struct {
 	Startable bool
 	// Labels are the box's labels from its spec.
 	Labels map[string]string
+	// Health is the box's health check, nil when it has none.
+	Health *messages.HealthCheck
+	// ReadyWhen healthy makes a start wait, after the ready byte, for the
+	// first passing check.
+	ReadyWhen messages.ReadyCondition
+	// ReadyTimeout bounds a start from its spawn to ready, and with
+	// ReadyWhen healthy to its first passing check (0:
+	// messages.DefaultReadyTimeout).
+	ReadyTimeout time.Duration
 }
 
 // Settings are the supervision settings an Update may change; a nil field
-// is left as it is, and Labels, when not nil, replaces the set.
+// is left as it is, and Labels, when not nil, replaces the set. AddLabels
+// and RemoveLabels change single keys of the set the box has when the
+// update's turn comes (resolve turns them into Labels then).
 type Settings struct {
-	Restart     *messages.RestartPolicy
-	StopTimeout *time.Duration
-	Labels      map[string]string
+	Restart      *messages.RestartPolicy
+	StopTimeout  *time.Duration
+	Labels       map[string]string
+	AddLabels    map[string]string
+	RemoveLabels []string
+}
+
+// resolve returns s with AddLabels and RemoveLabels applied to current and
+// folded into Labels: the whole set to write.
+func (s Settings) resolve(current map[string]string) Settings {
+	if len(s.AddLabels) == 0 && len(s.RemoveLabels) == 0 {
+		return s
+	}
+	s.Labels, _ = messages.UpdateBox{Labels: s.Labels, AddLabels: s.AddLabels, RemoveLabels: s.RemoveLabels}.NewLabels(current)
+	s.AddLabels, s.RemoveLabels = nil, nil
+	return s
 }
 
 // Requests.
@@ -209,6 +235,11 @@ type (
 	// SpecWritten: the WriteSpec of an Update is durable (Err nil), or
 	// failed.
 	SpecWritten struct{ Err error }
+	// Health: a probe of generation Gen's health check ended.
+	Health struct {
+		Gen    uint64
+		Result messages.HealthResult
+	}
 )
 
 // Timers.
@@ -221,6 +252,9 @@ type (
 	RetryTimer struct{ Gen uint64 }
 	// KillRetryTimer fires when a failed tree kill is to be tried again.
 	KillRetryTimer struct{ Gen uint64 }
+	// HealthTimer fires when the ready timeout of generation Gen, waiting
+	// for its first passing health check, expires.
+	HealthTimer struct{ Gen uint64 }
 )
 
 // Outcome is what a verification found.
@@ -274,6 +308,8 @@ func (KillTimer) Kind() Kind      { return KKillTimer }
 func (RestartTimer) Kind() Kind   { return KRestartTimer }
 func (RetryTimer) Kind() Kind     { return KRetryTimer }
 func (KillRetryTimer) Kind() Kind { return KKillRetryTimer }
+func (Health) Kind() Kind         { return KHealth }
+func (HealthTimer) Kind() Kind    { return KHealthTimer }
 
 // waiterOf returns the caller of a request event, or 0.
 func waiterOf(ev Event) Waiter {

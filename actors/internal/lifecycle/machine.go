@@ -72,16 +72,19 @@ type Machine struct {
 	spawnedAt    time.Time            // when the current process started
 	pendingExit  *messages.ExitRecord // AwaitReady: the exit came before the ready result
 	killCause    killCause            // Killing
+	stopCause    stopCause            // Stopping, Killing: who wants the box stopped
+	healthSince  time.Time            // when the current generation signalled ready (zero: adopted)
+	checks       checks               // the generation whose health is probed
 	failErr      *messages.Error      // Killing after a failed start: the error to record
 	stopDeadline time.Time            // Stopping: when the kill timer fires
 	retries      int                  // Unknown: consecutive unverified outcomes
 	adopting     adoptKind            // Adopting
 	handedW      Waiter               // Adopting a handed-over process: its caller
 	prevPhase    Phase                // where a refused Adopt or a failed removal returns
-	loadNote     string               // what was wrong with the files at load
+	loadNote     string               // what was wrong with the files at load (BoxStatus.Damage)
 	initial      bool                 // the first status after a load is still owed to the root
 	notified     statusKey            // what the root last heard
-	settings     uint64               // counts the Updates applied: the root's List shows their labels and settings
+	settings     uint64               // counts the Updates applied: List shows their labels and policy
 
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone
@@ -147,6 +150,7 @@ func (m *Machine) Handle(ev Event) ([]Effect, error) {
 		}
 		break
 	}
+	m.syncChecks()
 	m.notifyIfChanged()
 	out := m.out
 	m.out = nil
@@ -254,7 +258,8 @@ type statusKey struct {
 	reason   string
 	exit     *messages.ExitRecord
 	killed   bool
-	settings uint64 // Machine.settings: an Update changes labels, restart policy or stop timeout
+	health   messages.HealthState
+	settings uint64 // Machine.settings: an Update changes what List shows too
 }
 
 // notifyIfChanged tells the root the box's status when it changed and the
@@ -292,7 +297,11 @@ func (m *Machine) notifyFirst(n Notify) {
 }
 
 func (m *Machine) keyOf(st messages.BoxStatus) statusKey {
-	return statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, m.settings}
+	k := statusKey{st.State, st.PID, st.Generation, st.Restarts, st.Reason, st.LastExit, st.Killed, "", m.settings}
+	if st.Health != nil {
+		k.health = st.Health.State
+	}
+	return k
 }
 
 // Status describes the box now, with err attached for replies. The state is
@@ -325,12 +334,15 @@ func (m *Machine) Status(err *messages.Error) messages.BoxStatus {
 		Labels:      m.rec.Labels,
 		Restart:     m.opts.Restart,
 		StopTimeout: m.opts.StopTimeout,
+		Health:      m.health(),
 		Err:         err,
 	}
 	if m.loadNote != "" {
-		if st.Reason == "" {
+		st.Damage = m.loadNote
+		switch {
+		case st.Reason == "":
 			st.Reason = m.loadNote
-		} else {
+		case !strings.Contains(st.Reason, m.loadNote):
 			st.Reason += "; " + m.loadNote
 		}
 	}

@@ -49,7 +49,7 @@ var legalWrites = map[messages.BoxState][]messages.BoxState{
 	messages.StateCreated:    {messages.StateStarting},
 	messages.StateStarting:   {messages.StateStarting, messages.StateRunning, messages.StateStopping, messages.StateFailed, messages.StateExited, messages.StateRestarting},
 	messages.StateRunning:    {messages.StateRunning, messages.StateStopping, messages.StateRestarting, messages.StateExited, messages.StateFailed},
-	messages.StateStopping:   {messages.StateStopping, messages.StateExited, messages.StateFailed},
+	messages.StateStopping:   {messages.StateStopping, messages.StateExited, messages.StateFailed, messages.StateRestarting}, // restarting: an unhealthy stop
 	messages.StateRestarting: {messages.StateStarting, messages.StateExited, messages.StateRestarting},
 	messages.StateExited:     {messages.StateStarting, messages.StateExited, messages.StateRunning},
 	messages.StateFailed:     {messages.StateStarting, messages.StateFailed, messages.StateRunning},
@@ -112,12 +112,15 @@ type world struct {
 	nextW   Waiter
 	gone    bool
 	readyOK map[uint64]bool // generations whose shim signalled ready (or was adopted)
+
+	checking  uint64          // the generation whose health checks run (0: none)
+	healthyOK map[uint64]bool // generations with a passing check delivered (or adopted)
 }
 
 func runModel(t *testing.T, seed uint64, verbose bool) (ok bool) {
 	w := &world{
 		t: t, rng: rand.New(rand.NewPCG(seed, 99)), env: newFakeEnv(seed), hist: &History{},
-		timers: map[Kind]Event{}, calls: map[Waiter]*mcall{}, readyOK: map[uint64]bool{},
+		timers: map[Kind]Event{}, calls: map[Waiter]*mcall{}, readyOK: map[uint64]bool{}, healthyOK: map[uint64]bool{},
 		nextPID: 1000, verbose: verbose,
 	}
 	defer func() {
@@ -133,7 +136,16 @@ func runModel(t *testing.T, seed uint64, verbose bool) (ok bool) {
 	w.opts = Options{Engine: "process", Restart: messages.RestartPolicy{
 		Mode:        []messages.RestartMode{messages.RestartNo, messages.RestartOnFailure, messages.RestartAlways}[w.rng.IntN(3)],
 		MaxRestarts: 1 + w.rng.IntN(4), InitialBackoff: time.Duration(w.rng.IntN(3)) * 50 * time.Millisecond,
-	}, StopTimeout: time.Second, Detach: w.rng.IntN(2) == 0}
+	}, StopTimeout: time.Second, Detach: w.rng.IntN(2) == 0, ReadyTimeout: time.Second}
+	if w.rng.IntN(2) == 0 {
+		w.opts.Health = &messages.HealthCheck{TCP: "127.0.0.1:80", Retries: 1 + w.rng.IntN(2)}
+		if w.rng.IntN(2) == 0 {
+			w.opts.ReadyWhen = messages.ReadyWhenHealthy
+		}
+		if w.rng.IntN(2) == 0 {
+			w.opts.Restart.Mode = messages.RestartOnUnhealthy
+		}
+	}
 	w.m = New("web", "/home", true, w.env, w.hist)
 	w.request(Create{W: w.newCall(KCreate), Opts: w.opts})
 	for step := 0; step < *modelSteps && !w.gone && !w.failed; step++ {
@@ -183,6 +195,9 @@ func (w *world) handle(ev Event) {
 	}
 	if n := w.alive(); n > 1 {
 		w.failf("%d shims of the box are alive", n)
+	}
+	if ph := w.m.Phase(); w.checking != 0 && !probed(ph) {
+		w.failf("health checks of generation %d still run in phase %s", w.checking, ph)
 	}
 }
 
@@ -323,6 +338,22 @@ func (w *world) apply(e Effect) {
 			w.answer(r.W, r.Status)
 		}
 		w.gone = true
+	case StartChecks:
+		if w.opts.Health == nil {
+			w.failf("health checks started for a box without one")
+		}
+		if w.checking != 0 {
+			w.failf("health checks of generation %d started while those of %d run", e.Gen, w.checking)
+		}
+		if p := w.procOfGen(e.Gen); p == nil {
+			w.failf("health checks started for generation %d, which has no process", e.Gen)
+		}
+		w.checking = e.Gen
+	case StopChecks:
+		if w.checking == 0 {
+			w.failf("health checks stopped while none run")
+		}
+		w.checking = 0
 	case Publish, Notify, Log:
 	default:
 		w.failf("unexpected effect %T", e)
@@ -361,6 +392,7 @@ func (w *world) spawn(e Spawn) {
 		w.queue = append(w.queue, queued{inc: w.inc, before: func() {
 			p.gen = e.Gen
 			w.readyOK[e.Gen] = true
+			w.healthyOK[e.Gen] = true
 		}, ev: Spawned{Gen: e.Gen, Adopted: true, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}}})
 		return
 	}
@@ -392,6 +424,7 @@ func (w *world) verify(e Verify) {
 			w.queue = append(w.queue, queued{inc: w.inc, before: func() {
 				w.procs = append(w.procs, np)
 				w.readyOK[e.Gen] = true
+				w.healthyOK[e.Gen] = true
 			}, ev: Adopted{Gen: e.Gen, Outcome: Verified, Proc: Proc{Identity: messages.Identity{PID: np.pid}}}})
 		}
 		return
@@ -406,6 +439,7 @@ func (w *world) verify(e Verify) {
 		w.queue = append(w.queue, queued{inc: w.inc, before: func() {
 			p.gen = e.Gen
 			w.readyOK[e.Gen] = true
+			w.healthyOK[e.Gen] = true
 		}, ev: Adopted{Gen: e.Gen, Outcome: Verified, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}}})
 	case p != nil:
 		w.failf("verification of pid %d cannot find the live shim pid %d", e.Identity.PID, p.pid)
@@ -435,6 +469,9 @@ func (w *world) answer(wt Waiter, st messages.BoxStatus) {
 		if success && !w.readyOK[st.Generation] {
 			w.failf("start answered success for generation %d, which never signalled ready", st.Generation)
 		}
+		if success && w.opts.ReadyWhen == messages.ReadyWhenHealthy && !w.healthyOK[st.Generation] {
+			w.failf("start answered success for generation %d, which never passed a health check", st.Generation)
+		}
 	case KStop, KKill:
 		// A later generation may already run (a Start after the Stop);
 		// the stopped one, or an older one, may not.
@@ -459,6 +496,10 @@ func (w *world) step() {
 	case n < 88:
 		w.randomRequest()
 	case n < 92:
+		if w.checking != 0 && w.rng.IntN(2) == 0 {
+			w.healthResult()
+			return
+		}
 		w.failNext += 1 + w.rng.IntN(2)
 	case n < 96:
 		w.actorRestart()
@@ -574,6 +615,23 @@ func (w *world) fireTimer(late bool) {
 	w.handle(ev)
 }
 
+// healthResult delivers the result of one probe of the checked generation
+// (now and then of an older one, which must change nothing).
+func (w *world) healthResult() {
+	gen := w.checking
+	if gen > 1 && w.rng.IntN(8) == 0 {
+		gen--
+	}
+	r := messages.HealthResult{Outcome: messages.HealthFail, Start: w.env.now, End: w.env.now, Reason: "connection refused"}
+	if p := w.procOfGen(gen); p != nil && p.alive && w.rng.IntN(3) != 0 {
+		r.Outcome, r.Reason = messages.HealthPass, ""
+		if gen == w.checking {
+			w.healthyOK[gen] = true
+		}
+	}
+	w.handle(Health{Gen: gen, Result: r})
+}
+
 func (w *world) crash() {
 	if p := w.aliveProc(); p != nil {
 		w.kill(p, messages.ExitRecord{ExitCode: w.rng.IntN(3)}, "crash")
@@ -627,6 +685,7 @@ func (w *world) actorRestart() {
 	w.queue = nil
 	w.timers = map[Kind]Event{}
 	w.late = nil
+	w.checking = 0 // the actor's release ends the incarnation's health checks
 	for _, p := range w.procs {
 		p.watched = false
 		if !p.alive {
@@ -677,6 +736,9 @@ func (w *world) finalChecks() {
 		}
 	}
 	ph := w.m.Phase()
+	if (ph.atRest() || ph == Gone) && w.checking != 0 {
+		w.failf("the box is %s but its health checks still run", ph)
+	}
 	if (ph.atRest() || ph == Gone) && w.alive() > 0 {
 		p := w.aliveProc()
 		w.failf("the box is %s but a shim is alive (an orphan): pid %d of generation %d", ph, p.pid, p.gen)

@@ -23,6 +23,9 @@ const (
 	Spawning
 	// AwaitReady: starting; the shim runs, its ready byte has not come.
 	AwaitReady
+	// AwaitHealthy: starting; the ready byte came, and the box waits for
+	// its first passing health check (ready_when: healthy).
+	AwaitHealthy
 	// Running: the shim signalled ready (or was adopted).
 	Running
 	// Stopping: SIGTERM was sent; the kill timer is armed.
@@ -50,7 +53,7 @@ const (
 
 var phaseNames = [numPhases]string{
 	Empty: "empty", Loading: "loading", Creating: "creating", Created: "created", Intent: "intent",
-	Spawning: "spawning", AwaitReady: "await-ready", Running: "running", Stopping: "stopping",
+	Spawning: "spawning", AwaitReady: "await-ready", AwaitHealthy: "await-healthy", Running: "running", Stopping: "stopping",
 	Killing: "killing", Restarting: "restarting", Exited: "exited", Failed: "failed",
 	Adopting: "adopting", Unknown: "unknown", Removing: "removing", Gone: "gone",
 }

@@ -105,11 +105,32 @@ func onPersisted(m *Machine, ev Event) Phase {
 // hears once both are on disk. Updates are applied one at a time, in order.
 
 func onUpdate(m *Machine, ev Event) Phase {
-	m.updates = append(m.updates, ev.(Update))
+	u := ev.(Update)
+	if !m.opts.Startable {
+		// An update rewrites spec.json from the spec in memory: without a
+		// usable one it would replace the damaged file (the evidence)
+		// with an empty spec.
+		m.reply(u.W, m.Status(messages.Errorf(messages.ErrBadSpec, "box %q has no usable spec.json to update", m.id)))
+		return m.phase
+	}
+	if u.Set.Restart != nil && u.Set.Restart.Mode == messages.RestartOnUnhealthy && m.opts.Health == nil {
+		m.reply(u.W, m.Status(messages.Errorf(messages.ErrBadSpec, "box %q: restart mode on-unhealthy needs a health check, and the box has none", m.id)))
+		return m.phase
+	}
+	m.updates = append(m.updates, u)
 	if len(m.updates) == 1 {
-		m.emit(WriteSpec{Set: m.updates[0].Set})
+		m.writeNextSpec()
 	}
 	return m.phase
+}
+
+// writeNextSpec starts the spec.json write of the first pending update,
+// its label changes resolved against the labels the box has now (the
+// updates before it applied): concurrent single-label changes all land.
+func (m *Machine) writeNextSpec() {
+	u := &m.updates[0]
+	u.Set = u.Set.resolve(m.rec.Labels)
+	m.emit(WriteSpec{Set: u.Set})
 }
 
 func onSpecWritten(m *Machine, ev Event) Phase {
@@ -135,12 +156,12 @@ func onSpecWritten(m *Machine, ev Event) Phase {
 			m.opts.Labels = u.Set.Labels
 			m.rec.Labels = u.Set.Labels
 		}
-		m.settings++ // the root's List must show them once they are on disk
+		m.settings++ // the root's List must show the new settings
 		st := m.Status(nil)
 		m.commit(func(durable bool, err error) { m.replyDurable([]Waiter{u.W}, st, durable, err) })
 	}
 	if len(m.updates) > 0 {
-		m.emit(WriteSpec{Set: m.updates[0].Set})
+		m.writeNextSpec()
 	}
 	return m.phase
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/boxsup/boxsup/messages"
 )
@@ -86,6 +87,8 @@ func (m *Machine) beginStart() Phase {
 	m.loadNote = ""
 	m.pendingExit = nil
 	m.failErr = nil
+	m.stopCause = stopRequested
+	m.healthSince = time.Time{}
 	m.intentSeq = m.commit(nil)
 	return Intent
 }
@@ -160,21 +163,23 @@ func onReady(m *Machine, ev Event) Phase {
 		return m.phase
 	}
 	if e.Err == nil {
-		m.rec.State = messages.StateRunning
-		took := m.env.Now().Sub(m.spawnedAt)
-		hdr, pid, st := m.header(), m.pid(), m.Status(nil)
-		ws := takeWaiters(&m.startW)
-		m.commit(func(durable bool, err error) {
-			m.replyDurable(ws, st, durable, err)
-			m.emit(Publish{Event: messages.BoxReady{EventHeader: hdr, PID: pid, Took: took}})
-		})
+		m.healthSince = m.env.Now()
+		if m.readyWhenHealthy() {
+			if m.pendingExit != nil {
+				exit := *m.pendingExit
+				m.pendingExit = nil
+				return m.exitAwaitingHealthy(exit)
+			}
+			return m.awaitHealthy()
+		}
+		next := m.becomeRunning()
 		if m.pendingExit != nil {
 			// The shim wrote its ready byte and then exited: it started,
 			// and its exit is a normal exit, judged by the policy.
 			exit := *m.pendingExit
 			return m.onExitOfRunning(exit)
 		}
-		return Running
+		return next
 	}
 	failure := messages.AsError(e.Err)
 	exit := e.Exit
@@ -190,6 +195,20 @@ func onReady(m *Machine, ev Event) Phase {
 	m.replyAll(&m.startW, m.Status(failure))
 	m.failErr = failure
 	return m.beginKill(causeStartFailed)
+}
+
+// becomeRunning records a started box as running and answers its starts
+// once that is on disk.
+func (m *Machine) becomeRunning() Phase {
+	m.rec.State = messages.StateRunning
+	took := m.env.Now().Sub(m.spawnedAt)
+	hdr, pid, st := m.header(), m.pid(), m.Status(nil)
+	ws := takeWaiters(&m.startW)
+	m.commit(func(durable bool, err error) {
+		m.replyDurable(ws, st, durable, err)
+		m.emit(Publish{Event: messages.BoxReady{EventHeader: hdr, PID: pid, Took: took}})
+	})
+	return Running
 }
 
 func onExitBeforeReady(m *Machine, ev Event) Phase {

@@ -10,6 +10,19 @@ import (
 // Stopping, killing, and the exits of a box: Stop → Stopping → (timeout)
 // Killing → Exited; an exit nobody asked for is judged by the restart policy.
 
+// stopCause says who wants a Stopping or Killing box stopped.
+type stopCause uint8
+
+const (
+	// stopRequested: a caller (Stop, Kill, Remove, a shutdown): the exit
+	// ends the box's run.
+	stopRequested stopCause = iota
+	// stopUnhealthy: its health check (restart policy on-unhealthy, or a
+	// granted restart that never became healthy): the exit is judged by
+	// the restart policy as a failure, unless a caller joined the stop.
+	stopUnhealthy
+)
+
 func onStop(m *Machine, ev Event) Phase {
 	e := ev.(Stop)
 	m.stopW = append(m.stopW, e.W)
@@ -204,9 +217,22 @@ func (m *Machine) onExitOfRunning(exit messages.ExitRecord) Phase {
 // judgeExit applies the restart policy to an exit that no Stop, Kill or
 // Remove caused.
 func (m *Machine) judgeExit(exit messages.ExitRecord, uptime time.Duration, pid int) Phase {
+	return m.judge(exit, uptime, pid, false)
+}
+
+// judge is judgeExit; unhealthy marks the exit of a stop the box's health
+// check caused, which any policy but "no" restarts, whatever the exit.
+func (m *Machine) judge(exit messages.ExitRecord, uptime time.Duration, pid int, unhealthy bool) Phase {
 	m.rec.LastExit = &exit
 	m.rec.Identity = messages.Identity{}
 	policy := m.opts.Restart.WithDefaults()
+	if unhealthy && policy.Mode != messages.RestartNo {
+		policy.Mode = messages.RestartAlways
+	}
+	if !m.opts.Startable {
+		// spec.json is unusable: there is nothing to restart from.
+		policy.Mode = messages.RestartNo
+	}
 	d := m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
 	switch {
 	case d.restart:
@@ -259,7 +285,7 @@ func onStopExit(m *Machine, ev Event) Phase {
 // stopExit records the end of a box that was being stopped or killed.
 func (m *Machine) stopExit(exit messages.ExitRecord) Phase {
 	m.emit(Disarm{Timer: KillTimer{}}, Disarm{Timer: KillRetryTimer{}})
-	pid := m.pid()
+	pid, uptime := m.pid(), m.env.Now().Sub(m.spawnedAt)
 	m.release()
 	if m.phase == Killing && !exit.Known() {
 		// An adopted shim killed with SIGKILL leaves no exit record, but
@@ -272,6 +298,13 @@ func (m *Machine) stopExit(exit messages.ExitRecord) Phase {
 	if m.phase == Killing && m.killCause == causeStartFailed {
 		return m.failStart(m.failErr, &exit)
 	}
+	if m.stopCause == stopUnhealthy && len(m.stopW) == 0 && len(m.parked) == 0 {
+		// Nobody asked for this stop: the box goes the way of a crash.
+		m.stopCause = stopRequested
+		exit.Reason = "stopped as unhealthy: " + exit.Reason
+		return m.judge(exit, uptime, pid, true)
+	}
+	m.stopCause = stopRequested
 	m.rec.LastExit = &exit
 	m.rec.Identity = messages.Identity{}
 	m.rec.State = messages.StateExited

@@ -59,7 +59,7 @@ var table = []row{
 	{transientPhases, KStart, nil, deferRequest, "deferred"},
 	{restPhases, KStart, one(Intent), onStartAtRest, "new generation (ErrBadSpec without a usable spec)"},
 	{one(Restarting), KStart, one(Intent), onStartRestarting, "start now, restart history cleared"},
-	{one(Intent, AwaitReady), KStart, nil, joinStart, "joins the start"},
+	{one(Intent, AwaitReady, AwaitHealthy), KStart, nil, joinStart, "joins the start"},
 	{one(Running), KStart, nil, replyStatus, "already running"},
 	{one(Stopping, Killing), KStart, nil, replyBusy, "ErrBusy"},
 	{one(Unknown), KStart, nil, replyUnverified, "ErrUnverified"},
@@ -69,7 +69,7 @@ var table = []row{
 	{transientPhases, KStop, nil, deferRequest, "deferred"},
 	{restPhases, KStop, nil, replyStatus, "nothing to stop"},
 	{one(Intent), KStop, one(Exited), onStopBeforeSpawn, "stopped before it started"},
-	{one(AwaitReady, Running), KStop, one(Stopping, Killing, Exited), onStop, "SIGTERM, arm the kill timer"},
+	{one(AwaitReady, AwaitHealthy, Running), KStop, one(Stopping, Killing, Exited), onStop, "SIGTERM, arm the kill timer"},
 	{one(Stopping), KStop, one(Killing), onStopAgain, "joins; an earlier deadline re-arms the timer"},
 	{one(Killing), KStop, nil, joinStop, "joins"},
 	{one(Restarting), KStop, one(Exited), onStopRestarting, "restart cancelled"},
@@ -81,7 +81,7 @@ var table = []row{
 	{transientPhases, KKill, nil, deferRequest, "deferred"},
 	{restPhases, KKill, nil, replyStatus, "nothing to kill"},
 	{one(Intent), KKill, one(Exited), onStopBeforeSpawn, "stopped before it started"},
-	{one(AwaitReady, Running, Stopping), KKill, one(Killing, Exited), onKill, "SIGKILL the tree"},
+	{one(AwaitReady, AwaitHealthy, Running, Stopping), KKill, one(Killing, Exited), onKill, "SIGKILL the tree"},
 	{one(Killing), KKill, nil, joinStop, "joins"},
 	{one(Restarting), KKill, one(Exited), onStopRestarting, "restart cancelled"},
 	{one(Unknown), KKill, one(Killing), onStopUnknown, "kill its cgroup, else ErrUnverified"},
@@ -92,7 +92,7 @@ var table = []row{
 	{transientPhases, KRemove, nil, deferRequest, "deferred"},
 	{restPhases, KRemove, one(Removing), onRemoveAtRest, "delete the directory"},
 	{one(Intent), KRemove, one(Exited), onRemoveIntent, "force: stopped before it started, then removed"},
-	{one(AwaitReady, Running), KRemove, one(Stopping, Killing, Exited), onRemoveLive, "force: stop, then remove; else ErrBusy"},
+	{one(AwaitReady, AwaitHealthy, Running), KRemove, one(Stopping, Killing, Exited), onRemoveLive, "force: stop, then remove; else ErrBusy"},
 	{one(Stopping, Killing), KRemove, nil, onRemoveStopping, "force: removed once stopped; else ErrBusy"},
 	{one(Restarting), KRemove, one(Exited), onRemoveRestarting, "restart cancelled, then removed"},
 	{one(Unknown), KRemove, one(Killing), onRemoveUnknown, "force: kill its cgroup, then remove; else ErrBusy"},
@@ -102,12 +102,12 @@ var table = []row{
 	// Adopt (a handed-over PID)
 	{transientPhases, KAdopt, nil, deferRequest, "deferred"},
 	{restPhases, KAdopt, one(Adopting), onAdoptRequest, "verify the process"},
-	{one(Intent, AwaitReady, Running, Stopping, Killing, Restarting, Unknown), KAdopt, nil, replyBusy, "ErrBusy"},
+	{one(Intent, AwaitReady, AwaitHealthy, Running, Stopping, Killing, Restarting, Unknown), KAdopt, nil, replyBusy, "ErrBusy"},
 	{phases(one(Removing), nobody), KAdopt, nil, replyNotFound, "ErrNotFound"},
 
 	// Signal
 	{transientPhases, KSignal, nil, deferRequest, "deferred"},
-	{one(AwaitReady, Running, Stopping, Killing), KSignal, nil, onSignal, "through the pidfd"},
+	{one(AwaitReady, AwaitHealthy, Running, Stopping, Killing), KSignal, nil, onSignal, "through the pidfd"},
 	{phases(restPhases, one(Intent, Restarting, Unknown, Removing)), KSignal, nil, replyNotRunning, "ErrNotRunning"},
 	{nobody, KSignal, nil, replyNotFound, "ErrNotFound"},
 
@@ -120,8 +120,8 @@ var table = []row{
 	// CancelStart (the context of a start ended before ready)
 	{transientPhases, KCancelStart, nil, deferRequest, "deferred"},
 	{one(Intent), KCancelStart, one(Exited), onCancelIntent, "undo: nothing spawned"},
-	{one(AwaitReady), KCancelStart, one(Killing, Exited), onCancelAwaiting, "undo: kill, then remove a fresh box"},
-	{allBut(Loading, Creating, Spawning, Adopting, Intent, AwaitReady), KCancelStart, nil, ignore, "too late: already answered"},
+	{one(AwaitReady, AwaitHealthy), KCancelStart, one(Killing, Exited), onCancelAwaiting, "undo: kill, then remove a fresh box"},
+	{allBut(Loading, Creating, Spawning, Adopting, Intent, AwaitReady, AwaitHealthy), KCancelStart, nil, ignore, "too late: already answered"},
 
 	// Results of the actor's work.
 	{one(Loading), KLoaded, one(Adopting, Restarting, Created, Exited, Failed), onLoaded, "reconcile with what runs"},
@@ -133,14 +133,15 @@ var table = []row{
 	{allBut(Intent), KPersisted, nil, onPersisted, "announce"},
 	{one(Spawning), KSpawned, one(AwaitReady, Running, Failed, Restarting, Exited, Unknown), onSpawned, "watch for ready"},
 	{allBut(Spawning), KSpawned, nil, ignore, "stale"},
-	{one(AwaitReady), KReady, one(Running, Failed, Killing, Restarting, Exited), onReady, "ready, or the start failed"},
-	{one(Stopping, Killing), KReady, one(Exited, Failed), onReadyWhileStopping, "an exit it carries ends the stop"},
+	{one(AwaitReady), KReady, one(AwaitHealthy, Running, Failed, Killing, Restarting, Exited), onReady, "ready (or wait for healthy), or the start failed"},
+	{one(Stopping, Killing), KReady, one(Exited, Failed, Restarting), onReadyWhileStopping, "an exit it carries ends the stop"},
 	{allBut(AwaitReady, Stopping, Killing), KReady, nil, ignore, "too late"},
 	{one(AwaitReady), KProcExited, nil, onExitBeforeReady, "held until the ready result"},
+	{one(AwaitHealthy), KProcExited, one(Failed, Restarting, Exited), onExitAwaitingHealthy, "the start failed (a restart: the policy judges)"},
 	{one(Running), KProcExited, one(Restarting, Failed, Exited), onRunningExit, "the restart policy judges"},
-	{one(Stopping, Killing), KProcExited, one(Exited, Failed), onStopExit, "stopped"},
+	{one(Stopping, Killing), KProcExited, one(Exited, Failed, Restarting), onStopExit, "stopped (an unhealthy stop: the policy judges)"},
 	{one(Failed), KProcExited, nil, onLateExit, "records the exit of a failed start"},
-	{allBut(AwaitReady, Running, Stopping, Killing, Failed), KProcExited, nil, ignore, "stale"},
+	{allBut(AwaitReady, AwaitHealthy, Running, Stopping, Killing, Failed), KProcExited, nil, ignore, "stale"},
 	{one(Adopting), KAdopted, one(Running, Stopping, Killing, Restarting, Exited, Failed, Created, Unknown), onAdopted, "verified, gone, mismatched or unverified"},
 	{allBut(Adopting), KAdopted, nil, onStaleAdopted, "stale: let go of it"},
 	{one(Killing), KKillDone, nil, onKillDone, "retry a failed kill"},
@@ -150,7 +151,7 @@ var table = []row{
 
 	// Timers. A timer of an older generation (cancelled, but already
 	// queued) is ignored by its handler.
-	{one(Stopping), KKillTimer, one(Killing), onKillTimer, "timeout: SIGKILL the tree"},
+	{one(Stopping), KKillTimer, one(Killing, Exited, Failed, Restarting), onKillTimer, "timeout: SIGKILL the tree"},
 	{allBut(Stopping), KKillTimer, nil, ignore, "stale"},
 	{one(Restarting), KRestartTimer, one(Intent), onRestartTimer, "new generation"},
 	{allBut(Restarting), KRestartTimer, nil, ignore, "stale"},
@@ -158,6 +159,13 @@ var table = []row{
 	{allBut(Unknown), KRetryTimer, nil, ignore, "stale"},
 	{one(Killing), KKillRetryTimer, nil, onKillRetryTimer, "kill again"},
 	{allBut(Killing), KKillRetryTimer, nil, ignore, "stale"},
+	{one(AwaitHealthy), KHealthTimer, one(Killing, Stopping, Exited, Failed), onHealthTimer, "ready timeout: the start failed"},
+	{allBut(AwaitHealthy), KHealthTimer, nil, ignore, "stale"},
+
+	// Health check results (a box with a check, AwaitHealthy or Running).
+	{one(AwaitHealthy), KHealth, one(Running, Killing, Stopping, Exited, Failed), onHealthAwaiting, "first pass: running; unhealthy: the start failed"},
+	{one(Running), KHealth, one(Stopping, Exited), onHealthRunning, "unhealthy under on-unhealthy: stop to restart"},
+	{allBut(AwaitHealthy, Running), KHealth, nil, ignore, "stale"},
 }
 
 // index maps (phase, kind) to its row.

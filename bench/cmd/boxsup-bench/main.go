@@ -1,5 +1,5 @@
 // Command boxsup-bench measures boxsup against the physical floors of this
-// machine (design.md §8) and prints the result as a markdown table; the same
+// machine (the design's performance targets) and prints the result as a markdown table; the same
 // data goes to bench/results.json. `make bench` runs it after `make build`.
 //
 // BENCH_BOXES (default 1000) sets the number of boxes of the scale rows;
@@ -50,6 +50,7 @@ type options struct {
 	cpuProfile, blockProfile  string
 	mutexProfile, traceFile   string
 	quiet                     bool
+	peers                     peerOptions
 }
 
 func parseFlags() (options, error) {
@@ -82,6 +83,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.mutexProfile, "mutexprofile", "", "write a mutex profile of the run to this file")
 	flag.StringVar(&o.traceFile, "trace", "", "write an execution trace of the run to this file (go tool trace -pprof=syscall turns it into a profile of time blocked in system calls)")
 	flag.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	o.peers.register(envInt, &err)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -102,7 +104,7 @@ func run() error {
 		o.out = filepath.Join(root, "bench", "results.json")
 	}
 	if o.shim == "" {
-		if o.shim, err = ensureShim(root); err != nil {
+		if o.shim, err = ensureBinary(root, "boxsup-shim", "./cmd/boxsup-shim"); err != nil {
 			return err
 		}
 	}
@@ -110,6 +112,11 @@ func run() error {
 		if o.tempDir, err = defaultRunParent(); err != nil {
 			return err
 		}
+	}
+	if o.peers.list != "" && o.rows == "" {
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		return runPeers(ctx, o, root, o.shim)
 	}
 	log, err := logging.New(logging.Options{Level: o.logLevel})
 	if err != nil {
@@ -231,25 +238,25 @@ func defaultRunParent() (string, error) {
 	return dir, nil
 }
 
-// ensureShim returns MODULE/bin/boxsup-shim, building it first when it is
-// missing (a fresh clone that skipped `make build`).
-func ensureShim(root string) (string, error) {
-	shim := filepath.Join(root, "bin", "boxsup-shim")
-	if _, err := os.Stat(shim); err == nil {
-		return shim, nil
+// ensureBinary returns MODULE/bin/NAME, building it from pkg first when it
+// is missing (a fresh clone that skipped `make build`).
+func ensureBinary(root, name, pkg string) (string, error) {
+	bin := filepath.Join(root, "bin", name)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
 	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	fmt.Fprintln(os.Stderr, "building", shim)
-	cmd := exec.Command(goBin, "build", "-o", shim, "./cmd/boxsup-shim")
+	fmt.Fprintln(os.Stderr, "building", bin)
+	cmd := exec.Command(goBin, "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the shim: %w", err)
+		return "", fmt.Errorf("building %s: %w", name, err)
 	}
-	return shim, nil
+	return bin, nil
 }
 
 // startProfiles starts the profiles asked for and returns the function that

@@ -241,6 +241,14 @@ func TestInsecureClusterWorksAndWarns(t *testing.T) {
 	if got := c.ps()["plain"]; got.State != "running" || got.Node != "a" {
 		t.Fatalf("box plain: %+v", got)
 	}
+	// The commands added on the other side of the control API reach the
+	// cluster too: inspect on the box's member, events from every member.
+	if out := c.mustClient("inspect", "plain").stdout; !strings.Contains(out, `"node": "a"`) {
+		t.Fatalf("inspect of a box on a member:\n%s", out)
+	}
+	if out := c.mustClient("events", "--since", "1h", "--until", "0s").stdout; !strings.Contains(out, `"kind":"BoxReady"`) || !strings.Contains(out, `"box_id":"plain"`) {
+		t.Fatalf("the cluster's event history:\n%s", out)
+	}
 }
 
 // memberAddress is the address the member advertises, from its log.

@@ -59,6 +59,9 @@ type Config struct {
 	// Subscribe after NewSupervisor returns has missed. It is called until
 	// Shutdown.
 	OnEvent func(messages.Event)
+	// Cluster, when set, makes the supervisor a member of a boxsup cluster
+	// (see ClusterConfig and docs/CLUSTER.md).
+	Cluster *ClusterConfig
 	// EventHistory is how many of its latest events the supervisor keeps
 	// in memory, for Subscribe with EventFilter.Since and EventHistory
 	// (boxsup supervise keeps DefaultEventHistory). 0 keeps none: a
@@ -95,6 +98,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ActorRestartWindow <= 0 {
 		c.ActorRestartWindow = 10 * time.Second
+	}
+	if c.Cluster != nil {
+		cl := c.Cluster.withDefaults()
+		c.Cluster = &cl
 	}
 	return c
 }

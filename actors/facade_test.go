@@ -106,6 +106,10 @@ func TestLabelsListAndUpdate(t *testing.T) {
 	if rec, err := box.ReadState(); err != nil || rec.Labels["tier"] != "cache" {
 		t.Fatalf("state.json after Update: %+v, %v", rec, err)
 	}
+	// The root's List knows the new labels as soon as the update returned.
+	if got, err := ts.sup.List(ts.ctx(), ListOptions{Labels: "tier=cache"}); err != nil || len(got) != 1 || got[0].ID != "back" || got[0].StopTimeout != stop {
+		t.Fatalf("List(tier=cache) after Update = %+v, %v", got, err)
+	}
 	if now, _ := ts.sup.Status(ts.ctx(), "back"); now.PID != st.PID || now.State != messages.StateRunning {
 		t.Fatalf("Update touched the process: %+v", now)
 	}

@@ -40,6 +40,12 @@ type Supervisor struct {
 	ownSys  bool
 	subs    subscribers
 
+	// member and door are set when the supervisor is a cluster member
+	// (Config.Cluster; cluster_join.go).
+	member      *member
+	door        *actor.PID
+	leftCluster bool
+
 	shutting atomic.Bool
 	shutMu   sync.Mutex
 	closed   bool
@@ -62,6 +68,11 @@ const cancelWait = killWait + 5*time.Second
 // again (leaving every box as it is) and ctx's error returned.
 func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.validate(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Home == "" {
 		h, err := layout.ResolveHome()
 		if err != nil {
@@ -139,6 +150,12 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		_ = s.Shutdown(context.Background(), LeaveRunning)
 		return nil, fmt.Errorf("reconciling %s: %w", cfg.Home, err)
 	}
+	if cfg.Cluster != nil {
+		if err := s.startCluster(); err != nil {
+			_ = s.Shutdown(context.Background(), LeaveRunning)
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -155,7 +172,7 @@ func ProtoactorLogger(log logrus.FieldLogger) func(*actor.ActorSystem) *slog.Log
 		min = slog.LevelDebug
 	}
 	return func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(logging.NewSlogHandler(log.WithField("lib", "protoactor"), min))
+		return slog.New(quietRemote{logging.NewSlogHandler(log.WithField("lib", "protoactor"), min)})
 	}
 }
 
@@ -164,7 +181,10 @@ func ProtoactorLogger(log logrus.FieldLogger) func(*actor.ActorSystem) *slog.Log
 // Stop, Kill, SignalBox, Remove, Adopt, StatusRequest, ListRequest,
 // MetricsRequest, MetricsAllRequest) is answered, StartBox after the same
 // checks as Start.
-func (s *Supervisor) Root() *actor.PID { return s.rootPID }
+//
+// For a cluster member it is the member's front door (the same PID peers
+// reach at the well-known name), which claims ownership before a start.
+func (s *Supervisor) Root() *actor.PID { return s.front() }
 
 // System returns the actor system the supervisor runs in.
 func (s *Supervisor) System() *actor.ActorSystem { return s.core.system }
@@ -202,7 +222,7 @@ func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
 	defer cancel()
 	in := s.core.newInbox()
 	defer in.close()
-	s.core.root.RequestWithCustomSender(s.rootPID, msg, in.pid)
+	s.core.root.RequestWithCustomSender(s.front(), msg, in.pid)
 	select {
 	case v := <-in.ch:
 		return replyValue(v)
@@ -276,14 +296,14 @@ func (s *Supervisor) startRequest(ctx context.Context, id string, msg any) (mess
 	defer cancel()
 	in := s.core.newInbox()
 	defer in.close()
-	s.core.root.RequestWithCustomSender(s.rootPID, msg, in.pid)
+	s.core.root.RequestWithCustomSender(s.front(), msg, in.pid)
 	select {
 	case v := <-in.ch:
 		return statusOf(replyValue(v))
 	case <-rctx.Done():
 	}
 	ctxErr := done()
-	s.core.root.Send(s.rootPID, &cancelStart{id: id, caller: in.pid})
+	s.core.root.Send(s.front(), &cancelStart{id: id, caller: in.pid})
 	t := time.NewTimer(cancelWait)
 	defer t.Stop()
 	select {
@@ -331,6 +351,9 @@ func (c *core) validateStart(req *messages.StartBox) error {
 		return err
 	}
 	if err := validateHealth(req); err != nil {
+		return err
+	}
+	if err := c.checkPlacement(req); err != nil {
 		return err
 	}
 	// Detach is a supervision option; the shim learns it from its spec.
@@ -534,6 +557,9 @@ func (s *Supervisor) Shutdown(ctx context.Context, mode ShutdownMode) error {
 		return nil
 	}
 	s.shutting.Store(true)
+	if err := s.leaveCluster(ctx); err != nil {
+		s.core.log.WithError(err).Error("leaving the cluster")
+	}
 	var ctxErr error
 	if !s.stopped {
 		var err error
@@ -587,6 +613,9 @@ func (s *Supervisor) stopBoxes(ctx context.Context, mode ShutdownMode) (ctxErr, 
 // close stops the root and releases everything the supervisor holds.
 func (s *Supervisor) close() error {
 	var errs []error
+	if err := s.stopDoor(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.core.root.PoisonFuture(s.rootPID).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stopping the root supervisor: %w", err))
 	}

@@ -20,7 +20,11 @@
 //  8. restart after a crash with policy "always" and no backoff;
 //  9. applying a file of Boxes boxes vs as many Starts;
 //  10. the CPU of Boxes tcp health checks every second (health.Scheduler)
-//     vs a bare loop dialling the same listeners at the same rate.
+//     vs a bare loop dialling the same listeners at the same rate;
+//  11. Start, Stop and Metrics of a box on another cluster member (a
+//     process, over loopback with mTLS) against the local root;
+//  12. a cluster-wide ps over 3 members × ClusterBoxes boxes against the
+//     ps of one member.
 //
 // cmd/boxsup-bench runs them and renders the markdown table and
 // bench/results.json; docs/PERFORMANCE.md explains the floors.

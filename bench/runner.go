@@ -24,12 +24,14 @@ const (
 	DefaultBoxes      = 1000
 	DefaultIterations = 200
 	DefaultRounds     = 3
+	// DefaultClusterBoxes is the boxes per member of row 12.
+	DefaultClusterBoxes = 300
 )
 
 // AllRows are the row groups Run knows, in the order it runs them. The scale
 // rows come first so that the thread count of row 7 is taken in a process
 // that has not yet run anything else.
-var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9", "10"}
+var AllRows = []string{"4", "5", "7", "6", "1", "2", "3", "8", "9", "10", "11", "12"}
 
 // Config parameterises a run.
 type Config struct {
@@ -45,7 +47,13 @@ type Config struct {
 	Iterations int
 	// Rounds is how often the scale rows are repeated; 0 = DefaultRounds.
 	Rounds int
-	// Rows selects row numbers ("1".."10"); empty runs all. Rows 4, 5 and 7
+	// Boxsup is the boxsup binary, for the cluster members of rows 11–12
+	// (default: boxsup beside Shim).
+	Boxsup string
+	// ClusterBoxes is the boxes on each member of row 12; 0 =
+	// DefaultClusterBoxes.
+	ClusterBoxes int
+	// Rows selects row numbers ("1".."12"); empty runs all. Rows 4, 5 and 7
 	// share their boxes: asking for one runs the group.
 	Rows []string
 	// TempDir is where the run's homes are created; "" = os.TempDir().
@@ -68,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Rounds <= 0 {
 		c.Rounds = DefaultRounds
+	}
+	if c.ClusterBoxes <= 0 {
+		c.ClusterBoxes = DefaultClusterBoxes
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -107,6 +118,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("shim binary: %w", err)
 	}
 	cfg.Shim = shim
+	if cfg.Boxsup == "" {
+		cfg.Boxsup = filepath.Join(filepath.Dir(shim), "boxsup")
+	}
 	root, err := os.MkdirTemp(cfg.TempDir, "boxsup-bench-")
 	if err != nil {
 		return nil, err
@@ -153,6 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{[]string{"8"}, r.restartRows},
 		{[]string{"9"}, r.applyRows},
 		{[]string{"10"}, r.healthRows},
+		{[]string{"11", "12"}, r.clusterRows},
 	}
 	if err := r.warmUp(); err != nil {
 		rep.Errors = append(rep.Errors, "warm-up: "+err.Error())

@@ -99,11 +99,7 @@ func (l *Local) Status(ctx context.Context, id string) (messages.BoxStatus, erro
 
 // Inspect implements Backend.
 func (l *Local) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
-	st, err := l.sup.Status(ctx, id)
-	if err != nil {
-		return messages.BoxInspect{ID: id}, err
-	}
-	return inspect(ctx, l.sup, st), nil
+	return l.sup.Inspect(ctx, id)
 }
 
 // List implements Backend.

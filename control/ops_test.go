@@ -47,9 +47,8 @@ func TestOperationsAreListedOnce(t *testing.T) {
 		if _, ok := byMethod[m]; !ok {
 			t.Errorf("Backend.%s is not an operation of the table", m)
 		}
-		// Run, Events and Inspect are built from Start, Wait, Subscribe
-		// and Status (Inspect reads the box's files itself).
-		facade := map[string]string{"Run": "Start", "Events": "Subscribe", "Inspect": "Status"}[m]
+		// Run and Events are built from Start, Wait and Subscribe.
+		facade := map[string]string{"Run": "Start", "Events": "Subscribe"}[m]
 		if facade == "" {
 			facade = m
 		}

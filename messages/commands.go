@@ -24,6 +24,12 @@ type StartBox struct {
 	// Labels are the box's labels (Kubernetes' syntax for keys and values),
 	// shown on its status and events and selected by List and Subscribe.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Placement is how a cluster placed the box, and whether it may be
+	// re-placed on another member after its member's loss. Nil: the box
+	// belongs to the member that received the request and never moves. A
+	// supervisor that is not a cluster member refuses a StartBox that sets
+	// it.
+	Placement *Placement `json:"placement,omitempty"`
 	// HealthCheck, when set, is probed for as long as the box runs (see
 	// HealthCheck for the kinds and settings); its state shows on
 	// BoxStatus.Health and as BoxHealthy/BoxUnhealthy events. It belongs
@@ -179,7 +185,14 @@ type BoxStatus struct {
 	// state.json that was set aside, until the box is started again. Empty
 	// when nothing is. Reason includes it.
 	Damage string `json:"damage,omitempty"`
-	Err    *Error `json:"error,omitempty"`
+	// Node is the cluster member the box belongs to; empty outside a
+	// cluster.
+	Node string `json:"node,omitempty"`
+	// Unseen, set only for a box whose member does not answer (its state
+	// is then unknown), is how long ago that member was last seen alive;
+	// 0 when nobody has seen it since they started.
+	Unseen time.Duration `json:"unseen,omitempty"`
+	Err    *Error        `json:"error,omitempty"`
 }
 
 // MetricsRequest asks one box for a metrics sample; the reply is a

@@ -53,6 +53,11 @@ const (
 	// cannot apply here). The box is refused before anything is created;
 	// the message names the engine and the fields. It is also ErrBadSpec.
 	ErrUnsupported ErrorCode = "unsupported"
+	// ErrUnavailable: what the request needs is out of reach right now: the
+	// cluster's etcd (a start that needs an ownership record), a member's
+	// lease (a member that may have been cut off takes no new box), or the
+	// member that holds the box. Nothing was done; retry later.
+	ErrUnavailable ErrorCode = "unavailable"
 )
 
 // descriptions are the texts of the codes: the first part of every message.
@@ -78,6 +83,7 @@ var descriptions = map[ErrorCode]string{
 	ErrUnverified:       "box process could not be verified",
 	ErrPersist:          "state change not written to disk",
 	ErrUnsafeHome:       "unsafe home",
+	ErrUnavailable:      "unavailable",
 }
 
 // implied lists, for the codes that have them, the other errors an error of

@@ -42,7 +42,7 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 	at := time.Date(2026, 11, 27, 5, 0, 0, 123456789, time.UTC)
 	exit := ExitRecord{ExitCode: -1, Signal: "SIGKILL", Reason: "killed", FinishedAt: at, Source: SourceWait}
 	status := BoxStatus{ID: "web", State: StateRunning, Engine: EngineProcess, PID: 42, Generation: 3, Restarts: 1,
-		Detached: true, LastExit: &exit, Reason: "r", Killed: true, CreatedAt: at, StartedAt: at,
+		Detached: true, LastExit: &exit, Reason: "r", Killed: true, CreatedAt: at, StartedAt: at, Node: "a", Unseen: time.Second,
 		Err: Errorf(ErrNotFound, "%q", "web")}
 	metrics := BoxMetrics{ID: "web", PID: 42, CPUPercent: 12.5, MemoryBytes: 1 << 20, Processes: 2, DiskBytes: 4096, Uptime: 3 * time.Second, SampledAt: at}
 	hdr := EventHeader{Home: "/var/lib/boxsup", BoxID: "web", At: at, Generation: 3}
@@ -50,8 +50,13 @@ func TestEveryMessageRoundTripsThroughJSON(t *testing.T) {
 
 	cases := []any{
 		&StartBox{ID: "web", Spec: sampleSpec(), Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second,
-			Detach: true, Labels: map[string]string{"app": "web"}},
+			Detach: true, Labels: map[string]string{"app": "web"}, Placement: &Placement{Kind: PlaceHash, Node: "b", Failover: true}},
 		&StartExisting{ID: "web"},
+		&NodeInfo{Cluster: "prod", Node: "a", Address: "10.0.0.1:7400", Boxes: 2, Accepting: true, Fence: "holding",
+			Peers: []PeerSeen{{Node: "b", Unseen: time.Second}}},
+		&EventsSubscribe{Subscription: "s", Kinds: []string{"BoxReady"}, Lease: time.Minute},
+		&LogsRequest{ID: "web", Cursor: "c", Follow: true, Since: at},
+		&LogsChunk{Cursor: "c", Data: []byte("x"), EOF: true},
 		&Stop{ID: "web", Timeout: time.Second},
 		&Kill{ID: "web"},
 		&SignalBox{ID: "web", Signal: "SIGHUP"},

@@ -10,8 +10,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/boxsup/boxsup/cluster/internal/testpki"
 	"github.com/boxsup/boxsup/cluster/mtls"
+	"github.com/boxsup/boxsup/internal/testpki"
 )
 
 func TestLoadRefusesUnsafeOrWrongFiles(t *testing.T) {

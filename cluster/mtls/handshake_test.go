@@ -5,8 +5,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/boxsup/boxsup/cluster/internal/testpki"
 	"github.com/boxsup/boxsup/cluster/mtls"
+	"github.com/boxsup/boxsup/internal/testpki"
 )
 
 // serveOnce accepts one TLS connection with cfg, completes the handshake

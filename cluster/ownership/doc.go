@@ -14,6 +14,7 @@
 //	members/NODE       {"node","lease","joined_at"}      attached to the lease
 //	leases/LEASE       "NODE"                            attached to the lease
 //	boxes/ID           {"node","lease","failover",...}   not attached
+//	specs/ID           the box's StartBox (fail-over boxes), not attached
 //
 // A claim is one transaction: create boxes/ID if absent, else
 // ErrAlreadyExists. A take-over is one transaction that requires the record

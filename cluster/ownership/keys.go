@@ -35,6 +35,14 @@ type Record struct {
 	// ClaimedAt is when the current owner claimed it (the owner's clock;
 	// for humans only, never for timing).
 	ClaimedAt time.Time `json:"claimed_at"`
+	// Address is the owner's remote address when it wrote the record: a
+	// member deciding a fail-over asks there first whether the box still
+	// runs (docs/CLUSTER.md).
+	Address string `json:"address,omitempty"`
+	// Fenced says the owner stopped the box because it gave up (or lost)
+	// its lease, and will not start it again: a member deciding a
+	// fail-over need not ask the old host (docs/CLUSTER.md).
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Member is one member's registration.
@@ -59,3 +67,4 @@ func (k keys) member(node string) string { return k.members() + node }
 func (k keys) lease(l LeaseID) string    { return k.prefix + "leases/" + l.String() }
 func (k keys) boxes() string             { return k.prefix + "boxes/" }
 func (k keys) box(id string) string      { return k.boxes() + id }
+func (k keys) spec(id string) string     { return k.prefix + "specs/" + id }

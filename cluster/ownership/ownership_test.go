@@ -9,8 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/boxsup/boxsup/cluster/internal/etcdtest"
 	"github.com/boxsup/boxsup/cluster/placement"
+	"github.com/boxsup/boxsup/internal/etcdtest"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -315,5 +315,88 @@ func eventually(t *testing.T, within time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", within)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSpecLivesAndDiesWithTheRecord: a claim writes the spec in its
+// transaction, a take-over keeps it for the new owner, only the owner
+// replaces it, and a release deletes it with the record.
+func TestSpecLivesAndDiesWithTheRecord(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	store := newStore(t, cli)
+	a, b := join(t, store, "a", nil), join(t, store, "b", nil)
+	ctx := testCtx(t)
+	rec, err := a.ClaimBox(ctx, "db", ClaimOptions{Failover: true, Placement: placement.Hash, Spec: []byte(`{"v":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Address != "127.0.0.1:1" {
+		t.Fatalf("record address %q", rec.Address)
+	}
+	if got, err := store.Spec(ctx, "db"); err != nil || string(got) != `{"v":1}` {
+		t.Fatalf("spec = %q, %v", got, err)
+	}
+	if err := b.PutSpec(ctx, "db", []byte(`{"v":"b"}`)); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("spec write by another node: %v", err)
+	}
+	if err := a.PutSpec(ctx, "db", []byte(`{"v":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	expire(t, cli, a)
+	seen, err := store.Owner(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.TakeOver(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.Spec(ctx, "db"); err != nil || string(got) != `{"v":2}` {
+		t.Fatalf("spec after take-over = %q, %v", got, err)
+	}
+	if err := b.Release(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Spec(ctx, "db"); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("spec after release: %v", err)
+	}
+	// A new box of the same ID without a spec does not inherit one.
+	if _, err := b.ClaimBox(ctx, "db", ClaimOptions{Placement: placement.Node}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Spec(ctx, "db"); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("spec of a box claimed without one: %v", err)
+	}
+}
+
+// TestMarkFenced: a node marks its own records (of any session) fenced, not
+// another node's; a take-over clears the mark.
+func TestMarkFenced(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cli := srv.Client(t)
+	store := newStore(t, cli)
+	a, b := join(t, store, "a", nil), join(t, store, "b", nil)
+	ctx := testCtx(t)
+	if _, err := a.Claim(ctx, "db", true, placement.Spread); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "web", true, placement.Spread); err != nil {
+		t.Fatal(err)
+	}
+	expire(t, cli, a)
+	a2 := join(t, store, "a", nil)
+	if err := a2.MarkFenced(ctx, []string{"db", "web", "missing"}); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := store.Owner(ctx, "db")
+	web, _ := store.Owner(ctx, "web")
+	if !db.Record.Fenced || web.Record.Fenced {
+		t.Fatalf("db %+v, web %+v", db.Record, web.Record)
+	}
+	rec, err := b.TakeOver(ctx, db)
+	if err != nil || rec.Fenced || rec.Node != "b" {
+		t.Fatalf("take-over of a fenced box: %+v, %v", rec, err)
 	}
 }

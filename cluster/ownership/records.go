@@ -3,6 +3,7 @@ package ownership
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,21 +20,43 @@ import (
 // record already, whoever owns it and whether or not its owner is alive, is
 // messages.ErrAlreadyExists. A session whose lease is gone is ErrSessionOver.
 func (s *Session) Claim(ctx context.Context, id string, failover bool, kind placement.Kind) (Record, error) {
+	return s.ClaimBox(ctx, id, ClaimOptions{Failover: failover, Placement: kind})
+}
+
+// ClaimOptions describe a claimed box.
+type ClaimOptions struct {
+	Failover  bool
+	Placement placement.Kind
+	// Spec, when set, is written under specs/ID in the claim's transaction:
+	// what another member starts after a take-over. It must hold no secret
+	// in clear (etcd is not a secret store); the caller seals or refuses.
+	Spec []byte
+}
+
+// ClaimBox is Claim with the box's spec kept beside its record.
+func (s *Session) ClaimBox(ctx context.Context, id string, o ClaimOptions) (Record, error) {
 	if err := layout.ValidateID(id); err != nil {
 		return Record{}, err
 	}
-	rec := Record{Node: s.node, Lease: s.lease, Failover: failover, Placement: kind, Epoch: 1, ClaimedAt: time.Now().UTC()}
+	rec := Record{Node: s.node, Lease: s.lease, Failover: o.Failover, Placement: o.Placement, Epoch: 1,
+		ClaimedAt: time.Now().UTC(), Address: s.address}
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Record{}, err
 	}
 	k := s.store.keys
+	puts := []clientv3.Op{clientv3.OpPut(k.box(id), string(val))}
+	if o.Spec != nil {
+		puts = append(puts, clientv3.OpPut(k.spec(id), string(o.Spec)))
+	} else {
+		puts = append(puts, clientv3.OpDelete(k.spec(id))) // a leftover of an earlier box of that ID
+	}
 	resp, err := s.store.cli.Txn(ctx).
 		If(
 			clientv3.Compare(clientv3.CreateRevision(k.box(id)), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(k.lease(s.lease)), ">", 0),
 		).
-		Then(clientv3.OpPut(k.box(id), string(val))).
+		Then(puts...).
 		Else(clientv3.OpGet(k.box(id)), clientv3.OpGet(k.lease(s.lease))).
 		Commit()
 	if err != nil {
@@ -53,6 +76,46 @@ func (s *Session) Claim(ctx context.Context, id string, failover bool, kind plac
 	return Record{}, fmt.Errorf("%w: claim %s", ErrSessionOver, id)
 }
 
+// Spec returns the spec kept for box id (ClaimOptions.Spec), or
+// messages.ErrNotFound.
+func (s *Store) Spec(ctx context.Context, id string) ([]byte, error) {
+	if err := layout.ValidateID(id); err != nil {
+		return nil, err
+	}
+	resp, err := s.cli.Get(ctx, s.keys.spec(id))
+	if err != nil {
+		return nil, unavailable("read spec "+id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, messages.Errorf(messages.ErrNotFound, "box %q has no spec in the cluster", id)
+	}
+	return resp.Kvs[0].Value, nil
+}
+
+// PutSpec replaces the spec kept for a box this session owns (after an
+// update of its settings). A record owned by another node or session is
+// ErrNotOwner.
+func (s *Session) PutSpec(ctx context.Context, id string, spec []byte) error {
+	o, err := s.store.Owner(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.Record.Node != s.node || o.Record.Lease != s.lease {
+		return fmt.Errorf("%w: %s is owned by %s under lease %s", ErrNotOwner, id, o.Record.Node, o.Record.Lease)
+	}
+	resp, err := s.store.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
+		Then(clientv3.OpPut(s.store.keys.spec(id), string(spec))).
+		Commit()
+	if err != nil {
+		return unavailable("write spec "+id, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: %s", ErrChanged, id)
+	}
+	return nil
+}
+
 // Release deletes the record of a box this session owns (after the box was
 // removed). A record owned by another node or session is ErrNotOwner.
 func (s *Session) Release(ctx context.Context, id string) error {
@@ -65,13 +128,48 @@ func (s *Session) Release(ctx context.Context, id string) error {
 	}
 	resp, err := s.store.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
-		Then(clientv3.OpDelete(s.store.keys.box(id))).
+		Then(clientv3.OpDelete(s.store.keys.box(id)), clientv3.OpDelete(s.store.keys.spec(id))).
 		Commit()
 	if err != nil {
 		return unavailable("release "+id, err)
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: %s", ErrChanged, id)
+	}
+	return nil
+}
+
+// MarkFenced records, on each of this node's records among ids (of this
+// session or an earlier one), that the box was fenced: stopped here, never
+// to be started here again. Records of other nodes are left alone.
+func (s *Session) MarkFenced(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		o, err := s.store.Owner(ctx, id)
+		if errors.Is(err, messages.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if o.Record.Node != s.node || o.Record.Fenced {
+			continue
+		}
+		rec := o.Record
+		rec.Fenced = true
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		resp, err := s.store.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
+			Then(clientv3.OpPut(s.store.keys.box(id), string(val))).
+			Commit()
+		if err != nil {
+			return unavailable("mark fenced "+id, err)
+		}
+		if !resp.Succeeded {
+			return fmt.Errorf("%w: %s", ErrChanged, id)
+		}
 	}
 	return nil
 }
@@ -207,7 +305,8 @@ func (s *Session) Reclaim(ctx context.Context, keep func(Owned) bool) ([]Owned, 
 // is gone.
 func (s *Session) rewrite(ctx context.Context, seen Owned, epoch uint64, op string) (Record, error) {
 	rec := seen.Record
-	rec.Node, rec.Lease, rec.Epoch, rec.ClaimedAt = s.node, s.lease, epoch, time.Now().UTC()
+	rec.Node, rec.Lease, rec.Epoch, rec.ClaimedAt, rec.Address = s.node, s.lease, epoch, time.Now().UTC(), s.address
+	rec.Fenced = false
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Record{}, err

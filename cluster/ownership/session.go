@@ -57,10 +57,11 @@ type JoinOptions struct {
 // Session is a member's presence in the cluster: a lease, renewed every
 // TTL/3 until Close, under which the member's keys live.
 type Session struct {
-	store *Store
-	node  string
-	lease LeaseID
-	ttl   time.Duration
+	store   *Store
+	node    string
+	address string
+	lease   LeaseID
+	ttl     time.Duration
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -114,7 +115,7 @@ func (s *Store) Join(ctx context.Context, o JoinOptions) (*Session, error) {
 			"node name %q is held by a live session, %s; if that was this node before a restart, it expires within one lease TTL", o.Node, holder)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	sess := &Session{store: s, node: o.Node, lease: lease, ttl: time.Duration(grant.TTL) * time.Second, cancel: cancel, done: make(chan struct{})}
+	sess := &Session{store: s, node: o.Node, address: o.Address, lease: lease, ttl: time.Duration(grant.TTL) * time.Second, cancel: cancel, done: make(chan struct{})}
 	go sess.keepAlive(runCtx, o.OnLease)
 	return sess, nil
 }

@@ -92,9 +92,9 @@ var notMessages = map[string]bool{
 	"Entrypoint": true, "GuestRootfs": true, "NetworkConfig": true, "SecretVar": true, "Secret": true,
 	"RestartPolicy": true, "EventHeader": true, "Identity": true, "StateRecord": true,
 	"ExitRecord": true, "BoxMetrics": true, "EngineCapabilities": true, "FieldSupport": true, "LogRotation": true,
+	"Placement": true, "PeerSeen": true,
 	"HealthCheck": true, "HTTPStatusRange": true, "HealthResult": true, "BoxHealth": true,
-	// boxsup inspect's view, assembled by the control backend, not sent to an actor.
-	"BoxInspect": true, "BoxPaths": true, "Limits": true,
+	"BoxPaths": true, "Limits": true, // parts of BoxInspect
 }
 
 // TestRegistryCoversPackageMessages parses package messages and requires

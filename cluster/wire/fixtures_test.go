@@ -16,7 +16,7 @@ func samples() []any {
 	exit := messages.ExitRecord{ExitCode: -1, Signal: "SIGKILL", Reason: "killed", FinishedAt: at, Source: messages.SourceWait}
 	status := messages.BoxStatus{ID: "web", State: messages.StateRunning, Engine: messages.EngineProcess, PID: 42,
 		Generation: 3, Restarts: 1, Detached: true, LastExit: &exit, Reason: "r", Killed: true, CreatedAt: at,
-		StartedAt: at, Err: messages.Errorf(messages.ErrNotFound, "%q", "web")}
+		StartedAt: at, Node: "b", Unseen: 3 * time.Second, Err: messages.Errorf(messages.ErrNotFound, "%q", "web")}
 	metrics := messages.BoxMetrics{ID: "web", PID: 42, CPUPercent: 12.5, MemoryBytes: 1 << 20, Processes: 2,
 		DiskBytes: 4096, Uptime: 3 * time.Second, SampledAt: at}
 	hdr := messages.EventHeader{Home: "/var/lib/boxsup", BoxID: "web", At: at, Generation: 3}
@@ -36,7 +36,8 @@ func samples() []any {
 	policy := messages.RestartPolicy{Mode: messages.RestartOnFailure, MaxRestarts: 3, Window: time.Minute,
 		InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, StableAfter: 10 * time.Second, NoJitter: true}
 	return []any{
-		&messages.StartBox{ID: "web", Spec: spec, Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second},
+		&messages.StartBox{ID: "web", Spec: spec, Restart: policy, StopTimeout: 2 * time.Second, ReadyTimeout: 5 * time.Second,
+			Placement: &messages.Placement{Kind: messages.PlaceSpread, Node: "b", Failover: true}},
 		&messages.StartExisting{ID: "web"},
 		&messages.Stop{ID: "web", Timeout: time.Second},
 		&messages.Kill{ID: "web"},
@@ -48,6 +49,21 @@ func samples() []any {
 		&messages.ListRequest{},
 		&messages.MetricsRequest{ID: "web"},
 		&messages.MetricsAllRequest{},
+		&messages.NodeInfoRequest{},
+		&messages.NodeInfo{Cluster: "prod", Node: "a", Address: "10.0.0.1:7400", Boxes: 3, LiveBoxes: 2, MemAvailableBytes: 1 << 30,
+			MemTotalBytes: 2 << 30, Accepting: false, Refusal: "fenced", Fence: "fenced",
+			Peers: []messages.PeerSeen{{Node: "b", Alive: false, Unseen: 4 * time.Second}}},
+		&messages.EventsSubscribe{Subscription: "s1", Boxes: []string{"web"}, Kinds: []string{"BoxReady"}, Labels: "app=web", Lease: 30 * time.Second,
+			Since: at, Until: at.Add(time.Hour)},
+		&messages.EventsUnsubscribe{Subscription: "s1"},
+		&messages.LogsRequest{ID: "web", Cursor: "c1", Follow: true, Tail: 10, Since: at, Stream: "stdout", Timestamps: true},
+		&messages.InspectRequest{ID: "web"},
+		&messages.BoxInspect{ID: "web", Status: status, Record: &messages.StateRecord{ID: "web", State: messages.StateRunning, Generation: 3},
+			RecordError: messages.Errorf(messages.ErrCorruptFile, "x"), Spec: &messages.StartBox{ID: "web"}, SpecError: messages.Errorf(messages.ErrNotFound, "y"),
+			Cgroup: "/sys/fs/cgroup/boxsup/web", Limits: messages.Limits{CPUMillis: 500, MemoryBytes: 1 << 26, Pids: 64},
+			Enforced: &messages.Limits{Pids: 64}, EnforcedError: messages.Errorf(messages.ErrNotRunning, "z"),
+			Paths: messages.BoxPaths{Home: "/h", Dir: "/h/boxes/web", Spec: "s", State: "st", Exit: "e", ConsoleLog: "c", ShimLog: "sl", Sockets: "so"}},
+		&messages.LogsChunk{Cursor: "c1", Data: []byte("hello\n"), EOF: true, Err: messages.Errorf(messages.ErrNotFound, "x")},
 		&status,
 		&messages.ListResponse{Boxes: []messages.BoxStatus{status}},
 		&messages.MetricsResponse{Metrics: metrics, Err: messages.Errorf(messages.ErrNotRunning, "x")},

@@ -26,6 +26,9 @@ var registry = func() map[string]reflect.Type {
 		messages.StartBox{}, messages.StartExisting{}, messages.Stop{}, messages.Kill{},
 		messages.SignalBox{}, messages.Remove{}, messages.Adopt{}, messages.UpdateBox{}, messages.StatusRequest{},
 		messages.ListRequest{}, messages.MetricsRequest{}, messages.MetricsAllRequest{},
+		// Cluster requests and replies.
+		messages.NodeInfoRequest{}, messages.NodeInfo{}, messages.EventsSubscribe{}, messages.EventsUnsubscribe{},
+		messages.LogsRequest{}, messages.LogsChunk{}, messages.InspectRequest{}, messages.BoxInspect{},
 		// Replies.
 		messages.BoxStatus{}, messages.ListResponse{}, messages.MetricsResponse{},
 		messages.MetricsAllResponse{}, messages.Error{},

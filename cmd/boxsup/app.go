@@ -27,6 +27,11 @@ type app struct {
 	logFormat string
 	shim      string
 
+	// clusterFlags are the cluster flags as typed; cluster is what they
+	// and the cluster file resolve to (nil: no cluster, the home alone).
+	clusterFlags clusterFlags
+	cluster      *clusterFlags
+
 	stdout io.Writer
 	stderr io.Writer
 	log    *logrus.Logger
@@ -88,6 +93,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.logLevel, "log-level", "", "trace|debug|info|warn|error (default $BOXSUP_LOG, else warn; info for supervise)")
 	pf.StringVar(&a.logFormat, "log-format", "text", "text|json")
 	pf.StringVar(&a.shim, "shim", "", "box runner (shim) binary (default boxsup-shim beside boxsup, else on PATH)")
+	a.clusterFlags.register(pf)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(
 		a.runCommand(), a.startCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
@@ -113,6 +119,9 @@ func (a *app) setUp(cmd *cobra.Command, _ []string) error {
 		return usageError(err) // a bad --log-level or --log-format
 	}
 	a.log = log
+	if a.cluster, err = a.clusterFlags.resolve(cmd.Flags()); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -138,6 +147,9 @@ func (a *app) connect(ctx context.Context, serve bool) (control.Backend, error) 
 }
 
 func (a *app) connectWith(ctx context.Context, serve, attach bool) (control.Backend, error) {
+	if a.cluster != nil {
+		return a.connectCluster(ctx)
+	}
 	b, err := control.Connect(ctx, a.home, control.ConnectOptions{
 		Config:   a.config(),
 		Serve:    serve,

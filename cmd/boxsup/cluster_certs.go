@@ -22,7 +22,7 @@ func (a *app) clusterCommand() *cobra.Command {
 		Use:   "cluster",
 		Short: "Tools for running boxsup on many hosts",
 	}
-	cmd.AddCommand(a.clusterCertsCommand())
+	cmd.AddCommand(a.clusterCertsCommand(), a.clusterMembersCommand())
 	return cmd
 }
 

@@ -78,7 +78,13 @@ func (a *app) eventsCommand() *cobra.Command {
 // away (an error).
 func (a *app) followEvents(cmd *cobra.Command, sel control.Selection, format string) error {
 	ctx := cmd.Context()
-	b, err := control.Connect(ctx, a.home, control.ConnectOptions{Config: a.config(), RequireServer: true})
+	var b control.Backend
+	var err error
+	if a.cluster != nil {
+		b, err = a.connectCluster(ctx) // every member's events
+	} else {
+		b, err = control.Connect(ctx, a.home, control.ConnectOptions{Config: a.config(), RequireServer: true})
+	}
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/boxlog"
+	"github.com/boxsup/boxsup/cluster/client"
 	"github.com/boxsup/boxsup/layout"
 )
 
@@ -97,6 +100,9 @@ func (a *app) logs(ctx context.Context, id string, opts boxlog.Options) error {
 		return err
 	}
 	defer b.Close()
+	if cc, ok := b.(*client.Client); ok {
+		return a.clusterLogs(ctx, cc, id, opts)
+	}
 	if _, err := b.Status(ctx, id); err != nil {
 		return err
 	}
@@ -121,6 +127,21 @@ func (a *app) logs(ctx context.Context, id string, opts boxlog.Options) error {
 	if err == nil && ctx.Err() == nil {
 		err = werr // the box vanished, or the supervisor went away
 	}
+	if err != nil && ctx.Err() != nil && isContextErr(err) {
+		return nil // interrupted: as tail -f, not an error
+	}
+	return err
+}
+
+// clusterLogs prints the console of a box on a cluster member, read over
+// remote in chunks; following ends when the box is at rest.
+func (a *app) clusterLogs(ctx context.Context, c *client.Client, id string, opts boxlog.Options) error {
+	r, err := c.Logs(ctx, id, actors.LogOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Stream: opts.Stream, Timestamps: opts.Timestamps})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = io.Copy(a.stdout, r)
 	if err != nil && ctx.Err() != nil && isContextErr(err) {
 		return nil // interrupted: as tail -f, not an error
 	}

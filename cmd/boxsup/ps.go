@@ -32,6 +32,11 @@ type psRow struct {
 	MemoryBytes uint64            `json:"memory_bytes"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Health      string            `json:"health,omitempty"` // starting|healthy|unhealthy; empty without a check
+	// Node is the cluster member of the box (cluster only).
+	Node string `json:"node,omitempty"`
+	// UnseenSeconds, for a box whose member does not answer, is how long
+	// ago that member was last seen (0 when unknown).
+	UnseenSeconds float64 `json:"unseen_seconds,omitempty"`
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -68,27 +73,17 @@ func (a *app) psCommand() *cobra.Command {
 			if format == formatJSON {
 				return writeJSON(a.stdout, rows)
 			}
-			tw := newTable(a.stdout, "ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT", "LABELS")
+			header := []string{"ID", "STATE", "HEALTH", "PID", "RESTARTS", "CPU%", "MEM", "UPTIME", "EXIT", "LABELS"}
+			if a.cluster != nil {
+				header = append([]string{"ID", "NODE"}, header[1:]...)
+			}
+			tw := newTable(a.stdout, header...)
 			for _, r := range rows {
-				pid, cpu, mem, up := "-", "-", "-", "-"
-				if r.PID != 0 {
-					pid = fmt.Sprint(r.PID)
-					cpu = fmt.Sprintf("%.1f", r.CPUPercent)
-					mem = humanBytes(r.MemoryBytes)
-					up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+				cells := psCells(r)
+				if a.cluster != nil {
+					cells = append([]string{cells[0], r.Node}, cells[1:]...)
 				}
-				exit := "-"
-				if r.ExitCode != nil {
-					exit = fmt.Sprint(*r.ExitCode)
-				}
-				if r.Signal != "" {
-					exit = r.Signal
-				}
-				health := r.Health
-				if health == "" {
-					health = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.State, health, pid, r.Restarts, cpu, mem, up, exit, labelsText(r.Labels, labelsCellWidth))
+				fmt.Fprintln(tw, strings.Join(cells, "\t"))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -100,6 +95,34 @@ func (a *app) psCommand() *cobra.Command {
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "label=SELECTOR, state=STATE or id=ID; repeatable")
 	cmd.Flags().StringVar(&format, "format", formatTable, "output format: table|json")
 	return cmd
+}
+
+// psCells formats a row for the table. A box whose cluster member does not
+// answer shows how long ago that member was last seen.
+func psCells(r psRow) []string {
+	pid, cpu, mem, up := "-", "-", "-", "-"
+	if r.PID != 0 {
+		pid = fmt.Sprint(r.PID)
+		cpu = fmt.Sprintf("%.1f", r.CPUPercent)
+		mem = humanBytes(r.MemoryBytes)
+		up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+	}
+	exit := "-"
+	if r.ExitCode != nil {
+		exit = fmt.Sprint(*r.ExitCode)
+	}
+	if r.Signal != "" {
+		exit = r.Signal
+	}
+	state := r.State
+	if r.UnseenSeconds > 0 {
+		state += " (unseen " + humanDuration(time.Duration(r.UnseenSeconds*float64(time.Second))) + ")"
+	}
+	health := r.Health
+	if health == "" {
+		health = "-"
+	}
+	return []string{r.ID, state, health, pid, fmt.Sprint(r.Restarts), cpu, mem, up, exit, labelsText(r.Labels, labelsCellWidth)}
 }
 
 // psRows lists the boxes with a metrics sample for the live ones.
@@ -143,6 +166,10 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		Damage:   st.Damage,
 		Detached: st.Detached,
 		Labels:   st.Labels,
+		Node:     st.Node,
+	}
+	if st.Unseen > 0 {
+		r.UnseenSeconds = st.Unseen.Seconds()
 	}
 	if st.Health != nil {
 		r.Health = string(st.Health.State)

@@ -36,6 +36,7 @@ type runOptions struct {
 	health       healthFlags
 	labels       []string
 	format       string
+	placement    placementFlags
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -73,6 +74,9 @@ func (a *app) runCommand() *cobra.Command {
 			if err != nil {
 				return asUsageError(err)
 			}
+			if req.Placement, err = a.placementOf(&o.placement, cmd.Flags()); err != nil {
+				return err
+			}
 			defer logging.RegisterSecrets(secrets...)()
 			if o.detach {
 				return a.runDetached(cmd, req, o.format)
@@ -97,6 +101,7 @@ func (a *app) runCommand() *cobra.Command {
 	o.health.register(f)
 	f.StringArrayVar(&o.labels, "label", nil, "set a label KEY=VALUE on the box; repeatable")
 	f.StringVar(&o.format, "format", formatTable, "output format of -d: table (the ID) or json (the status)")
+	o.placement.register(f)
 	return cmd
 }
 
@@ -253,7 +258,7 @@ func (a *app) runDetached(cmd *cobra.Command, req messages.StartBox, format stri
 	if err != nil {
 		return a.startFailed(ctx, b, req.ID, err)
 	}
-	if !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
+	if a.cluster == nil && !control.Remote(b) && req.Restart.Mode != messages.RestartNo {
 		fmt.Fprintf(a.stderr, "boxsup: note: no `boxsup supervise` serves this home; box %s's restart policy applies only while a supervisor runs\n", st.ID)
 	}
 	if format == formatJSON {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/boxsup/boxsup/cluster/client"
 	"github.com/boxsup/boxsup/control"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
@@ -64,6 +65,12 @@ func (a *app) runForeground(cmd *cobra.Command, o *runOptions, req messages.Star
 	var console *consoleFollower
 	hooks := control.RunHooks{
 		Started: func(st messages.BoxStatus) {
+			if cc, ok := b.(*client.Client); ok { // on a member, maybe on another host
+				mu.Lock()
+				console = followRemoteConsole(cc, st.ID, a.stdout)
+				mu.Unlock()
+				return
+			}
 			box, err := (&layout.Home{Root: b.Home()}).Box(st.ID)
 			if err != nil {
 				return

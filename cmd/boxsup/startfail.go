@@ -29,7 +29,7 @@ func asUsageError(err error) error {
 // it is removed, and the error says so. Errors that mean no box was made
 // (a bad spec, an ID in use by another box) are returned as they are.
 func (a *app) startFailed(ctx context.Context, b control.Backend, id string, err error) error {
-	for _, untouched := range []error{messages.ErrAlreadyExists, messages.ErrInvalidID, messages.ErrBadSpec, messages.ErrUnsafeHome} {
+	for _, untouched := range []error{messages.ErrAlreadyExists, messages.ErrInvalidID, messages.ErrBadSpec, messages.ErrUnsafeHome, messages.ErrUnavailable} {
 		if errors.Is(err, untouched) {
 			return err
 		}

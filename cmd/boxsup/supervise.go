@@ -23,6 +23,7 @@ const superviseShutdownTimeout = 60 * time.Second
 func (a *app) superviseCommand() *cobra.Command {
 	var metricsAddr, config string
 	var stopOnExit bool
+	var member superviseClusterFlags
 	cmd := &cobra.Command{
 		Use:   "supervise [--metrics-addr ADDR] [--stop-on-exit] [--config FILE]",
 		Short: "Run the long-lived supervisor of the home",
@@ -39,24 +40,33 @@ func (a *app) superviseCommand() *cobra.Command {
 			"With --config FILE, apply the boxes file FILE (as boxsup apply -f FILE does) once the\n" +
 			"control socket is up, and again on each SIGHUP; the plan and outcome are logged. A file\n" +
 			"that cannot be applied at start stops the supervisor; on SIGHUP the error is logged and\n" +
-			"the supervisor goes on.",
+			"the supervisor goes on.\n\n" +
+			"With --cluster NAME --etcd URL --node NAME --advertise HOST:PORT and the TLS files\n" +
+			"(--tls-ca, --tls-cert, --tls-key; or --insecure-cluster on a test network), the\n" +
+			"supervisor is a member of a boxsup cluster: see docs/CLUSTER.md.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.supervise(metricsAddr, config, stopOnExit)
+			cluster, err := a.memberConfig(&member, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return a.supervise(metricsAddr, config, stopOnExit, cluster)
 		},
 	}
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. "+promexport.DefaultMetricsAddr+" (default: off)")
 	cmd.Flags().BoolVar(&stopOnExit, "stop-on-exit", false, "stop every box when the supervisor exits")
 	cmd.Flags().StringVar(&config, "config", "", "boxes file to apply at start and on SIGHUP")
+	member.register(cmd.Flags())
 	return cmd
 }
 
-func (a *app) supervise(metricsAddr, config string, stopOnExit bool) error {
+func (a *app) supervise(metricsAddr, config string, stopOnExit bool, cluster *actors.ClusterConfig) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	cfg := a.config()
+	cfg.Cluster = cluster
 	cfg.EventHistory = actors.DefaultEventHistory // for boxsup events --since
 	sup, err := actors.NewSupervisor(context.Background(), cfg)
 	if err != nil {
@@ -80,6 +90,9 @@ func (a *app) supervise(metricsAddr, config string, stopOnExit bool) error {
 
 	opts := control.ServerOptions{Logger: a.log}
 	fields := logrus.Fields{"home": sup.Home(), "pid": os.Getpid()}
+	if cluster != nil {
+		fields["cluster"], fields["node"] = cluster.Name, cluster.Node
+	}
 	if metricsAddr != "" {
 		exp := promexport.NewExporter(control.NewLocal(sup), 0)
 		unfollow := exp.Follow(sup)

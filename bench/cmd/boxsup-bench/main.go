@@ -44,6 +44,7 @@ func main() {
 // options are the command line, defaults from the environment.
 type options struct {
 	boxes, iterations, rounds int
+	clusterBoxes              int
 	rows, out, shim, logLevel string
 	tempDir, cgroup           string
 	cpuProfile, blockProfile  string
@@ -70,6 +71,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.boxes, "boxes", envInt("BENCH_BOXES", bench.DefaultBoxes), "boxes of the scale rows 4–7 and of row 9 (env BENCH_BOXES)")
 	flag.IntVar(&o.iterations, "iterations", envInt("BENCH_ITERATIONS", bench.DefaultIterations), "samples of the latency rows (env BENCH_ITERATIONS)")
 	flag.IntVar(&o.rounds, "rounds", envInt("BENCH_ROUNDS", bench.DefaultRounds), "rounds of the scale rows (env BENCH_ROUNDS)")
+	flag.IntVar(&o.clusterBoxes, "cluster-boxes", envInt("BENCH_CLUSTER_BOXES", bench.DefaultClusterBoxes), "boxes on each of the 3 cluster members of row 12 (env BENCH_CLUSTER_BOXES)")
 	flag.StringVar(&o.rows, "rows", "", "comma-separated rows to run, e.g. 1,2 (default all: "+strings.Join(bench.AllRows, ",")+")")
 	flag.StringVar(&o.out, "out", "", "JSON results file (default MODULE/bench/results.json)")
 	flag.StringVar(&o.shim, "shim", "", "shim binary (default MODULE/bin/boxsup-shim, built when missing)")
@@ -121,13 +123,14 @@ func run() error {
 		return err
 	}
 	cfg := bench.Config{
-		Shim:       o.shim,
-		Boxes:      o.boxes,
-		Iterations: o.iterations,
-		Rounds:     o.rounds,
-		TempDir:    o.tempDir,
-		Logger:     log,
-		Progress:   os.Stderr,
+		Shim:         o.shim,
+		Boxes:        o.boxes,
+		Iterations:   o.iterations,
+		Rounds:       o.rounds,
+		ClusterBoxes: o.clusterBoxes,
+		TempDir:      o.tempDir,
+		Logger:       log,
+		Progress:     os.Stderr,
 	}
 	if o.quiet {
 		cfg.Progress = nil
@@ -187,7 +190,7 @@ func run() error {
 // commandLine reconstructs the command with the BENCH_* environment.
 func commandLine() string {
 	var parts []string
-	for _, name := range []string{"BENCH_BOXES", "BENCH_ITERATIONS", "BENCH_ROUNDS", "BENCH_TMPDIR"} {
+	for _, name := range []string{"BENCH_BOXES", "BENCH_ITERATIONS", "BENCH_ROUNDS", "BENCH_CLUSTER_BOXES", "BENCH_TMPDIR"} {
 		if v := os.Getenv(name); v != "" {
 			parts = append(parts, name+"="+v)
 		}

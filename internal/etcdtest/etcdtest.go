@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,7 +29,7 @@ const startDeadline = 30 * time.Second
 
 // Server is one running etcd.
 type Server struct {
-	// Endpoint is the client URL, http://127.0.0.1:PORT.
+	// Endpoint is the client URL, http://HOST:PORT.
 	Endpoint string
 
 	cmd    *exec.Cmd
@@ -52,14 +53,19 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-// Start runs etcd for this test and stops it (and removes its data) in
-// t.Cleanup. It retries on a port taken between choosing and binding.
-func Start(t testing.TB) *Server {
+// Start runs etcd for this test on loopback and stops it (and removes its
+// data) in t.Cleanup. It retries on a port taken between choosing and
+// binding.
+func Start(t testing.TB) *Server { return StartOn(t, "127.0.0.1") }
+
+// StartOn is Start with etcd listening on host (an address of this
+// network namespace), for tests that reach it through interfaces they made.
+func StartOn(t testing.TB, host string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := start(bin)
+		s, err := start(bin, host)
 		if err == nil {
 			t.Cleanup(s.Stop)
 			return s
@@ -70,12 +76,12 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(bin string) (*Server, error) {
-	clientPort, err := freePort()
+func start(bin, host string) (*Server, error) {
+	clientPort, err := freePort(host)
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
+	peerPort, err := freePort(host)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +89,8 @@ func start(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
-	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	client := "http://" + net.JoinHostPort(host, strconv.Itoa(clientPort))
+	peer := "http://" + net.JoinHostPort(host, strconv.Itoa(peerPort))
 	cmd := exec.Command(bin,
 		"--name", "boxsup-test",
 		"--data-dir", filepath.Join(dir, "data"),
@@ -173,8 +179,8 @@ func (s *Server) Stop() {
 // Output returns what etcd printed, for a failing test's message.
 func (s *Server) Output() string { return s.output.String() }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}

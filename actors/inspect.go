@@ -1,23 +1,35 @@
-package control
+package actors
 
 import (
 	"context"
 
-	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
 
-// inspect assembles a box's BoxInspect from its status st, its files and,
-// for a live box, a metrics sample (the limits in force). The files are
-// read with layout's checked readers (no symbolic link followed, owner and
-// mode checked), off the box's actor: a damaged or unsafe file is reported
-// in the result and changes nothing for the box. The spec is redacted here,
-// in the supervisor's process: its secrets never reach the client.
-func inspect(ctx context.Context, sup *actors.Supervisor, st messages.BoxStatus) messages.BoxInspect {
+// Inspect returns everything known about box id: its status, its
+// state.json and spec.json as they are on disk (a file that cannot be read
+// is reported in the result, not as the error), its cgroup, paths and, for
+// a live box, the limits in force from a metrics sample. An unknown box is
+// messages.ErrNotFound.
+//
+// The files are read with layout's checked readers (no symbolic link
+// followed, owner and mode checked), off the box's actor: a damaged or
+// unsafe file is reported in the result and changes nothing for the box.
+// The spec is redacted here, in the supervisor's process: its secrets never
+// reach the caller, nor another host.
+func (s *Supervisor) Inspect(ctx context.Context, id string) (messages.BoxInspect, error) {
+	st, err := s.Status(ctx, id)
+	if err != nil {
+		return messages.BoxInspect{ID: id}, err
+	}
+	return s.inspect(ctx, st), nil
+}
+
+func (s *Supervisor) inspect(ctx context.Context, st messages.BoxStatus) messages.BoxInspect {
 	out := messages.BoxInspect{ID: st.ID, Status: st}
 	out.Status.Err = nil
-	h, err := layout.Open(sup.Home())
+	h, err := layout.Open(s.Home())
 	if err != nil {
 		out.RecordError, out.SpecError = messages.AsError(err), messages.AsError(err)
 		return out
@@ -45,7 +57,7 @@ func inspect(ctx context.Context, sup *actors.Supervisor, st messages.BoxStatus)
 		out.Limits = messages.SpecLimits(&spec.Spec)
 	}
 	if st.State.Live() {
-		m, err := sup.Metrics(ctx, st.ID)
+		m, err := s.Metrics(ctx, st.ID)
 		switch {
 		case err != nil:
 			out.EnforcedError = messages.AsError(err)

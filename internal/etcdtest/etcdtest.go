@@ -21,6 +21,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // startDeadline bounds how long a fresh etcd may take to answer; on a busy
@@ -85,7 +86,7 @@ func start(bin, host string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "boxsup-etcd-")
+	dir, err := os.MkdirTemp(memoryDir(), "boxsup-etcd-")
 	if err != nil {
 		return nil, err
 	}
@@ -203,4 +204,17 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// memoryDir is where etcd keeps its data: /dev/shm when it is a writable
+// tmpfs, else the default temporary directory. etcd 3.4 fsyncs its WAL on
+// every write and cannot be told not to; on a disk that other tests keep
+// busy an fsync can stall for seconds, longer than the 2 s leases of the
+// cluster tests, and a stalled etcd expires every member's lease at once.
+func memoryDir() string {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err == nil && st.Type == unix.TMPFS_MAGIC && unix.Access("/dev/shm", unix.W_OK) == nil {
+		return "/dev/shm"
+	}
+	return ""
 }

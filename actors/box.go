@@ -177,6 +177,10 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 	a.entry.persist.attach(inc, func(ev lifecycle.Event) { a.deliverAs(inc, ev) })
 	a.entry.mu.Lock()
 	fresh := a.entry.fresh
+	// Only the first incarnation of a new box waits for its createBox; one
+	// restarted after a panic loads the box like any other and adopts its
+	// shim.
+	a.entry.fresh = false
 	a.entry.mu.Unlock()
 	a.m = lifecycle.New(a.id, a.core.home.Root, fresh, boxEnv{cgroup: a.cgroup}, &a.entry.history)
 	if fresh {

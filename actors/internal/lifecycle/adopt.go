@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/boxsup/boxsup/messages"
@@ -147,7 +148,9 @@ func onAdopted(m *Machine, ev Event) Phase {
 	exit := e.Exit
 	switch {
 	case e.Outcome == Mismatch:
-		exit = m.lostExit("pid recycled by another process")
+		// Said without the other process's details (its command line is
+		// not the box owner's to read in a status).
+		exit = m.lostExit(fmt.Sprintf("pid %d is not this box's shim (the pid was recycled, or state.json altered)", m.rec.Identity.PID))
 	case !exit.Known() && m.rec.Identity.Zero() && m.rec.State == messages.StateStarting:
 		exit = m.lostExit("start interrupted before its shim ran")
 	case !exit.Known() && m.rec.Identity.Zero():

@@ -40,6 +40,8 @@ type persister struct {
 	wake     chan struct{}
 	wg       sync.WaitGroup
 	failures int
+	// lastTried: the attempt made after close (the last one) has begun.
+	lastTried bool
 	// failedInc and failedSeq name the last record whose failure was
 	// reported: its retries are not reported again.
 	failedInc, failedSeq uint64
@@ -102,14 +104,16 @@ func (p *persister) drain() {
 	for {
 		p.mu.Lock()
 		rec, seq, inc := p.next, p.nextSeq, p.nextInc
-		if rec == nil || p.closed && (p.failures > 0 || p.dropped) {
-			// Nothing left, or closed while the disk refuses: a closed
-			// writer still lands what it was given, but retries no more
-			// (and writes nothing for a removed box).
+		if rec == nil || p.closed && (p.lastTried || p.dropped) {
+			// Nothing left, or closed and the last attempt made: a closed
+			// writer tries once more to land what it was given (a refusal
+			// may have passed), but does not go on retrying (and writes
+			// nothing for a removed box).
 			p.running = false
 			p.mu.Unlock()
 			return
 		}
+		p.lastTried = p.closed
 		p.next = nil
 		p.mu.Unlock()
 
@@ -162,9 +166,10 @@ func (p *persister) backoff(failures int) {
 }
 
 // close stops the writer once the newest record submitted has been written
-// (one more attempt, not the retries: a disk that keeps refusing must not
-// hold up a shutdown); the goroutine has returned when close does. It
-// reports whether a record was left unwritten (the caller says so).
+// (one more attempt, even after failures, but no retries: a disk that
+// keeps refusing must not hold up a shutdown); the goroutine has returned
+// when close does. It reports whether a record was left unwritten (the
+// caller says so).
 func (p *persister) close() (lost bool) {
 	p.mu.Lock()
 	p.closed = true

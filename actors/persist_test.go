@@ -79,3 +79,32 @@ func TestPersisterDropWritesNothingMore(t *testing.T) {
 		t.Errorf("state.json after drop: %+v, %v; want only the write in flight", rec, err)
 	}
 }
+
+// TestPersisterCloseTriesOnceMoreAfterAFailure: a record whose write failed
+// (and waits for its retry) gets one more attempt at close, which lands it
+// when the cause has passed (a process short of file descriptors that
+// raised its limit), instead of being given up.
+func TestPersisterCloseTriesOnceMoreAfterAFailure(t *testing.T) {
+	t.Parallel()
+	home, err := layout.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := home.Box("disk") // not created yet: a write fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := make(chan error, 16)
+	p := newPersister(box, func(f func()) { f(); attempts <- nil })
+	p.submit(1, 1, messages.StateRecord{ID: "disk", State: messages.StateRunning})
+	<-attempts // the write failed: the writer waits to retry
+	if err := box.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if p.close() {
+		t.Errorf("close reported the record lost; its last attempt could land it")
+	}
+	if rec, err := box.ReadState(); err != nil || rec.State != messages.StateRunning {
+		t.Errorf("state.json after close: %+v, %v", rec, err)
+	}
+}

@@ -16,6 +16,20 @@ func onLoaded(m *Machine, ev Event) Phase {
 	m.initial = true
 	m.opts = e.Opts
 	m.opts.Startable = e.SpecErr == nil
+	if err := unreadable(e.RecErr, e.SpecErr); err != nil {
+		// The files could not be read right now (EMFILE, ENOMEM, ...): a
+		// transient error says nothing about the box. Nothing is decided,
+		// nothing written over a record that is only unreadable: the box
+		// is unknown until they are read again. Its process stays killable
+		// through the box's cgroup.
+		m.reload = true
+		m.rec = messages.StateRecord{ID: m.id, Reason: "unverified: reading its files: " + err.Error()}
+		m.opts.Detach = true // unsaid: a box outlives the supervisor
+		if e.SpecErr == nil {
+			m.opts.Detach = e.Opts.Detach
+		}
+		return m.becomeUnknown(err)
+	}
 	var specNote string
 	if e.SpecErr != nil {
 		// Without its spec the box is still the box, but it cannot be
@@ -116,7 +130,26 @@ func onRetryTimer(m *Machine, ev Event) Phase {
 	if ev.(RetryTimer).Gen != m.rec.Generation {
 		return m.phase
 	}
+	if m.reload {
+		m.reload = false
+		m.emit(Load{})
+		return Loading
+	}
 	return m.beginVerify(adoptRetry, 0)
+}
+
+// unreadable returns the first of errs that says a file could not be read
+// right now, rather than that it is missing (fs.ErrNotExist) or damaged (a
+// typed *messages.Error: corrupt, unsafe): only those two are facts to act
+// on.
+func unreadable(errs ...error) error {
+	for _, err := range errs {
+		var typed *messages.Error
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &typed) {
+			return err
+		}
+	}
+	return nil
 }
 
 func onStaleAdopted(m *Machine, ev Event) Phase {

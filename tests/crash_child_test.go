@@ -3,11 +3,13 @@ package tests
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +50,7 @@ const (
 var childModes = map[string]func() int{
 	"reaper": runReaper,
 	"storm":  runStorm,
+	"nofile": runNoFile,
 }
 
 // childConfig is the supervisor configuration of a child process.
@@ -224,4 +227,108 @@ func killAndWait(t *testing.T, pid int) {
 	eventually(t, "the killed child to be reaped", func() (bool, string) {
 		return id.gone(), "still there"
 	})
+}
+
+// runNoFile opens a supervisor with RLIMIT_NOFILE lowered to childLimitEnv
+// on a home whose boxes all run, prints what List says ("list JSON"), and
+// acts on the first box reported unknown: with box cgroups, it stops it
+// (once the box has taken the Stop, the limit is raised again, so that the
+// kill and the state writes can go through) and prints "stop JSON"; without,
+// it prints the answers to Stop, Kill and Remove(force) ("stop", "kill",
+// "rm"), which must refuse. Then it raises the limit, shuts down with
+// LeaveRunning and prints "bye".
+func runNoFile() int {
+	var saved unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &saved); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	limit, _ := strconv.ParseUint(os.Getenv(childLimitEnv), 10, 64)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: saved.Max}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	restore := func() { _ = unix.Setrlimit(unix.RLIMIT_NOFILE, &saved) }
+	cfg, err := childConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	sup, err := actors.NewSupervisor(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NewSupervisor:", err)
+		return 1
+	}
+	list, err := sup.List(ctx, actors.ListOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "List:", err)
+		return 1
+	}
+	say("list %s", mustJSON(list))
+	target := ""
+	for _, st := range list {
+		if st.State == messages.StateUnknown {
+			target = st.ID
+			break
+		}
+	}
+	if target != "" && cfg.Cgroup != shimproc.CgroupOff {
+		type result struct {
+			Status messages.BoxStatus
+			Err    string
+		}
+		done := make(chan result, 1)
+		go func() {
+			st, err := sup.Stop(ctx, target, 10*time.Second)
+			done <- result{st, errString(err)}
+		}()
+		for {
+			st, err := sup.Status(ctx, target)
+			if err != nil || st.State != messages.StateUnknown {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		restore()
+		say("stop %s", mustJSON(<-done))
+	} else if target != "" {
+		for _, c := range []struct {
+			name string
+			call func() (messages.BoxStatus, error)
+		}{
+			{"stop", func() (messages.BoxStatus, error) { return sup.Stop(ctx, target, 10*time.Second) }},
+			{"kill", func() (messages.BoxStatus, error) { return sup.Kill(ctx, target) }},
+			{"rm", func() (messages.BoxStatus, error) { return sup.Remove(ctx, target, true) }},
+		} {
+			st, err := c.call()
+			say("%s %s", c.name, mustJSON(struct {
+				Status messages.BoxStatus
+				Err    string
+			}{st, errString(err)}))
+		}
+	}
+	restore()
+	if err := sup.Shutdown(ctx, actors.LeaveRunning); err != nil {
+		fmt.Fprintln(os.Stderr, "Shutdown:", err)
+		return 1
+	}
+	say("bye")
+	return 0
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

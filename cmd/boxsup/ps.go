@@ -32,6 +32,9 @@ type psRow struct {
 	MemoryBytes uint64            `json:"memory_bytes"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Health      string            `json:"health,omitempty"` // starting|healthy|unhealthy; empty without a check
+	// sampled: CPUPercent and MemoryBytes come from a sample (a box whose
+	// process is unknown, or that exited meanwhile, has none).
+	sampled bool
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -73,9 +76,11 @@ func (a *app) psCommand() *cobra.Command {
 				pid, cpu, mem, up := "-", "-", "-", "-"
 				if r.PID != 0 {
 					pid = fmt.Sprint(r.PID)
+					up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+				}
+				if r.sampled {
 					cpu = fmt.Sprintf("%.1f", r.CPUPercent)
 					mem = humanBytes(r.MemoryBytes)
-					up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
 				}
 				exit := "-"
 				if r.ExitCode != nil {
@@ -161,6 +166,7 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		}
 		r.CPUPercent = m.CPUPercent
 		r.MemoryBytes = m.MemoryBytes
+		r.sampled = m.ID == st.ID
 	} else {
 		r.PID = 0
 	}

@@ -230,13 +230,16 @@ func killAndWait(t *testing.T, pid int) {
 }
 
 // runNoFile opens a supervisor with RLIMIT_NOFILE lowered to childLimitEnv
-// on a home whose boxes all run, prints what List says ("list JSON"), and
-// acts on the first box reported unknown: with box cgroups, it stops it
+// on a home whose boxes all run, then lowers it to the descriptors in use
+// (closeFDTable), prints what List says ("list JSON"), and acts on the
+// first box reported unknown whose record it read: with box cgroups, it
+// stops it
 // (once the box has taken the Stop, the limit is raised again, so that the
 // kill and the state writes can go through) and prints "stop JSON"; without,
 // it prints the answers to Stop, Kill and Remove(force) ("stop", "kill",
-// "rm"), which must refuse. Then it raises the limit, shuts down with
-// LeaveRunning and prints "bye".
+// "rm"), which must refuse. A box whose files it could not read is
+// stopped too ("stop-unread"), which must refuse in both cases. Then it
+// raises the limit, shuts down with LeaveRunning and prints "bye".
 func runNoFile() int {
 	var saved unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &saved); err != nil {
@@ -261,18 +264,37 @@ func runNoFile() int {
 		fmt.Fprintln(os.Stderr, "NewSupervisor:", err)
 		return 1
 	}
+	// Descriptors the boot used briefly are free again: without this, an
+	// unknown box's next verification could succeed between List and the
+	// request aimed at it, and the request would meet a running box.
+	if err := closeFDTable(saved.Max); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	list, err := sup.List(ctx, actors.ListOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "List:", err)
 		return 1
 	}
 	say("list %s", mustJSON(list))
-	target := ""
+	// The first box whose process could not be verified (its record was
+	// read: it names a pid), and the first whose files could not be read.
+	target, unread := "", ""
 	for _, st := range list {
-		if st.State == messages.StateUnknown {
+		switch {
+		case st.State != messages.StateUnknown:
+		case st.PID != 0 && target == "":
 			target = st.ID
-			break
+		case st.PID == 0 && unread == "":
+			unread = st.ID
 		}
+	}
+	if unread != "" {
+		st, err := sup.Stop(ctx, unread, 10*time.Second)
+		say("stop-unread %s", mustJSON(struct {
+			Status messages.BoxStatus
+			Err    string
+		}{st, errString(err)}))
 	}
 	if target != "" && cfg.Cgroup != shimproc.CgroupOff {
 		type result struct {
@@ -316,6 +338,20 @@ func runNoFile() int {
 	}
 	say("bye")
 	return 0
+}
+
+// closeFDTable lowers RLIMIT_NOFILE to the lowest descriptor number not in
+// use, so that no new descriptor can be opened (a descriptor gets the
+// lowest free number, which the limit must exceed). It opens nothing.
+func closeFDTable(max uint64) error {
+	low := 0
+	for {
+		if _, err := unix.FcntlInt(uintptr(low), unix.F_GETFD, 0); err != nil {
+			break // EBADF: free
+		}
+		low++
+	}
+	return unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(low), Max: max})
 }
 
 func mustJSON(v any) string {

@@ -145,7 +145,7 @@ func TestTransientErrorsAtAdoptionAreNotVerdicts(t *testing.T) {
 				switch st.State {
 				case messages.StateRunning:
 				case messages.StateUnknown:
-					if unknown == "" {
+					if unknown == "" && st.PID != 0 {
 						unknown = st.ID
 					}
 					if !strings.Contains(st.Reason, "too many open files") {
@@ -160,7 +160,15 @@ func TestTransientErrorsAtAdoptionAreNotVerdicts(t *testing.T) {
 				t.Errorf("the child listed %d boxes, want %d", len(list), transientBoxes)
 			}
 			if unknown == "" {
-				t.Fatalf("no box was unknown: the file descriptor limit was never hit (%v)", states)
+				t.Fatalf("no box was unknown with its record read: the file descriptor limit was never hit (%v)", states)
+			}
+			if raw, ok := replies["stop-unread"]; ok {
+				// A box whose files could not be read: nothing is known
+				// of it, and Stop refuses.
+				var rep childReply
+				if err := json.Unmarshal([]byte(raw), &rep); err != nil || !strings.Contains(rep.Err, "unverified") {
+					t.Errorf("Stop of a box whose files could not be read: %s (%v); want ErrUnverified", raw, err)
+				}
 			}
 
 			stopped := map[string]bool{}

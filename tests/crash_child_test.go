@@ -231,9 +231,9 @@ func killAndWait(t *testing.T, pid int) {
 
 // runNoFile opens a supervisor with RLIMIT_NOFILE lowered to childLimitEnv
 // on a home whose boxes all run, then lowers it to the descriptors in use
-// (closeFDTable), prints what List says ("list JSON"), and acts on the
-// first box reported unknown whose record it read: with box cgroups, it
-// stops it
+// (closeFDTable), prints what List says ("list JSON"), and acts on a box
+// that is unknown at that moment and whose record it read: with box
+// cgroups, it stops it
 // (once the box has taken the Stop, the limit is raised again, so that the
 // kill and the state writes can go through) and prints "stop JSON"; without,
 // it prints the answers to Stop, Kill and Remove(force) ("stop", "kill",
@@ -277,58 +277,60 @@ func runNoFile() int {
 		return 1
 	}
 	say("list %s", mustJSON(list))
-	// The first box whose process could not be verified (its record was
-	// read: it names a pid), and the first whose files could not be read.
-	target, unread := "", ""
-	for _, st := range list {
-		switch {
-		case st.State != messages.StateUnknown:
-		case st.PID != 0 && target == "":
-			target = st.ID
-		case st.PID == 0 && unread == "":
-			unread = st.ID
-		}
-	}
-	if unread != "" {
-		st, err := sup.Stop(ctx, unread, 10*time.Second)
-		say("stop-unread %s", mustJSON(struct {
-			Status messages.BoxStatus
-			Err    string
-		}{st, errString(err)}))
-	}
-	if target != "" && cfg.Cgroup != shimproc.CgroupOff {
-		type result struct {
-			Status messages.BoxStatus
-			Err    string
-		}
-		done := make(chan result, 1)
-		go func() {
-			st, err := sup.Stop(ctx, target, 10*time.Second)
-			done <- result{st, errString(err)}
-		}()
-		for {
-			st, err := sup.Status(ctx, target)
-			if err != nil || st.State != messages.StateUnknown {
-				break
+	// pick closes the descriptor table again (a descriptor that was in
+	// use at the first closing may have been freed since) and returns a box
+	// that is unknown right now, its record read (it names a pid) or not.
+	pick := func(recordRead bool) string {
+		_ = closeFDTable(saved.Max)
+		list, _ := sup.List(ctx, actors.ListOptions{})
+		for _, st := range list {
+			if st.State != messages.StateUnknown || (st.PID != 0) != recordRead {
+				continue
 			}
-			time.Sleep(time.Millisecond)
+			if now, err := sup.Status(ctx, st.ID); err == nil && now.State == messages.StateUnknown {
+				return st.ID
+			}
 		}
-		restore()
-		say("stop %s", mustJSON(<-done))
-	} else if target != "" {
+		return ""
+	}
+	type reply struct {
+		Status messages.BoxStatus
+		Err    string
+	}
+	if unread := pick(false); unread != "" {
+		st, err := sup.Stop(ctx, unread, 10*time.Second)
+		say("stop-unread %s", mustJSON(reply{st, errString(err)}))
+	}
+	if cfg.Cgroup != shimproc.CgroupOff {
+		if target := pick(true); target != "" {
+			done := make(chan reply, 1)
+			go func() {
+				st, err := sup.Stop(ctx, target, 10*time.Second)
+				done <- reply{st, errString(err)}
+			}()
+			for {
+				st, err := sup.Status(ctx, target)
+				if err != nil || st.State != messages.StateUnknown {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			restore()
+			say("stop %s", mustJSON(<-done))
+		}
+	} else {
 		for _, c := range []struct {
 			name string
-			call func() (messages.BoxStatus, error)
+			call func(id string) (messages.BoxStatus, error)
 		}{
-			{"stop", func() (messages.BoxStatus, error) { return sup.Stop(ctx, target, 10*time.Second) }},
-			{"kill", func() (messages.BoxStatus, error) { return sup.Kill(ctx, target) }},
-			{"rm", func() (messages.BoxStatus, error) { return sup.Remove(ctx, target, true) }},
+			{"stop", func(id string) (messages.BoxStatus, error) { return sup.Stop(ctx, id, 10*time.Second) }},
+			{"kill", func(id string) (messages.BoxStatus, error) { return sup.Kill(ctx, id) }},
+			{"rm", func(id string) (messages.BoxStatus, error) { return sup.Remove(ctx, id, true) }},
 		} {
-			st, err := c.call()
-			say("%s %s", c.name, mustJSON(struct {
-				Status messages.BoxStatus
-				Err    string
-			}{st, errString(err)}))
+			if target := pick(true); target != "" {
+				st, err := c.call(target)
+				say("%s %s", c.name, mustJSON(reply{st, errString(err)}))
+			}
 		}
 	}
 	restore()

@@ -181,9 +181,9 @@ func TestTransientErrorsAtAdoptionAreNotVerdicts(t *testing.T) {
 				// exhausted descriptors before the child raised its limit.
 				if stop.Err != "" && !strings.Contains(stop.Err, "not written") || stop.Status.State != messages.StateExited ||
 					stop.Status.LastExit == nil || stop.Status.LastExit.Reason != "killed while unverified" {
-					t.Errorf("Stop of the unknown box %s: %+v (%s); want it killed through its cgroup", unknown, stop.Status, stop.Err)
+					t.Errorf("Stop of the unknown box %s: %+v (%s); want it killed through its cgroup", stop.Status.ID, stop.Status, stop.Err)
 				}
-				stopped[unknown] = true
+				stopped[stop.Status.ID] = true
 			} else {
 				for _, call := range []string{"stop", "kill", "rm"} {
 					var rep childReply
@@ -191,7 +191,7 @@ func TestTransientErrorsAtAdoptionAreNotVerdicts(t *testing.T) {
 						t.Fatalf("the child's %s: %v: %q", call, err, replies[call])
 					}
 					if !strings.Contains(rep.Err, "unverified") {
-						t.Errorf("%s of the unknown box %s without a cgroup: %+v (%q); want it refused with ErrUnverified", call, unknown, rep.Status, rep.Err)
+						t.Errorf("%s of the unknown box %s without a cgroup: %+v (%q); want it refused with ErrUnverified", call, rep.Status.ID, rep.Status, rep.Err)
 					}
 				}
 			}

@@ -3,7 +3,6 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -177,12 +176,23 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 	a.entry.persist.attach(inc, func(ev lifecycle.Event) { a.deliverAs(inc, ev) })
 	a.entry.mu.Lock()
 	fresh := a.entry.fresh
+	// Only the first incarnation of a new box waits for its createBox; one
+	// restarted after a panic loads the box like any other and adopts its
+	// shim.
+	a.entry.fresh = false
 	a.entry.mu.Unlock()
 	a.m = lifecycle.New(a.id, a.core.home.Root, fresh, boxEnv{cgroup: a.cgroup}, &a.entry.history)
-	if fresh {
-		return
+	if !fresh {
+		a.load()
 	}
-	box, p, self := a.box, a.entry.persist, a.self
+}
+
+// load reads the box's spec.json and state.json off the actor goroutine
+// and reports them as a loaded message. A state.json that is damaged (its
+// content refused: a typed error) is set aside for inspection; one that
+// could not be read right now (EMFILE, ...) is left as it is.
+func (a *boxActor) load() {
+	inc, box, p, self := a.inc, a.box, a.entry.persist, a.self
 	a.core.goHelper(func() {
 		m := &loaded{inc: inc}
 		a.core.withIO(func() {
@@ -193,7 +203,8 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 				// in flight, or failing): it is the truth.
 				m.ev.Rec, m.ev.RecErr = latest, nil
 			}
-			if m.ev.RecErr != nil && !errors.Is(m.ev.RecErr, fs.ErrNotExist) {
+			var damaged *messages.Error
+			if errors.As(m.ev.RecErr, &damaged) {
 				if aside, err := box.SetAsideState(); err == nil && aside != "" {
 					a.log.WithField("kept_as", aside).Warn("state.json is damaged; kept for inspection")
 					m.ev.RecErr = fmt.Errorf("%w (kept as %s)", m.ev.RecErr, filepath.Base(aside))
@@ -201,7 +212,16 @@ func (a *boxActor) onStarted(ctx actor.Context) {
 			}
 		})
 		m.ev.Opts = optionsOf(m.spec)
-		a.core.root.Send(self, m)
+		send := func(ev lifecycle.Event) {
+			if l, ok := ev.(lifecycle.Loaded); ok {
+				a.core.root.Send(self, &loaded{inc: inc, spec: m.spec, ev: l})
+			}
+		}
+		if h := a.core.hooks; h != nil && h.deliver != nil {
+			h.deliver(a.id, m.ev, send) // a test may replace what was read
+			return
+		}
+		send(m.ev)
 	})
 }
 

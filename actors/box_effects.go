@@ -19,6 +19,8 @@ import (
 // do carries out one effect of the machine.
 func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 	switch e := e.(type) {
+	case lifecycle.Load:
+		a.load()
 	case lifecycle.CreateBox:
 		a.create()
 	case lifecycle.Persist:

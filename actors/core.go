@@ -110,7 +110,7 @@ func (c *core) dropEntry(id string) {
 	c.mu.Unlock()
 	if e != nil {
 		e.setKeepalive(0, nil)
-		e.persist.close()
+		e.persist.drop()
 	}
 }
 

@@ -21,7 +21,8 @@ import (
 // (a full disk) is reported once per record, so that whoever waits for that
 // record hears of the failure (a Stop is answered with ErrPersist beside its
 // final status rather than not at all), and retried with backoff until it
-// lands or the persister is closed: nothing the actor decided is dropped.
+// lands or the persister is closed: nothing the actor decided is dropped,
+// and a record still pending at close is written before close returns.
 type persister struct {
 	box layout.Box
 	io  func(func()) // runs blocking I/O in a bounded slot
@@ -35,9 +36,12 @@ type persister struct {
 	nextInc  uint64
 	running  bool
 	closed   bool
+	dropped  bool // closed for a removed box: nothing more is written
 	wake     chan struct{}
 	wg       sync.WaitGroup
 	failures int
+	// lastTried: the attempt made after close (the last one) has begun.
+	lastTried bool
 	// failedInc and failedSeq name the last record whose failure was
 	// reported: its retries are not reported again.
 	failedInc, failedSeq uint64
@@ -100,11 +104,16 @@ func (p *persister) drain() {
 	for {
 		p.mu.Lock()
 		rec, seq, inc := p.next, p.nextSeq, p.nextInc
-		if rec == nil || p.closed {
+		if rec == nil || p.closed && (p.lastTried || p.dropped) {
+			// Nothing left, or closed and the last attempt made: a closed
+			// writer tries once more to land what it was given (a refusal
+			// may have passed), but does not go on retrying (and writes
+			// nothing for a removed box).
 			p.running = false
 			p.mu.Unlock()
 			return
 		}
+		p.lastTried = p.closed
 		p.next = nil
 		p.mu.Unlock()
 
@@ -129,13 +138,13 @@ func (p *persister) drain() {
 			p.failures = 0
 			p.failedInc, p.failedSeq = 0, 0
 		}
-		target, ack := p.inc, p.ack
+		target, ack, closed := p.inc, p.ack, p.closed
 		p.mu.Unlock()
 
-		if target == inc && ack != nil && report {
+		if target == inc && ack != nil && report && !closed {
 			ack(lifecycle.Persisted{Seq: seq, Err: err})
 		}
-		if err != nil {
+		if err != nil && !closed {
 			p.backoff(failures)
 		}
 	}
@@ -156,18 +165,30 @@ func (p *persister) backoff(failures int) {
 	}
 }
 
-// close stops the writer: a record not yet written is given up (the caller
-// logs it) and the goroutine has returned when close does. It reports
-// whether a record was left unwritten.
+// close stops the writer once the newest record submitted has been written
+// (one more attempt, even after failures, but no retries: a disk that
+// keeps refusing must not hold up a shutdown); the goroutine has returned
+// when close does. It reports whether a record was left unwritten (the
+// caller says so).
 func (p *persister) close() (lost bool) {
 	p.mu.Lock()
 	p.closed = true
-	lost = p.next != nil || p.failures > 0
 	select {
-	case p.wake <- struct{}{}:
+	case p.wake <- struct{}{}: // cut a retry's backoff short
 	default:
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-	return lost
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next != nil || p.failures > 0
+}
+
+// drop stops the writer of a box that was removed: a pending record is
+// moot (its directory is gone) and is not written.
+func (p *persister) drop() {
+	p.mu.Lock()
+	p.dropped = true
+	p.mu.Unlock()
+	p.close()
 }

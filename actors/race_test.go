@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,5 +343,72 @@ func TestDeadlinesMatchTheContext(t *testing.T) {
 	_, err := ts.sup.Stop(context.Background(), "deaf", 10*time.Second) // no deadline: RequestTimeout
 	if !errors.Is(err, messages.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop past RequestTimeout = %v, want ErrTimeout that matches context.DeadlineExceeded", err)
+	}
+}
+
+// TestUnreadableFilesDecideNothing: a box whose state.json cannot be read
+// right now (EMFILE, forced by the hook on the first load) is unknown: its
+// record is neither set aside nor written over, Stop and Remove(force)
+// refuse with ErrUnverified and signal nothing, and once the files are read
+// again its shim is adopted, unchanged (issue: the record was taken for
+// damaged, and the shim, found again, was recorded afresh: spawn token,
+// creation time and restart count lost).
+func TestUnreadableFilesDecideNothing(t *testing.T) {
+	t.Parallel()
+	first := newTestSup(t)
+	s := spec("/bin/sleep", "300")
+	s.Detach = true
+	st, err := first.sup.Start(first.ctx(), messages.StartBox{ID: "unread", Spec: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := procOf(t, st.PID)
+	box, _ := first.sup.core.home.Box("unread")
+	if err := first.sup.Shutdown(first.ctx(), LeaveRunning); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(box.StatePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var unreadable atomic.Bool
+	unreadable.Store(true)
+	g := &gate{decide: func(_ string, ev lifecycle.Event, send func(lifecycle.Event), g *gate) bool {
+		l, ok := ev.(lifecycle.Loaded)
+		if !ok || !unreadable.Load() {
+			return false
+		}
+		l.Rec, l.RecErr = messages.StateRecord{}, fmt.Errorf("read %s: %w", box.StatePath(), syscall.EMFILE)
+		send(l)
+		return true
+	}}
+	ts := newTestSup(t, func(c *Config) { c.Home = first.sup.Home(); c.hooks = g.hooks() })
+	if st, err := ts.sup.Status(ts.ctx(), "unread"); err != nil || st.State != messages.StateUnknown || !strings.Contains(st.Reason, "too many open files") {
+		t.Fatalf("a box whose state.json could not be read: %+v, %v; want unknown, saying why", st, err)
+	}
+	for what, call := range map[string]func() error{
+		"Stop":          func() error { _, err := ts.sup.Stop(ts.ctx(), "unread", time.Second); return err },
+		"Kill":          func() error { _, err := ts.sup.Kill(ts.ctx(), "unread"); return err },
+		"Remove(force)": func() error { _, err := ts.sup.Remove(ts.ctx(), "unread", true); return err },
+	} {
+		if err := call(); !errors.Is(err, messages.ErrUnverified) {
+			t.Errorf("%s of a box whose files could not be read = %v, want ErrUnverified", what, err)
+		}
+	}
+	if !shim.alive() {
+		t.Fatalf("the shim was signalled")
+	}
+	if now, err := os.ReadFile(box.StatePath()); err != nil || !bytes.Equal(now, before) {
+		t.Fatalf("state.json changed (%v):\nwas %s\nnow %s", err, before, now)
+	}
+
+	unreadable.Store(false) // the next read, verified again with backoff, succeeds
+	eventually(t, "the box to be adopted once its files are read", func() bool {
+		st, err := ts.sup.Status(ts.ctx(), "unread")
+		return err == nil && st.State == messages.StateRunning && st.PID == shim.pid
+	})
+	if now, err := os.ReadFile(box.StatePath()); err != nil || !bytes.Equal(now, before) {
+		t.Errorf("state.json rewritten by the adoption (%v):\nwas %s\nnow %s", err, before, now)
 	}
 }

@@ -14,8 +14,8 @@ import (
 // by box ID, answers List from a status cache the boxes keep current,
 // restarts box actors that panic (HandleFailure), and on every start
 // (supervisor boot, or its own restart after a panic) spawns one box actor
-// per box directory, each of which reconciles itself. Every message of
-// package messages sent to it is answered.
+// per box directory, each of which reconciles itself. Every request of
+// package messages sent to it, by pointer or by value, is answered.
 type rootSupervisor struct {
 	core        *core
 	children    map[string]*actor.PID
@@ -49,11 +49,12 @@ func newRoot(c *core) *rootSupervisor {
 
 // Receive implements actor.Actor.
 func (r *rootSupervisor) Receive(ctx actor.Context) {
-	if !r.booted && isRequest(ctx.Message()) {
-		r.deferred = append(r.deferred, deferredRequest{msg: ctx.Message(), sender: ctx.Sender()})
+	msg := pointerForm(ctx.Message())
+	if !r.booted && isRequest(msg) {
+		r.deferred = append(r.deferred, deferredRequest{msg: msg, sender: ctx.Sender()})
 		return
 	}
-	switch m := ctx.Message().(type) {
+	switch m := msg.(type) {
 	case *actor.Started:
 		home, root, self := r.core.home, r.core.root, ctx.Self()
 		go func() {
@@ -77,25 +78,25 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 	case *messages.StartBox:
 		r.onStart(ctx, m)
 	case *messages.StartExisting:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.Stop:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.Kill:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.SignalBox:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.Remove:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.Adopt:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.UpdateBox:
 		if err := validateUpdate(m); err != nil {
 			ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.AsError(err)})
 			return
 		}
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *messages.StatusRequest:
-		r.route(ctx, m.ID)
+		r.route(ctx, m.ID, m)
 	case *cancelStart:
 		if pid, ok := r.children[m.id]; ok && r.gone[m.id] == nil {
 			ctx.Forward(pid)
@@ -106,7 +107,7 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		}
 	case *messages.MetricsRequest:
 		if pid, ok := r.children[m.ID]; ok && r.gone[m.ID] == nil {
-			ctx.Forward(pid)
+			ctx.RequestWithCustomSender(pid, m, ctx.Sender())
 		} else {
 			ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: m.ID}, Err: notFound(m.ID)})
 		}
@@ -133,7 +134,7 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		if m.id == "" {
 			panic("boxsup: injected panic in the root supervisor")
 		}
-		r.route(ctx, m.id)
+		r.route(ctx, m.id, m)
 	}
 }
 
@@ -141,15 +142,15 @@ func notFound(id string) *messages.Error {
 	return messages.Errorf(messages.ErrNotFound, "%q", id)
 }
 
-// route forwards a request to the box's actor, keeping the sender, or
-// answers ErrNotFound.
-func (r *rootSupervisor) route(ctx actor.Context, id string) {
+// route forwards a request (msg, in its pointer form) to the box's actor,
+// keeping the sender, or answers ErrNotFound.
+func (r *rootSupervisor) route(ctx actor.Context, id string, msg any) {
 	if r.gone[id] != nil {
 		ctx.Respond(messages.BoxStatus{ID: id, Err: notFound(id)})
 		return
 	}
 	if pid, ok := r.children[id]; ok {
-		ctx.Forward(pid)
+		ctx.RequestWithCustomSender(pid, msg, ctx.Sender())
 		return
 	}
 	if st, ok := r.statuses[id]; ok && st.State == messages.StateFailed && r.gone[id] == nil {
@@ -157,7 +158,7 @@ func (r *rootSupervisor) route(ctx actor.Context, id string) {
 		// request gives the box a new actor, which reloads and re-adopts.
 		if box, err := r.core.home.Box(id); err == nil {
 			if pid, err := r.spawnBox(ctx, id, box, false); err == nil {
-				ctx.Forward(pid)
+				ctx.RequestWithCustomSender(pid, msg, ctx.Sender())
 				return
 			}
 		}
@@ -196,6 +197,39 @@ func (r *rootSupervisor) checkBooted(self *actor.PID) {
 		r.core.root.RequestWithCustomSender(self, d.msg, d.sender)
 	}
 	r.deferred = nil
+}
+
+// pointerForm returns a request of package messages sent by value as its
+// pointer form, the one the root and the box actors handle, so that either
+// form is answered; anything else is returned as it is.
+func pointerForm(msg any) any {
+	switch m := msg.(type) {
+	case messages.StartBox:
+		return &m
+	case messages.StartExisting:
+		return &m
+	case messages.Stop:
+		return &m
+	case messages.Kill:
+		return &m
+	case messages.SignalBox:
+		return &m
+	case messages.Remove:
+		return &m
+	case messages.Adopt:
+		return &m
+	case messages.UpdateBox:
+		return &m
+	case messages.StatusRequest:
+		return &m
+	case messages.MetricsRequest:
+		return &m
+	case messages.ListRequest:
+		return &m
+	case messages.MetricsAllRequest:
+		return &m
+	}
+	return msg
 }
 
 // isRequest reports whether msg is a caller's request (as opposed to the

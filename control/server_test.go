@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -36,7 +38,7 @@ func TestClientDrivesABoxThroughTheSocket(t *testing.T) {
 	}
 
 	hupFile := filepath.Join(t.TempDir(), "hup")
-	st, err := c.Start(ctx, startReq("web", `trap 'echo hup >> `+hupFile+`' HUP; while :; do sleep 0.05; done`))
+	st, err := c.Start(ctx, startReq("web", `trap 'echo hup >> `+hupFile+`' HUP; echo trapped; while :; do sleep 0.05; done`))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -62,6 +64,9 @@ func TestClientDrivesABoxThroughTheSocket(t *testing.T) {
 	if err != nil || len(all) != 1 || all[0].ID != "web" {
 		t.Fatalf("MetricsAll: %+v %v", all, err)
 	}
+	// A SIGHUP that came before the trap would end the guest: wait for the
+	// line it prints once the trap is installed.
+	eventually(t, "the guest's trap to be installed", func() bool { return consoleHas(ctx, sup, "web", "trapped\n") })
 	if _, err := c.Signal(ctx, "web", "HUP"); err != nil {
 		t.Fatalf("Signal: %v", err)
 	}
@@ -312,4 +317,16 @@ func copyTestBinary(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = os.Remove(exe) })
 	return exe
+}
+
+// consoleHas reports whether box id's console (read through boxlog, without
+// its record framing) holds want.
+func consoleHas(ctx context.Context, sup *actors.Supervisor, id, want string) bool {
+	r, err := sup.Logs(ctx, id, actors.LogOptions{})
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	return err == nil && strings.Contains(string(b), want)
 }

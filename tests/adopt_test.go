@@ -34,6 +34,9 @@ const (
 // "box ID PID" for each and then "ready", and exit without Shutdown. The
 // home's lock dies with the process; the detached shims live on.
 func runChild(mode string) int {
+	if run, ok := childModes[mode]; ok {
+		return run()
+	}
 	if mode != "start" {
 		fmt.Fprintf(os.Stderr, "unknown %s mode %q\n", childModeEnv, mode)
 		return 2

@@ -101,21 +101,23 @@ func TestRunDetachedPsStopRm(t *testing.T) {
 func TestKillSignalLogsMetricsRm(t *testing.T) {
 	modes(t, func(t *testing.T, e *env) {
 		hup := filepath.Join(t.TempDir(), "hup")
-		e.runDetached("trap", nil, `echo started; trap 'echo hup >> `+hup+`' HUP; while :; do sleep 0.05; done`)
+		e.runDetached("trap", nil, `trap 'echo hup >> `+hup+`' HUP; echo started; while :; do sleep 0.05; done`)
 		e.runDetached("victim", nil, "exec sleep 60")
 
 		if r := e.boxsup("rm", "trap"); r.code != 1 || !strings.Contains(r.stderr, "busy") {
 			t.Fatalf("rm of a running box: %s; want exit 1 and busy", r)
 		}
+		// The guest prints "started" once its trap is installed: a SIGHUP
+		// before that would end it.
+		eventually(t, "the guest's trap to be installed", func() bool {
+			return e.must("logs", "trap").stdout == "started\n"
+		})
 		if out := e.must("kill", "--signal", "HUP", "trap").stdout; out != "trap\n" {
 			t.Fatalf("kill --signal HUP printed %q", out)
 		}
 		eventually(t, "the HUP trap to run", func() bool {
 			b, _ := os.ReadFile(hup)
 			return string(b) == "hup\n"
-		})
-		eventually(t, "the console to show the guest's output", func() bool {
-			return e.must("logs", "trap").stdout == "started\n"
 		})
 
 		m := e.must("metrics", "--format", "json", "trap", "victim").stdout

@@ -37,6 +37,9 @@ type psRow struct {
 	// UnseenSeconds, for a box whose member does not answer, is how long
 	// ago that member was last seen (0 when unknown).
 	UnseenSeconds float64 `json:"unseen_seconds,omitempty"`
+	// sampled: CPUPercent and MemoryBytes come from a sample (a box whose
+	// process is unknown, or that exited meanwhile, has none).
+	sampled bool
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -103,9 +106,11 @@ func psCells(r psRow) []string {
 	pid, cpu, mem, up := "-", "-", "-", "-"
 	if r.PID != 0 {
 		pid = fmt.Sprint(r.PID)
+		up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
+	}
+	if r.sampled {
 		cpu = fmt.Sprintf("%.1f", r.CPUPercent)
 		mem = humanBytes(r.MemoryBytes)
-		up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
 	}
 	exit := "-"
 	if r.ExitCode != nil {
@@ -188,6 +193,7 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		}
 		r.CPUPercent = m.CPUPercent
 		r.MemoryBytes = m.MemoryBytes
+		r.sampled = m.ID == st.ID
 	} else {
 		r.PID = 0
 	}

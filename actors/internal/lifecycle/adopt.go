@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/boxsup/boxsup/messages"
@@ -15,6 +16,20 @@ func onLoaded(m *Machine, ev Event) Phase {
 	m.initial = true
 	m.opts = e.Opts
 	m.opts.Startable = e.SpecErr == nil
+	if err := unreadable(e.RecErr, e.SpecErr); err != nil {
+		// The files could not be read right now (EMFILE, ENOMEM, ...): a
+		// transient error says nothing about the box. Nothing is decided,
+		// nothing written over a record that is only unreadable: the box
+		// is unknown until they are read again. Its process stays killable
+		// through the box's cgroup.
+		m.reload = true
+		m.rec = messages.StateRecord{ID: m.id, Reason: "unverified: reading its files: " + err.Error()}
+		m.opts.Detach = true // unsaid: a box outlives the supervisor
+		if e.SpecErr == nil {
+			m.opts.Detach = e.Opts.Detach
+		}
+		return m.becomeUnknown(err)
+	}
 	var specNote string
 	if e.SpecErr != nil {
 		// Without its spec the box is still the box, but it cannot be
@@ -115,7 +130,26 @@ func onRetryTimer(m *Machine, ev Event) Phase {
 	if ev.(RetryTimer).Gen != m.rec.Generation {
 		return m.phase
 	}
+	if m.reload {
+		m.reload = false
+		m.emit(Load{})
+		return Loading
+	}
 	return m.beginVerify(adoptRetry, 0)
+}
+
+// unreadable returns the first of errs that says a file could not be read
+// right now, rather than that it is missing (fs.ErrNotExist) or damaged (a
+// typed *messages.Error: corrupt, unsafe): only those two are facts to act
+// on.
+func unreadable(errs ...error) error {
+	for _, err := range errs {
+		var typed *messages.Error
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &typed) {
+			return err
+		}
+	}
+	return nil
 }
 
 func onStaleAdopted(m *Machine, ev Event) Phase {
@@ -147,7 +181,9 @@ func onAdopted(m *Machine, ev Event) Phase {
 	exit := e.Exit
 	switch {
 	case e.Outcome == Mismatch:
-		exit = m.lostExit("pid recycled by another process")
+		// Said without the other process's details (its command line is
+		// not the box owner's to read in a status).
+		exit = m.lostExit(fmt.Sprintf("pid %d is not this box's shim (the pid was recycled, or state.json altered)", m.rec.Identity.PID))
 	case !exit.Known() && m.rec.Identity.Zero() && m.rec.State == messages.StateStarting:
 		exit = m.lostExit("start interrupted before its shim ran")
 	case !exit.Known() && m.rec.Identity.Zero():

@@ -14,7 +14,9 @@ import (
 // another user, a link): the box keeps running, is explained, and nothing
 // is done on the word of what was damaged.
 
-var errCorrupt = errors.New("corrupt or truncated file: state.json: invalid character 'g'")
+// errCorrupt is a damaged file as package layout reports it: a typed
+// error (an untyped one is a file that could not be read right now).
+var errCorrupt = messages.Errorf(messages.ErrCorruptFile, "state.json: invalid character 'g'")
 
 // TestDamagedSpecOfALiveBox: a running box whose spec.json is unusable is
 // adopted through its verified shim, says so in every status (Damage and

@@ -12,6 +12,9 @@ type Effect interface{ effect() }
 
 // Effects.
 type (
+	// Load reads the box's spec.json and state.json again (reported as
+	// Loaded), after they could not be read.
+	Load struct{}
 	// CreateBox writes the new box's directory and spec.json, then makes
 	// them durable (reported as Prepared, then SpecDurable).
 	CreateBox struct{}
@@ -127,6 +130,7 @@ type (
 	}
 )
 
+func (Load) effect()        {}
 func (CreateBox) effect()   {}
 func (Persist) effect()     {}
 func (Spawn) effect()       {}

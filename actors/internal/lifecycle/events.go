@@ -176,7 +176,9 @@ type (
 // Results of the actor's work.
 type (
 	// Loaded: what an existing box's files say. RecErr is set when
-	// state.json is missing or damaged, SpecErr when spec.json is.
+	// state.json is missing, damaged (a *messages.Error) or could not be
+	// read right now (any other error: EMFILE, ENOMEM, EACCES, ...);
+	// SpecErr likewise for spec.json.
 	Loaded struct {
 		Opts    Options
 		SpecErr error

@@ -78,6 +78,7 @@ type Machine struct {
 	failErr      *messages.Error      // Killing after a failed start: the error to record
 	stopDeadline time.Time            // Stopping: when the kill timer fires
 	retries      int                  // Unknown: consecutive unverified outcomes
+	reload       bool                 // Unknown: the files could not be read; read them again
 	adopting     adoptKind            // Adopting
 	handedW      Waiter               // Adopting a handed-over process: its caller
 	prevPhase    Phase                // where a refused Adopt or a failed removal returns

@@ -298,6 +298,8 @@ func (w *world) apply(e Effect) {
 		w.enqueue(ProcExited{Gen: e.Gen, Exit: messages.ExitRecord{ExitCode: 137, Signal: "SIGKILL", Reason: "killed while unverified"}})
 	case Verify:
 		w.verify(e)
+	case Load:
+		w.enqueue(w.load())
 	case Release:
 		for _, p := range w.procs {
 			if p.gen == e.Gen {
@@ -360,9 +362,12 @@ func (w *world) apply(e Effect) {
 	}
 }
 
+// procOfGenAny returns the newest process of generation gen: after an
+// actor restart reloads an older record, generation numbers come round
+// again, and the real actor's handles belong to its incarnation.
 func (w *world) procOfGenAny(gen uint64) *mproc {
-	for _, p := range w.procs {
-		if p.gen == gen {
+	for i := len(w.procs) - 1; i >= 0; i-- {
+		if p := w.procs[i]; p.gen == gen {
 			return p
 		}
 	}
@@ -698,7 +703,16 @@ func (w *world) actorRestart() {
 	w.writeQ = nil
 	w.m = New("web", "/home", false, w.env, w.hist)
 	w.lastState = w.submitted.State
-	w.handle(Loaded{Opts: w.opts, Rec: *w.submitted})
+	w.handle(w.load())
+}
+
+// load reads the box's files as the actor does: now and then they cannot be
+// read (EMFILE), which must decide nothing.
+func (w *world) load() Loaded {
+	if w.rng.IntN(4) == 0 {
+		return Loaded{RecErr: fmt.Errorf("read state.json: %w", syscall.EMFILE)}
+	}
+	return Loaded{Opts: w.opts, Rec: *w.submitted}
 }
 
 // drain lets everything owed happen (no new requests, no failures) until

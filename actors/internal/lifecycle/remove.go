@@ -63,8 +63,9 @@ func onRemoveUnknown(m *Machine, ev Event) Phase {
 	if !e.Force {
 		return replyBusy(m, ev)
 	}
-	if m.killableCgroup() == "" {
-		// rm -f never deletes the files of a process it could not stop.
+	if m.killableCgroup() == "" || m.reload {
+		// rm -f never deletes the files of a process it could not stop
+		// (nor of a box whose files it could not read).
 		m.reply(e.W, m.Status(m.unverifiedErr()))
 		m.emit(Arm{Timer: RetryTimer{Gen: m.rec.Generation}, Delay: 0})
 		return m.phase

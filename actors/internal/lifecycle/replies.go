@@ -106,6 +106,13 @@ func onPersisted(m *Machine, ev Event) Phase {
 
 func onUpdate(m *Machine, ev Event) Phase {
 	u := ev.(Update)
+	if m.reload {
+		// The box's files could not be read: there is no spec to update,
+		// nor a record to write over. Read them again soon.
+		m.reply(u.W, m.Status(m.unverifiedErr()))
+		m.emit(Arm{Timer: RetryTimer{Gen: m.rec.Generation}, Delay: 0})
+		return m.phase
+	}
 	if !m.opts.Startable {
 		// An update rewrites spec.json from the spec in memory: without a
 		// usable one it would replace the damaged file (the evidence)

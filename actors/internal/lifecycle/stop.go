@@ -185,9 +185,12 @@ func (m *Machine) stopBeforeSpawnRestart() Phase {
 }
 
 func onStopUnknown(m *Machine, ev Event) Phase {
-	if m.killableCgroup() == "" {
+	if m.killableCgroup() == "" || m.reload {
 		// No cgroup: the only handle on the tree is a process group, and
-		// its leader is not verified. Signal nothing; verify again soon.
+		// its leader is not verified. Or the box's files could not be
+		// read: nothing is known of it, and a kill would be recorded over
+		// a record that is only unreadable. Signal nothing; verify (or
+		// read) again soon.
 		m.reply(waiterOf(ev), m.Status(m.unverifiedErr()))
 		m.emit(Arm{Timer: RetryTimer{Gen: m.rec.Generation}, Delay: 0})
 		return m.phase

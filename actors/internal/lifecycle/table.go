@@ -73,7 +73,7 @@ var table = []row{
 	{one(Stopping), KStop, one(Killing), onStopAgain, "joins; an earlier deadline re-arms the timer"},
 	{one(Killing), KStop, nil, joinStop, "joins"},
 	{one(Restarting), KStop, one(Exited), onStopRestarting, "restart cancelled"},
-	{one(Unknown), KStop, one(Killing), onStopUnknown, "kill its cgroup, else ErrUnverified"},
+	{one(Unknown), KStop, one(Killing), onStopUnknown, "kill its cgroup, else (or files unread) ErrUnverified"},
 	{one(Removing), KStop, nil, replyStatus, "nothing to stop"},
 	{nobody, KStop, nil, replyNotFound, "ErrNotFound"},
 
@@ -84,7 +84,7 @@ var table = []row{
 	{one(AwaitReady, AwaitHealthy, Running, Stopping), KKill, one(Killing, Exited), onKill, "SIGKILL the tree"},
 	{one(Killing), KKill, nil, joinStop, "joins"},
 	{one(Restarting), KKill, one(Exited), onStopRestarting, "restart cancelled"},
-	{one(Unknown), KKill, one(Killing), onStopUnknown, "kill its cgroup, else ErrUnverified"},
+	{one(Unknown), KKill, one(Killing), onStopUnknown, "kill its cgroup, else (or files unread) ErrUnverified"},
 	{one(Removing), KKill, nil, replyStatus, "nothing to kill"},
 	{nobody, KKill, nil, replyNotFound, "ErrNotFound"},
 
@@ -113,7 +113,7 @@ var table = []row{
 
 	// Update (supervision settings, in place)
 	{transientPhases, KUpdate, nil, deferRequest, "deferred"},
-	{allBut(Loading, Creating, Spawning, Adopting, Removing, Empty, Gone), KUpdate, nil, onUpdate, "rewrite spec.json, then the record"},
+	{allBut(Loading, Creating, Spawning, Adopting, Removing, Empty, Gone), KUpdate, nil, onUpdate, "rewrite spec.json, then the record (files unread: ErrUnverified)"},
 	{phases(one(Removing), nobody), KUpdate, nil, replyNotFound, "ErrNotFound"},
 	{AllPhases(), KSpecWritten, nil, onSpecWritten, "record the update, or refuse it"},
 
@@ -124,7 +124,7 @@ var table = []row{
 	{allBut(Loading, Creating, Spawning, Adopting, Intent, AwaitReady, AwaitHealthy), KCancelStart, nil, ignore, "too late: already answered"},
 
 	// Results of the actor's work.
-	{one(Loading), KLoaded, one(Adopting, Restarting, Created, Exited, Failed), onLoaded, "reconcile with what runs"},
+	{one(Loading), KLoaded, one(Adopting, Restarting, Created, Exited, Failed, Unknown), onLoaded, "reconcile with what runs; unreadable files: unknown"},
 	{allBut(Loading), KLoaded, nil, ignore, "stale"},
 	{one(Creating), KPrepared, one(Intent, Gone), onCreated, "start, or give up"},
 	{allBut(Creating), KPrepared, nil, ignore, "stale"},
@@ -155,7 +155,7 @@ var table = []row{
 	{allBut(Stopping), KKillTimer, nil, ignore, "stale"},
 	{one(Restarting), KRestartTimer, one(Intent), onRestartTimer, "new generation"},
 	{allBut(Restarting), KRestartTimer, nil, ignore, "stale"},
-	{one(Unknown), KRetryTimer, one(Adopting), onRetryTimer, "verify again"},
+	{one(Unknown), KRetryTimer, one(Adopting, Loading), onRetryTimer, "verify (or read the files) again"},
 	{allBut(Unknown), KRetryTimer, nil, ignore, "stale"},
 	{one(Killing), KKillRetryTimer, nil, onKillRetryTimer, "kill again"},
 	{allBut(Killing), KKillRetryTimer, nil, ignore, "stale"},

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,8 +48,20 @@ func TestASIGKILLedShimShows137(t *testing.T) {
 	})
 	t.Run("foreground", func(t *testing.T) {
 		e := newEnv(t)
-		// The guest kills its own shim (its parent) and leaves a child.
-		r := e.boxsup("run", "--name", "selfkill", "-e", markEnv, "--", "/bin/sh", "-c", "sleep 302 & kill -KILL $PPID; wait")
+		// Once the box is running (its shim's ready byte is in, so this is
+		// a crash, not a failed start), the guest kills its own shim (its
+		// parent) and leaves a child.
+		gate := filepath.Join(t.TempDir(), "gate")
+		script := fmt.Sprintf("sleep 302 & while [ ! -e %s ]; do sleep 0.01; done; kill -KILL $PPID; wait", gate)
+		done := make(chan result, 1)
+		go func() {
+			done <- e.boxsup("run", "--name", "selfkill", "-e", markEnv, "--", "/bin/sh", "-c", script)
+		}()
+		eventually(t, "the box to be running", func() bool { return e.ps()["selfkill"].State == "running" })
+		if err := os.WriteFile(gate, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
 		if r.code != 137 {
 			t.Fatalf("a foreground run whose shim was SIGKILLed: %s; want exit 137", r)
 		}

@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// leakPollInterval is how often leaksAfterGrace looks again.
+const leakPollInterval = 50 * time.Millisecond
+
 // leaksAfterGrace runs goleak.Find until it passes or 3 s have passed:
 // protoactor's dead-letter throttle (started by a late reply to a caller
 // who gave up) sleeps a second before it ends by itself.
@@ -52,6 +55,6 @@ func leaksAfterGrace() error {
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(leakPollInterval)
 	}
 }

@@ -145,7 +145,7 @@ func requests(ctx context.Context, c *client.Client, node string) (failed bool) 
 			_ = r.Close()
 			logs = string(b)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 	check("Logs", errors.Join(err, want(strings.Contains(logs, "ready to serve"), "logs %q", logs)))
 

@@ -314,9 +314,12 @@ func eventually(t *testing.T, within time.Duration, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met within %v", within)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
+
+// pollInterval is how often eventually looks at its condition.
+const pollInterval = 50 * time.Millisecond
 
 // TestSpecLivesAndDiesWithTheRecord: a claim writes the spec in its
 // transaction, a take-over keeps it for the new owner, only the owner

@@ -60,6 +60,6 @@ func TestForwardAdaptsPlainActorsToEnvelopes(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the adaptor outlived its TTL")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // poll the registry
 	}
 }

@@ -2,10 +2,20 @@ package testutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+)
+
+// unmountGrace bounds the wait for processes that are exiting to let go of
+// a small disk; unmountPoll is how often the unmount is tried meanwhile.
+const (
+	unmountGrace = 5 * time.Second
+	unmountPoll  = 10 * time.Millisecond
 )
 
 // SmallDisk is a small tmpfs that a test fills to ENOSPC, the way a full
@@ -32,9 +42,24 @@ func MountSmallDisk(t *testing.T, size string) *SmallDisk {
 	}
 	d := &SmallDisk{t: t, Dir: dir, filler: filepath.Join(dir, "filler")}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			// Something still holds a file open there: detach the mount,
-			// so that the temporary directory can go, and say so.
+		err := syscall.Unmount(dir, 0)
+		if errors.Is(err, syscall.EBUSY) {
+			// A process killed a moment ago (a guest swept with its
+			// cgroup) closes its files while it exits, after the test saw
+			// it go; wait for that, bounded, and name who still holds on.
+			holders := holdersOf(dir)
+			deadline := time.Now().Add(unmountGrace)
+			for errors.Is(err, syscall.EBUSY) && time.Now().Before(deadline) {
+				time.Sleep(unmountPoll)
+				err = syscall.Unmount(dir, 0)
+			}
+			if err != nil {
+				err = fmt.Errorf("%w (held by %v at first try, by %v now)", err, holders, holdersOf(dir))
+			}
+		}
+		if err != nil {
+			// Detach the mount, so that the temporary directory can go,
+			// and say so.
 			t.Errorf("unmounting %s: %v", dir, err)
 			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 		}
@@ -69,4 +94,30 @@ func (d *SmallDisk) Free() {
 	if err := os.Remove(d.filler); err != nil && !errors.Is(err, os.ErrNotExist) {
 		d.t.Fatalf("freeing the disk: %v", err)
 	}
+}
+
+// holdersOf lists the processes whose working directory, root or open
+// files are under dir, as "pid:comm", for a failure message.
+func holdersOf(dir string) []string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid := p.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		links := []string{"/proc/" + pid + "/cwd", "/proc/" + pid + "/root"}
+		fds, _ := os.ReadDir("/proc/" + pid + "/fd")
+		for _, fd := range fds {
+			links = append(links, "/proc/"+pid+"/fd/"+fd.Name())
+		}
+		for _, l := range links {
+			if target, err := os.Readlink(l); err == nil && (target == dir || strings.HasPrefix(target, dir+"/")) {
+				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+				out = append(out, pid+":"+strings.TrimSpace(string(comm))+" "+filepath.Base(l))
+				break
+			}
+		}
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -22,7 +21,7 @@ var forwardedSignals = []os.Signal{
 // It runs in its own goroutine while the main goroutine waits for the guest;
 // the main goroutine reads cause only after run has returned.
 type controller struct {
-	guest         *os.Process
+	guest         *childProc
 	signals       <-chan os.Signal
 	keepaliveLost <-chan struct{}
 	grace         time.Duration
@@ -82,7 +81,7 @@ func (c *controller) relaySignal(sig syscall.Signal) {
 
 // send signals the guest; a guest that has just exited is not an error.
 func (c *controller) send(sig syscall.Signal) {
-	if err := c.guest.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		c.log(levelWarn, "signal %s to guest pid %d: %v", signalName(sig), c.guest.Pid, err)
+	if err := c.guest.signal(sig); err != nil {
+		c.log(levelWarn, "signal %s to guest pid %d: %v", signalName(sig), c.guest.pid, err)
 	}
 }

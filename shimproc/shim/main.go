@@ -1,13 +1,10 @@
 package shim
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -21,11 +18,6 @@ import (
 // readiness, relays stop requests and keepalive loss, and returns the exit
 // code for os.Exit once the guest is gone and exit.json is written.
 func Main() int {
-	// Pdeathsig ties the guest's life to the OS thread that forks it, not to
-	// the process: this goroutine starts and waits for the guest and returns
-	// only when the shim exits, so its thread must never be handed back.
-	runtime.LockOSThread()
-
 	// Look at fds 3 and 4 before anything can open a descriptor that might
 	// take their numbers.
 	readyFD, keepaliveFD := inspectInheritedFDs()
@@ -197,17 +189,21 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer readySock.close()
 	}
 
-	cmd, err := guestCommand(spec, console.guestStdout, console.guestStderr)
+	launch, err := guestCommand(spec, console.guestStdout, console.guestStderr)
 	if err != nil {
 		console.started()
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
 	}
-	se := startGuest(spec, cmd) // forks from this goroutine's locked thread (Pdeathsig)
+	guest, se := startGuest(spec, launch)
 	console.started()
 	if se != nil {
 		return s.fail(se.code, se.reason)
 	}
-	s.infof("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
+	if readySock == nil {
+		// The byte first: the supervisor waits for it, not for the line.
+		s.ready.signal()
+	}
+	s.infof("box %s: guest started, pid %d", spec.BoxID, guest.pid)
 
 	if readySock != nil {
 		readySock.awaitConnection(func() {
@@ -215,15 +211,15 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 			s.ready.signal()
 		})
 	} else {
-		s.ready.signal()
 		s.infof("ready (the guest runs)")
 	}
 
-	ctl := &controller{guest: cmd.Process, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, log: s.logAt}
+	ctl := &controller{guest: guest, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, log: s.logAt}
 	done, ctlDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(ctlDone); ctl.run(done) }()
 
-	waitErr := cmd.Wait() // on this goroutine: its thread must outlive the guest
+	// The wait parks this goroutine in the netpoller: no thread waits.
+	ws, waitErr := guest.wait()
 	close(done)
 	<-ctlDone
 	if readySock != nil {
@@ -232,13 +228,12 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	}
 	s.ready.abandon() // the guest ended before it was ready: no byte
 
-	var exitErr *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &exitErr) {
-		// Not an exit status: wait itself failed. Should not happen.
-		return s.fail(ExitUsage, "wait for guest: "+waitErr.Error())
+	if waitErr != nil {
+		// Should not happen: the guest is our unreaped child.
+		return s.fail(ExitUsage, waitErr.Error())
 	}
-	rec, code := guestExitRecord(cmd.ProcessState.Sys().(syscall.WaitStatus), ctl.cause)
-	s.infof("guest pid %d ended: %s", cmd.Process.Pid, rec.String())
+	rec, code := guestExitRecord(ws, ctl.cause)
+	s.infof("guest pid %d ended: %s", guest.pid, rec.String())
 	if n := sweepProcessGroup(); n > 0 {
 		s.warnf("killed %d leftover process(es) of the box's process group", n)
 	}

@@ -189,18 +189,33 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer readySock.close()
 	}
 
+	if spec.RestartInPlace && (s.ready == nil || !s.ready.socket) {
+		return s.fail(ExitUsage, "usage: restart_in_place needs a socket at fd 3")
+	}
 	launch, err := guestCommand(spec, console.guestStdout, console.guestStderr)
 	if err != nil {
 		console.started()
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
 	}
 	guest, se := startGuest(spec, launch)
-	console.started()
+	if !spec.RestartInPlace {
+		// The next guest, if any, is another shim's: the console's write
+		// ends are the guest's alone now, so that the pipes see EOF when it
+		// and its children are gone.
+		console.started()
+	}
 	if se != nil {
 		return s.fail(se.code, se.reason)
 	}
-	if readySock == nil {
+	var line *restartLine
+	switch {
+	case spec.RestartInPlace:
 		// The byte first: the supervisor waits for it, not for the line.
+		if f := s.ready.signalAndKeep(); f != nil {
+			line = openRestartLine(f)
+			defer line.close()
+		}
+	case readySock == nil:
 		s.ready.signal()
 	}
 	s.infof("box %s: guest started, pid %d", spec.BoxID, guest.pid)
@@ -214,12 +229,11 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		s.infof("ready (the guest runs)")
 	}
 
-	ctl := &controller{guest: guest, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, log: s.logAt}
+	ctl := newController(guest, signals, keepalive.Lost(), grace, s.logAt)
 	done, ctlDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(ctlDone); ctl.run(done) }()
 
-	// The wait parks this goroutine in the netpoller: no thread waits.
-	ws, waitErr := guest.wait()
+	rec, code, failure := s.superviseGuest(spec, launch, guest, ctl, line)
 	close(done)
 	<-ctlDone
 	if readySock != nil {
@@ -227,13 +241,9 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		readySock.close()
 	}
 	s.ready.abandon() // the guest ended before it was ready: no byte
-
-	if waitErr != nil {
-		// Should not happen: the guest is our unreaped child.
-		return s.fail(ExitUsage, waitErr.Error())
+	if failure != nil {
+		return s.fail(failure.code, failure.reason)
 	}
-	rec, code := guestExitRecord(ws, ctl.cause)
-	s.infof("guest pid %d ended: %s", guest.pid, rec.String())
 	if n := sweepProcessGroup(); n > 0 {
 		s.warnf("killed %d leftover process(es) of the box's process group", n)
 	}
@@ -245,6 +255,46 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	}
 	s.debugf("exiting with code %d", code)
 	return code
+}
+
+// superviseGuest waits for the guest to end and returns its exit record and
+// the shim's exit code. With a restart line (restart_in_place), each time
+// the guest ends on its own the shim asks the supervisor, and on its word
+// starts the guest again in place (§16); it returns once the supervisor
+// says to end, cannot be asked, or a stop was requested. failure is set
+// when a restarted guest could not be started: the shim ends with it.
+func (s *shim) superviseGuest(spec *messages.InstanceSpec, launch *guestLaunch, guest *childProc, ctl *controller, line *restartLine) (messages.ExitRecord, int, *startError) {
+	for restarts := 1; ; restarts++ {
+		// The wait parks this goroutine in the netpoller: no thread waits.
+		ws, err := guest.wait()
+		ctl.guestEnded()
+		if err != nil {
+			// Should not happen: the guest is our unreaped child.
+			return messages.ExitRecord{}, 0, &startError{code: ExitUsage, reason: err.Error()}
+		}
+		rec, code := guestExitRecord(ws, ctl.stopCause())
+		s.infof("guest pid %d ended: %s", guest.pid, rec.String())
+		if line == nil || ctl.stopCause() != "" {
+			return rec, code, nil
+		}
+		// The box's leftovers go before a new guest comes: the sweep
+		// after it would kill the new one.
+		if n := sweepProcessGroup(); n > 0 {
+			s.warnf("killed %d leftover process(es) of the box's process group", n)
+		}
+		if !line.ask(rec, ctl.stopRequested()) {
+			s.infof("the supervisor did not ask for a restart in place: ending")
+			return rec, code, nil
+		}
+		next, se := startGuest(spec, launch)
+		if se != nil {
+			return rec, code, se
+		}
+		ctl.setGuest(next)
+		line.started(next.pid)
+		s.infof("guest restarted in place (restart %d), pid %d", restarts, next.pid)
+		guest = next
+	}
 }
 
 // engineName names the spec's engine for the shim's log.

@@ -77,14 +77,19 @@ type Machine struct {
 	checks       checks               // the generation whose health is probed
 	failErr      *messages.Error      // Killing after a failed start: the error to record
 	stopDeadline time.Time            // Stopping: when the kill timer fires
-	retries      int                  // Unknown: consecutive unverified outcomes
-	adopting     adoptKind            // Adopting
-	handedW      Waiter               // Adopting a handed-over process: its caller
-	prevPhase    Phase                // where a refused Adopt or a failed removal returns
-	loadNote     string               // what was wrong with the files at load (BoxStatus.Damage)
-	initial      bool                 // the first status after a load is still owed to the root
-	notified     statusKey            // what the root last heard
-	settings     uint64               // counts the Updates applied: List shows their labels and policy
+	guestExitAt  time.Time            // Running: when the guest restarted in place last ended
+	// granted is a restart in place the policy granted that did not happen
+	// (its record did not land): the shim ends, and its exit is judged with
+	// this decision rather than a second one.
+	granted   *decision
+	retries   int       // Unknown: consecutive unverified outcomes
+	adopting  adoptKind // Adopting
+	handedW   Waiter    // Adopting a handed-over process: its caller
+	prevPhase Phase     // where a refused Adopt or a failed removal returns
+	loadNote  string    // what was wrong with the files at load (BoxStatus.Damage)
+	initial   bool      // the first status after a load is still owed to the root
+	notified  statusKey // what the root last heard
+	settings  uint64    // counts the Updates applied: List shows their labels and policy
 
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone

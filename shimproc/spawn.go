@@ -158,7 +158,7 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 			undo = append(undo, undoLimits)
 		}
 	}
-	parent, err := child.open(p.box.ShimLogPath(), !p.spec.Detach)
+	parent, err := child.open(p.box.ShimLogPath(), !p.spec.Detach, p.spec.RestartInPlace)
 	if err != nil {
 		return nil, fmt.Errorf("box %s: %w", p.box.ID, err)
 	}
@@ -263,6 +263,7 @@ func newOwnedHandle(p *spawnPlan, pid int, pfd *pidFD, parent *parentFiles, spaw
 		exited:       make(chan struct{}),
 		watcherDone:  make(chan struct{}),
 		readyR:       parent.ready,
+		inPlace:      p.spec.RestartInPlace,
 		keepalive:    parent.keepalive,
 		readyTimeout: p.readyTimeout,
 		readySince:   spawnedAt,

@@ -22,17 +22,28 @@ func Main() int {
 	// take their numbers.
 	readyFD, keepaliveFD := inspectInheritedFDs()
 
-	// Catch stop requests from the start; one caught before the guest exists
-	// is relayed as soon as it does.
+	// Catch stop requests; one caught before the guest exists is relayed
+	// as soon as it does. Installing the handlers takes os/signal a round
+	// trip with a thread of its own per signal (about a millisecond of a
+	// shim's start), so it runs while the spec is read; nothing is started
+	// and nothing written before it is done (catching).
 	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, forwardedSignals...)
-	defer signal.Stop(signals)
-	// A write to a stderr whose reader is gone must fail with EPIPE, not
-	// kill the shim (and with it, through Pdeathsig, the guest). A handler,
-	// unlike signal.Ignore, is reset by exec: the guest keeps the default.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	catching := make(chan struct{})
+	go func() {
+		defer close(catching)
+		signal.Notify(signals, forwardedSignals...)
+		// A write to a stderr whose reader is gone must fail with EPIPE,
+		// not kill the shim (and with it, through Pdeathsig, the guest). A
+		// handler, unlike signal.Ignore, is reset by exec: the guest keeps
+		// the default.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	}()
+	defer func() {
+		<-catching
+		signal.Stop(signals)
+	}()
 
-	s := &shim{stderr: os.Stderr, level: levelInfo}
+	s := &shim{stderr: os.Stderr, level: levelInfo, catching: catching}
 	s.ready, s.readyErr = openReadyPipe(readyFD)
 	defer s.ready.abandon()
 	return s.run(os.Args[1:], os.Stdin, keepaliveFD, signals)
@@ -46,6 +57,9 @@ type shim struct {
 	exitFile string     // "" until the spec names one
 	level    logLevel   // lines above it are not written (LogLevelEnv)
 	secrets  []string   // the spec's secret values: never in a line or an exit record
+	// catching is closed once the signal handlers are installed: the
+	// guest is not started, nor a line written, before.
+	catching <-chan struct{}
 }
 
 // logAt writes one line to the shim's stderr (shim.log) when the shim's
@@ -55,7 +69,16 @@ func (s *shim) logAt(level logLevel, format string, args ...any) {
 	if level > s.level {
 		return
 	}
+	s.awaitHandlers()
 	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d] %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), level, s.scrub(fmt.Sprintf(format, args...)))
+}
+
+// awaitHandlers waits until the signal handlers are installed (at once
+// when the shim was built without the wait, in tests).
+func (s *shim) awaitHandlers() {
+	if s.catching != nil {
+		<-s.catching
+	}
 }
 
 // minSecretLen is the shortest secret value scrubbed from text; shorter
@@ -172,9 +195,6 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer keepalive.stop()
 	}
 
-	s.infof("box %s: shim starting (engine %s, %s, ready through %s, log level %s)",
-		spec.BoxID, engineName(spec), attachment(spec), readyPath(spec), s.level)
-
 	console, err := openConsole(spec, s.warnf)
 	if err != nil {
 		return s.fail(ExitUsage, "setup failed: console_output: "+err.Error())
@@ -197,6 +217,7 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		console.started()
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
 	}
+	s.awaitHandlers() // a stop request must never find a guest without a shim to relay it
 	guest, se := startGuest(spec, launch)
 	if !spec.RestartInPlace {
 		// The next guest, if any, is another shim's: the console's write
@@ -218,6 +239,10 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	case readySock == nil:
 		s.ready.signal()
 	}
+	// The lines come after the ready byte: the supervisor waits for the
+	// byte, not for them.
+	s.infof("box %s: shim starting (engine %s, %s, ready through %s, log level %s)",
+		spec.BoxID, engineName(spec), attachment(spec), readyPath(spec), s.level)
 	s.infof("box %s: guest started, pid %d", spec.BoxID, guest.pid)
 
 	if readySock != nil {

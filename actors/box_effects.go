@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"syscall"
 	"time"
@@ -66,6 +67,8 @@ func (a *boxActor) do(ctx actor.Context, e lifecycle.Effect) {
 		a.end(ctx, e)
 	case lifecycle.Log:
 		a.logEffect(e)
+	case lifecycle.AnswerGuest:
+		a.answerGuest(e)
 	}
 }
 
@@ -119,11 +122,15 @@ func (a *boxActor) spawn(e lifecycle.Spawn) {
 		Logger:       a.log.WithField("gen", e.Gen),
 	}
 	check := shimproc.ShimCheck{Binaries: c.shimBinaries(), Cwd: true}
+	offer := e.RestartInPlace && req.Spec.ReadyTransport == ""
 	c.goHelper(func() {
 		msg := &spawned{inc: inc, gen: e.Gen, err: err}
 		if msg.err == nil {
 			// The engine may have changed since the box was created.
-			c.withIO(func() { msg.err = c.checkSupported(req.Spec) })
+			c.withIO(func() {
+				req.Spec.RestartInPlace = offer && c.honoursRestartInPlace(bin)
+				msg.err = c.checkSupported(req.Spec)
+			})
 		}
 		if msg.err == nil && boxCg != "" {
 			msg.handle, msg.err = a.clearCgroup(boxCg, check)
@@ -247,6 +254,9 @@ func (a *boxActor) watch(gen uint64, ready bool) {
 			if exit != nil {
 				return
 			}
+			if err == nil && h.RestartsInPlace() {
+				a.followGuests(inc, gen, h)
+			}
 		}
 		select {
 		case <-h.Exited():
@@ -254,6 +264,54 @@ func (a *boxActor) watch(gen uint64, ready bool) {
 		case <-stop:
 		}
 	})
+}
+
+// answerGuest answers the question of generation gen's shim, whose guest
+// ended: restart it in place, or end. A shim whose handle is gone has lost
+// its line and ends by itself.
+func (a *boxActor) answerGuest(e lifecycle.AnswerGuest) {
+	h := a.handles[e.Gen]
+	if h == nil {
+		return
+	}
+	if err := h.AnswerGuest(e.Restart); err != nil {
+		a.log.WithError(err).Warn("answering the shim about a restart in place failed; it ends, and the box restarts the ordinary way")
+	}
+}
+
+// honoursRestartInPlace reports whether the engine's shim binary bin
+// restarts its guest in place when asked (its capabilities list the
+// field). A shim that cannot say is not offered it: the ordinary restart
+// path serves it.
+func (c *core) honoursRestartInPlace(bin string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), capabilityTimeout)
+	defer cancel()
+	caps, err := shimproc.Capabilities(ctx, bin)
+	if err != nil {
+		return false
+	}
+	_, ok := caps.Honours(messages.FieldRestartInPlace)
+	return ok
+}
+
+// followGuests passes the reports of a shim that restarts its guest in
+// place to the machine, in order, until its restart line ends (the shim
+// exited, or the handle was let go of); the exit follows.
+func (a *boxActor) followGuests(inc, gen uint64, h *shimproc.Handle) {
+	for {
+		ev, err := h.NextGuestEvent()
+		switch {
+		case errors.Is(err, io.EOF):
+			return
+		case err != nil:
+			a.log.WithError(err).Warn("the shim's restart line failed; the box restarts the ordinary way from now on")
+			return
+		case ev.Exit != nil:
+			a.deliverAs(inc, lifecycle.GuestExited{Gen: gen, Exit: *ev.Exit})
+		default:
+			a.deliverAs(inc, lifecycle.GuestStarted{Gen: gen, PID: ev.StartedPID})
+		}
+	}
 }
 
 // signal sends one signal through the generation's pidfd (a syscall that
@@ -450,7 +508,33 @@ func (a *boxActor) arm(e lifecycle.Arm) {
 		a.core.root.Send(a.self, msg)
 		return
 	}
+	if kt, ok := e.Timer.(lifecycle.KillTimer); ok {
+		if h := a.handles[kt.Gen]; h != nil {
+			a.timers[k] = a.armKill(e.Delay, msg, h)
+			return
+		}
+	}
 	a.timers[k] = a.core.sched.SendOnce(e.Delay, a.self, msg)
+}
+
+// armKill arms a stop timeout that kills the generation's tree itself when
+// it fires, rather than after the timer's message has gone through the
+// mailbox, the machine and a helper goroutine: each of those hops is a
+// scheduling delay, and on a loaded machine they put milliseconds between
+// the timeout and the kill. The machine still hears of the timeout, and
+// first: the message is queued before the kill can cause an exit, and the
+// mailbox is first in, first out, so the exit finds the box Killing. Its
+// own KillTree that follows finds nothing left to kill. A timer cancelled
+// too late kills a tree that was exiting anyway (the stop had begun), or
+// nothing: a handle that was let go of refuses, and a later generation has
+// a cgroup of its own.
+func (a *boxActor) armKill(delay time.Duration, msg *timerFired, h *shimproc.Handle) func() {
+	root, self := a.core.root, a.self
+	t := time.AfterFunc(delay, func() {
+		root.Send(self, msg)
+		_ = h.KillTree() // a failure is the machine's KillTree's to report
+	})
+	return func() { t.Stop() }
 }
 
 // removeDir deletes the box directory and its cgroups off the actor

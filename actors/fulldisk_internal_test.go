@@ -27,13 +27,18 @@ import (
 // guestOf returns the first child of the shim (the guest's process).
 func guestOf(t *testing.T, shim int) int {
 	t.Helper()
-	var raw []byte
+	var kids []string
 	eventually(t, "the shim's guest to exist", func() bool {
-		var err error
-		raw, err = os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", shim, shim))
-		return err == nil && len(strings.Fields(string(raw))) > 0
+		// Any of the shim's threads may have forked it.
+		kids = nil
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", shim))
+		for _, task := range tasks {
+			raw, _ := os.ReadFile(task)
+			kids = append(kids, strings.Fields(string(raw))...)
+		}
+		return len(kids) > 0
 	})
-	pid, err := strconv.Atoi(strings.Fields(string(raw))[0])
+	pid, err := strconv.Atoi(kids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +135,11 @@ func TestRestartWaitsForTheExitToBeRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The exit is judged and a restart granted at once; the new
-	// generation's intent is handed to the writer, which fails, retries,
-	// and fails again: all that while, nothing may be spawned.
+	// The exit is judged and a restart granted at once. The shim asked to
+	// restart its guest in place, but the exit's record cannot land, so it
+	// is told to end; the new generation's intent is handed to the writer,
+	// which fails, retries, and fails again: all that while, nothing may be
+	// spawned.
 	var before int
 	eventually(t, "the new generation's intent to be handed to the writer", func() bool {
 		n, rec := failedWrites(ts.sup, "phoenix")
@@ -206,7 +213,9 @@ func TestSupervisorRestartAfterAFullDiskOrphansNothing(t *testing.T) {
 			t.Logf("supervisor log:\n%s", log.String())
 		}
 	})
-	always := messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: -1}
+	// A delay, however short, makes the restart a new generation (a new
+	// shim) rather than a restart in place.
+	always := messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: time.Nanosecond, NoJitter: true}
 	st, err := first.Start(ctx, messages.StartBox{ID: "phoenix", Spec: spec("/bin/sleep", "300"), Restart: always, Detach: true})
 	if err != nil {
 		t.Fatal(err)

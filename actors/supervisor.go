@@ -341,6 +341,12 @@ func (c *core) validateStart(req *messages.StartBox) error {
 	if err := req.Spec.Validate(); err != nil {
 		return err
 	}
+	if req.Spec.RestartInPlace {
+		// The supervisor sets it per spawn, from the restart policy and
+		// the engine's capabilities: a caller's value could not be honoured
+		// as given.
+		return messages.Errorf(messages.ErrBadSpec, "restart_in_place: set by the supervisor from the restart policy, not by a caller")
+	}
 	if err := req.Restart.Validate(); err != nil {
 		return err
 	}

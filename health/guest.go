@@ -38,7 +38,7 @@ type guestProc struct {
 
 // findGuest finds the guest of the shim shim: the shim's only child,
 // listed in /proc/SHIM/task/*/children (the reference shim forks its guest
-// from a locked thread, not always the leader), or found by a scan of /proc
+// from whichever of its threads runs the fork, not always the leader), or found by a scan of /proc
 // where the kernel lacks that file. It opens a pidfd for it, then checks
 // that its parent is still the shim and that the shim is the process the
 // caller verified (its identity), so that a recycled PID can neither pass

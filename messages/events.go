@@ -49,11 +49,14 @@ type BoxStarted struct {
 	PID int `json:"pid"`
 }
 
-// BoxReady: the shim signalled readiness; Took is spawn → ready.
+// BoxReady: the shim signalled readiness; Took is spawn → ready. InPlace
+// marks a guest that its shim restarted in place (the same shim and
+// generation): Took is then its predecessor's exit → the new guest's start.
 type BoxReady struct {
 	EventHeader
-	PID  int           `json:"pid"`
-	Took time.Duration `json:"took"`
+	PID     int           `json:"pid"`
+	Took    time.Duration `json:"took"`
+	InPlace bool          `json:"in_place,omitempty"`
 }
 
 // BoxExited: the shim exited. Requested is true when a Stop, Kill or Remove
@@ -66,10 +69,13 @@ type BoxExited struct {
 }
 
 // BoxRestarting: the restart policy will start the box again after Delay.
+// InPlace: the box's shim starts its guest again itself, at once, keeping
+// its process, its cgroup and the generation (docs/SHIM-PROTOCOL.md §16).
 type BoxRestarting struct {
 	EventHeader
 	Attempt int           `json:"attempt"` // restarts within the current window, this one included
 	Delay   time.Duration `json:"delay"`
+	InPlace bool          `json:"in_place,omitempty"`
 }
 
 // BoxAdopted: an already running shim was taken over by PID after its

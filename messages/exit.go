@@ -14,13 +14,14 @@ type ExitRecord struct {
 	Signal     string    `json:"signal"`           // "SIGKILL", or "" when the guest exited on its own
 	Reason     string    `json:"reason"`           // human text: "exited", "killed after stop timeout", "exec failed: ..."
 	FinishedAt time.Time `json:"finished_at"`      // RFC3339 in JSON
-	Source     string    `json:"source,omitempty"` // where boxsup learned it: "wait", "exit_file", "none"
+	Source     string    `json:"source,omitempty"` // where boxsup learned it: "wait", "exit_file", "shim", "none"
 }
 
 // Exit record sources.
 const (
 	SourceWait     = "wait"      // the supervisor reaped its own child
 	SourceExitFile = "exit_file" // read from exit.json (adopted process)
+	SourceShim     = "shim"      // a guest's exit its shim reported on the restart line (restarted in place)
 	SourceNone     = "none"      // nothing known: "unknown (no exit record)"
 )
 

@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -226,8 +225,8 @@ func validateHealthExec(argv []string) error {
 }
 
 func validateHealthTCP(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
+	host, port, ok := splitHostPort(addr)
+	if !ok || host == "" {
 		return Errorf(ErrBadSpec, "%s.tcp: %q: want host:port", healthField, addr)
 	}
 	if !validPort(port) {
@@ -266,6 +265,34 @@ func validateHealthUnix(path string) error {
 		return Errorf(ErrBadSpec, "%s.unix: the path is %d bytes, longer than a socket address holds (%d)", healthField, len(path), maxUnixPath)
 	}
 	return nil
+}
+
+// splitHostPort splits "host:port" or "[host]:port" (an IPv6 address in
+// brackets) as net.SplitHostPort does for the addresses a check may name.
+// It is written here because importing package net would link the cgo
+// resolver into every binary that uses this package, the shim included,
+// and make it a dynamically linked executable that pays for libc at each
+// box start.
+func splitHostPort(addr string) (host, port string, ok bool) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	host, port = addr[:i], addr[i+1:]
+	if strings.HasPrefix(host, "[") {
+		if !strings.HasSuffix(host, "]") {
+			return "", "", false
+		}
+		host = host[1 : len(host)-1]
+		if strings.ContainsAny(host, "[]") {
+			return "", "", false
+		}
+		return host, port, true
+	}
+	if strings.ContainsAny(host, ":[]") || strings.ContainsAny(port, "[]") {
+		return "", "", false // an IPv6 address without brackets, or stray brackets
+	}
+	return host, port, true
 }
 
 func validPort(p string) bool {

@@ -3,6 +3,7 @@ package messages
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -180,5 +181,22 @@ func TestHealthTypesRoundTripThroughJSON(t *testing.T) {
 	var e Event = BoxHealthy{EventHeader: hdr}
 	if e.Kind() != "BoxHealthy" || (BoxUnhealthy{}).Kind() != "BoxUnhealthy" || e.Box() != "web" {
 		t.Fatalf("event kinds: %q %q", e.Kind(), (BoxUnhealthy{}).Kind())
+	}
+}
+
+// TestSplitHostPortAgreesWithNet: the package's own host:port splitter
+// (it avoids linking package net into the shim) accepts and splits exactly
+// what net.SplitHostPort does for the addresses a tcp check may name.
+func TestSplitHostPortAgreesWithNet(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{
+		"127.0.0.1:80", "localhost:8080", "[::1]:443", "[fe80::1%eth0]:22", "host:", ":80", "[]:80",
+		"host", "", "::1:80", "[::1]80", "[::1", "::1]:80", "a[b]:80", "host:8[0]", "[[::1]]:80", "[::1]:8:0",
+	} {
+		wantHost, wantPort, err := net.SplitHostPort(addr)
+		host, port, ok := splitHostPort(addr)
+		if ok != (err == nil) || host != wantHost || port != wantPort {
+			t.Errorf("splitHostPort(%q) = %q, %q, %v; net.SplitHostPort gives %q, %q, %v", addr, host, port, ok, wantHost, wantPort, err)
+		}
 	}
 }

@@ -55,6 +55,12 @@ type InstanceSpec struct {
 	ExitFile        string          `json:"exit_file,omitempty"`
 	Detach          bool            `json:"detach,omitempty"`
 	Secrets         []SecretVar     `json:"secrets,omitempty"`
+	// RestartInPlace is set by the supervisor, never by a caller: fd 3 is a
+	// socket, and when the guest ends on its own the shim asks there
+	// whether to start it again in place, keeping itself and the box's
+	// cgroup (docs/SHIM-PROTOCOL.md §16). The supervisor sets it only for
+	// an engine that honours it and a box whose restart policy may restart.
+	RestartInPlace bool `json:"restart_in_place,omitempty"`
 }
 
 // Defaults and bounds of LogRotation (docs/SHIM-PROTOCOL.md, "Logs").
@@ -216,6 +222,9 @@ const (
 	FieldHomeDir        = "home_dir"
 	FieldConsoleLog     = "console_log"
 	FieldShimLog        = "shim_log"
+	// FieldRestartInPlace is set by the supervisor alone (StartBox
+	// refuses it), for an engine that honours it.
+	FieldRestartInPlace = "restart_in_place"
 )
 
 // OptionalFields lists every optional field, in the order the spec declares
@@ -227,6 +236,7 @@ func OptionalFields() []string {
 		FieldNewPIDNS, FieldSanitizeEnv, FieldCloseFDs,
 		FieldCPUs, FieldCPUMillis, FieldMemoryMiB, FieldFSShares, FieldBlockDevices, FieldGuestRootfs,
 		FieldNetworkConfig, FieldDisableNetwork, FieldHomeDir, FieldConsoleLog, FieldShimLog,
+		FieldRestartInPlace,
 	}
 }
 
@@ -258,6 +268,7 @@ func (s *InstanceSpec) SetOptionalFields() []string {
 		FieldHomeDir:        s.HomeDir != "",
 		FieldConsoleLog:     s.ConsoleLog != LogRotation{},
 		FieldShimLog:        s.ShimLog != LogRotation{},
+		FieldRestartInPlace: s.RestartInPlace,
 	}
 	var out []string
 	for _, f := range OptionalFields() {
@@ -375,6 +386,11 @@ func (s *InstanceSpec) Validate() error {
 	}
 	if s.MemoryMiB != 0 && s.MemoryMiB < 16 {
 		return Errorf(ErrBadSpec, "memory_mib: %d is below the 16 MiB minimum", s.MemoryMiB)
+	}
+	if s.RestartInPlace && s.ReadyTransport != "" {
+		// A restarted guest's readiness would be a new connection to the
+		// ready socket, which the in-place restart does not wait for.
+		return Errorf(ErrBadSpec, "restart_in_place: not with ready_transport")
 	}
 	return nil
 }

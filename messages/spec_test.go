@@ -154,3 +154,18 @@ func FuzzSpecJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestRestartInPlaceNotWithReadySocket: a restarted guest's readiness would
+// be a new connection to the ready socket, which an in-place restart does
+// not wait for; both sides refuse the pair.
+func TestRestartInPlaceNotWithReadySocket(t *testing.T) {
+	spec := sampleSpec()
+	spec.RestartInPlace = true
+	if err := spec.Validate(); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "restart_in_place") {
+		t.Errorf("restart_in_place with ready_transport: Validate = %v, want ErrBadSpec naming restart_in_place", err)
+	}
+	spec.ReadyTransport = ""
+	if err := spec.Validate(); err != nil {
+		t.Errorf("restart_in_place alone: Validate = %v", err)
+	}
+}

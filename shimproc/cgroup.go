@@ -199,13 +199,13 @@ func verifyCgroupMember(pid int, root, dir string) error {
 // find the shim of a box recorded as "starting" without an identity. A missing
 // cgroup gives an error satisfying errors.Is(err, fs.ErrNotExist).
 func FindCgroupProcs(cgroupPath string) ([]int, error) {
-	raw, err := os.ReadFile(filepath.Join(cgroupPath, "cgroup.procs"))
+	raw, err := readKernelFile(filepath.Join(cgroupPath, "cgroup.procs"))
 	if err != nil {
 		return nil, err
 	}
 	var pids []int
-	for _, line := range strings.Fields(string(raw)) {
-		pid, err := strconv.Atoi(line)
+	for _, line := range bytes.Fields(raw) {
+		pid, err := strconv.Atoi(string(line))
 		if err != nil {
 			return nil, fmt.Errorf("%s/cgroup.procs: bad pid %q", cgroupPath, line)
 		}

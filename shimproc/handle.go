@@ -35,6 +35,7 @@ type Handle struct {
 	pidfd     *pidFD
 	secrets   []string // the spec's secret values, scrubbed from error text
 
+	inPlace      bool          // spawned with restart_in_place: fd 3 becomes the restart line
 	readyTimeout time.Duration // spawn → ready limit (spawned handles)
 	readySince   time.Time     // when the ready timeout started counting (the spawn)
 	handOver     *handOver     // the spec's delivery (spawned handles); nil when adopted
@@ -47,6 +48,7 @@ type Handle struct {
 	reaped     bool                // an owned child was reaped (by us or, ECHILD, by someone else): its PID may be reused now
 	exit       messages.ExitRecord // valid once exited is closed
 	readyR     *os.File            // read end of the ready pipe; nil once ready or adopted
+	line       *restartLine        // the restart line, once ready (restart_in_place); nil otherwise
 	keepalive  *os.File            // write end of the keepalive pipe; nil when detached or taken
 	closed     bool
 	unregister func() // drops the spec's secrets from the log redactor
@@ -129,6 +131,10 @@ func (h *Handle) Close() error {
 		}
 	}
 	h.readyR, h.keepalive = nil, nil
+	if h.line != nil {
+		// The shim's next question finds no one to answer: it ends.
+		errs = append(errs, h.line.close())
+	}
 	unregister := h.unregister
 	h.unregister = nil
 	h.mu.Unlock()

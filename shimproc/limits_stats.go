@@ -1,6 +1,7 @@
 package shimproc
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -77,7 +78,7 @@ func resolveCgroupFiles(dir string) *cgroupFiles {
 // processes, living or gone) from the cgroup v2 cpu.stat, present in every
 // cgroup whether or not the cpu controller is enabled.
 func (cf *cgroupFiles) cpuSeconds() (float64, error) {
-	usec, err := fscommon.GetValueByKey(cf.v2, "cpu.stat", "usage_usec")
+	usec, err := cgroupValue(cf.v2, "cpu.stat", "usage_usec")
 	return float64(usec) / 1e6, err
 }
 
@@ -165,15 +166,15 @@ func cfsQuotaMillis(dir string) uint32 {
 // rssBytes reads a process's resident set from /proc/PID/statm (its second
 // field, in pages); a process gone meanwhile gives false.
 func rssBytes(pid int) (uint64, bool) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	raw, err := readKernelFile("/proc/" + strconv.Itoa(pid) + "/statm")
 	if err != nil {
 		return 0, false
 	}
-	f := strings.Fields(string(raw))
+	f := bytes.Fields(raw)
 	if len(f) < 2 {
 		return 0, false
 	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
+	pages, err := strconv.ParseUint(string(f[1]), 10, 64)
 	if err != nil {
 		return 0, false
 	}

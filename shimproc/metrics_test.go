@@ -57,6 +57,12 @@ func TestMetrics(t *testing.T) {
 func TestMetricsIdleTree(t *testing.T) {
 	box := newBox(t, "idle")
 	h := spawnBox(t, SpawnRequest{Box: box, Spec: guestSpec("/bin/sleep", "30"), Cgroup: CgroupOff})
+	// The shim writes its first lines right after its ready byte: the box
+	// directory then holds some bytes to count.
+	waitFor(t, 10*time.Second, "the shim's first lines in shim.log", func() bool {
+		fi, err := os.Stat(box.ShimLogPath())
+		return err == nil && fi.Size() > 0
+	})
 	for range 3 {
 		m, err := h.Metrics()
 		if err != nil {

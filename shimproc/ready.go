@@ -85,7 +85,11 @@ func (h *Handle) waitReady(ctx context.Context) error {
 		got = readPendingByte(r) // written just before the shim exited
 	}
 	if got {
-		h.closeReadyPipe()
+		if h.inPlace && !exited {
+			h.keepRestartLine()
+		} else {
+			h.closeReadyPipe()
+		}
 		h.log.WithField("took", time.Since(h.readySince)).Info("box ready")
 		return nil
 	}

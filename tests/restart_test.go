@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,5 +160,67 @@ func TestRestartAlwaysRestartsCleanExit(t *testing.T) {
 	}
 	if st := h.status("phoenix"); st.State != messages.StateExited {
 		t.Errorf("Status after Stop: %q, want exited", st.State)
+	}
+}
+
+// liveChildren returns the live children of pid (zombies excluded).
+func liveChildren(pid int) []int {
+	var out []int
+	for _, p := range descendants(scanProcs(), pid) {
+		if p.PPID == pid && p.State != 'Z' {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+// TestRestartInPlaceKeepsTheShim: under "always, at once, no limit" the
+// reference shim restarts a crashed guest itself (docs/SHIM-PROTOCOL.md
+// §16): the same shim and generation run a new guest; the exit is recorded
+// and announced as a restart in place.
+func TestRestartInPlaceKeepsTheShim(t *testing.T) {
+	h := newHarness(t)
+	now := messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: -1}
+	st := h.start(messages.StartBox{ID: "inplace", Spec: h.sleepSpec(), Restart: now})
+	var first int
+	eventually(t, "the guest", func() (bool, string) {
+		kids := liveChildren(st.PID)
+		if len(kids) == 1 {
+			first = kids[0]
+		}
+		return first != 0, fmt.Sprintf("children of the shim: %v", kids)
+	})
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	readies := waitForEvent[messages.BoxReady](t, h.events, "inplace", 2)
+	if !readies[1].InPlace || readies[1].PID != st.PID || readies[1].Generation != st.Generation {
+		t.Errorf("second BoxReady = %+v, want in place, shim pid %d, generation %d", readies[1], st.PID, st.Generation)
+	}
+	eventually(t, "a new guest under the same shim", func() (bool, string) {
+		kids := liveChildren(st.PID)
+		return len(kids) == 1 && kids[0] != first, fmt.Sprintf("children of the shim: %v", kids)
+	})
+	after := h.status("inplace")
+	if after.State != messages.StateRunning || after.PID != st.PID || after.Generation != st.Generation || after.Restarts != 1 {
+		t.Errorf("status after the restart = %+v; want running, pid %d, generation %d, 1 restart", after, st.PID, st.Generation)
+	}
+	if ex := after.LastExit; ex == nil || ex.Signal != "SIGKILL" || ex.Source != messages.SourceShim {
+		t.Errorf("LastExit = %+v, want the guest's SIGKILL reported by the shim", ex)
+	}
+	evs := h.events.all()
+	if got, want := kindsOf(evs, "inplace"), []string{"BoxStarted", "BoxReady", "BoxExited", "BoxRestarting", "BoxReady"}; !slices.Equal(got, want) {
+		t.Errorf("events:\n got %v\nwant %v", got, want)
+	}
+	if r := eventsOf[messages.BoxRestarting](evs, "inplace"); len(r) != 1 || !r[0].InPlace || r[0].Delay != 0 || r[0].Attempt != 1 {
+		t.Errorf("BoxRestarting = %+v, want one, in place, at once, attempt 1", r)
+	}
+
+	stopped, err := h.sup.Stop(h.ctx(), "inplace", 5*time.Second)
+	if err != nil || stopped.State != messages.StateExited {
+		t.Fatalf("Stop = %+v, %v", stopped, err)
+	}
+	if len(liveChildren(st.PID)) != 0 {
+		t.Error("a guest outlived the stop")
 	}
 }

@@ -34,6 +34,7 @@ var honoured = map[string]messages.FieldSupport{
 	messages.FieldMemoryMiB:      {How: "memory limit (swap off) on the box cgroup, by the supervisor", Cgroup: []messages.CgroupController{messages.ControllerMemory}},
 	messages.FieldConsoleLog:     {How: "console_output is rotated at max_bytes, max_files kept (docs/SHIM-PROTOCOL.md §15)"},
 	messages.FieldShimLog:        {How: "shim.log is rotated at max_bytes, max_files kept"},
+	messages.FieldRestartInPlace: {How: "asks on fd 3 when the guest ends on its own, and restarts it in place when told to (docs/SHIM-PROTOCOL.md §16)"},
 }
 
 // refused says why the reference engine cannot honour the other optional

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -63,16 +62,16 @@ func needsInit(spec *messages.InstanceSpec) bool {
 		sec.NoNewPrivs || sec.Seccomp || sec.NewPIDNS || spec.DisableNetwork
 }
 
-// planFor builds the init's plan for the guest command cmd (from
+// planFor builds the init's plan for the guest's launch (from
 // guestCommand) and returns it with the namespaces the init must be
 // created in.
-func planFor(spec *messages.InstanceSpec, cmd *exec.Cmd) (initPlan, uintptr) {
+func planFor(spec *messages.InstanceSpec, g *guestLaunch) (initPlan, uintptr) {
 	sec := &spec.Security
 	plan := initPlan{
-		Path:      cmd.Path,
-		Argv:      cmd.Args,
-		Env:       cmd.Env,
-		Dir:       cmd.Dir,
+		Path:      g.path,
+		Argv:      g.argv,
+		Env:       g.env,
+		Dir:       g.dir,
 		MountProc: sec.NewPIDNS,
 		Loopback:  spec.DisableNetwork,
 		// A guest given another uid always runs with no_new_privs, so that
@@ -130,24 +129,24 @@ func execFailed(err error) *startError {
 	return &startError{code: ExitExecFailed, reason: "exec failed: " + err.Error()}
 }
 
-// startGuest starts the guest command cmd (from guestCommand). A spec that
-// asks for confinement starts it through the init (startConfined): cmd
-// then runs the shim's init, which applies the settings and executes the
-// guest in its own place, so cmd.Process and cmd.Wait still refer to the
-// guest. A guest never runs with a setting silently missing: the failure
-// says which step failed.
-func startGuest(spec *messages.InstanceSpec, cmd *exec.Cmd) *startError {
+// startGuest starts the guest (from guestCommand). A spec that asks for
+// confinement starts it through the init (startConfined): the child is then
+// the shim's init, which applies the settings and executes the guest in its
+// own place, so the returned child is the guest all the same. A guest never
+// runs with a setting silently missing: the failure says which step failed.
+func startGuest(spec *messages.InstanceSpec, g *guestLaunch) (*childProc, *startError) {
 	if err := closeInheritedFDs(); err != nil && spec.Security.CloseFDs {
-		return setupFailed("close_fds: %v", err)
+		return nil, setupFailed("close_fds: %v", err)
 	}
 	if !needsInit(spec) {
-		if err := cmd.Start(); err != nil {
-			return execFailed(err)
+		child, err := startChild(g.path, g.argv, g.env, g.dir, g.stdout, g.stderr, nil, 0)
+		if err != nil {
+			return nil, execFailed(err)
 		}
-		return nil
+		return child, nil
 	}
-	plan, flags := planFor(spec, cmd)
-	return startConfined(cmd, plan, flags)
+	plan, flags := planFor(spec, g)
+	return startConfined(g, plan, flags)
 }
 
 // The init's report on the plan socket: markExec, written right before
@@ -169,33 +168,30 @@ type initFailure struct {
 // maxInitReport bounds what the shim reads back from its init.
 const maxInitReport = 64 << 10
 
-// startConfined rewrites cmd to run this binary as the init (InitArg) in
-// the namespaces flags asks for, starts it, hands it plan and waits for its
-// report. On failure the init is killed and reaped before it returns.
-func startConfined(cmd *exec.Cmd, plan initPlan, flags uintptr) *startError {
+// startConfined starts this binary as the init (InitArg) in the namespaces
+// flags asks for, with the guest's stdout and stderr, hands it plan and
+// waits for its report. On failure the init is killed and reaped before it
+// returns.
+func startConfined(g *guestLaunch, plan initPlan, flags uintptr) (*childProc, *startError) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return setupFailed("plan socket: %v", err)
+		return nil, setupFailed("plan socket: %v", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "plan-socket"), os.NewFile(uintptr(fds[1]), "plan-socket-init")
 	defer ours.Close()
 
-	cmd.Path = "/proc/self/exe" // this very binary, even if its file was replaced since
-	cmd.Args = []string{os.Args[0], InitArg}
-	cmd.Env = nil // the shim's own environment, which holds no secret (the contract)
-	cmd.Dir = ""  // the init changes directory as the guest
-	cmd.ExtraFiles = []*os.File{theirs}
-	cmd.SysProcAttr.Cloneflags = flags
-	err = cmd.Start() // from the locked thread: Pdeathsig
+	// /proc/self/exe is this very binary, even if its file was replaced
+	// since. The init gets the shim's own environment, which holds no
+	// secret (the contract), and changes directory as the guest.
+	child, err := startChild("/proc/self/exe", []string{os.Args[0], InitArg}, os.Environ(), "", g.stdout, g.stderr, []*os.File{theirs}, flags)
 	_ = theirs.Close()
 	if err != nil {
-		return setupFailed("start the confining init: %v", err)
+		return nil, setupFailed("start the confining init: %v", err)
 	}
 
-	fail := func(e *startError) *startError {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return e
+	fail := func(e *startError) (*childProc, *startError) {
+		child.kill()
+		return nil, e
 	}
 	raw, err := json.Marshal(plan)
 	if err == nil {
@@ -216,7 +212,7 @@ func startConfined(cmd *exec.Cmd, plan initPlan, flags uintptr) *startError {
 	if se := decodeInitReport(report); se != nil {
 		return fail(se)
 	}
-	return nil
+	return child, nil
 }
 
 // decodeInitReport turns what the init wrote before its end of the socket

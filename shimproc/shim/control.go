@@ -1,9 +1,9 @@
 package shim
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -19,21 +19,69 @@ var forwardedSignals = []os.Signal{
 }
 
 // controller relays stop requests and keepalive loss to the running guest.
-// It runs in its own goroutine while the main goroutine waits for the guest;
-// the main goroutine reads cause only after run has returned.
+// It runs in its own goroutine while the main goroutine waits for the guest.
+// With restart_in_place the guest changes (setGuest); a stop requested while
+// no guest runs reaches the next one as soon as it exists.
 type controller struct {
-	guest         *os.Process
 	signals       <-chan os.Signal
 	keepaliveLost <-chan struct{}
 	grace         time.Duration
 	log           func(level logLevel, format string, args ...any)
 
+	mu    sync.Mutex
+	guest *childProc // nil between a guest's end and its replacement
 	// cause is why the guest was stopped, for the exit record's reason; ""
 	// when nobody asked (the guest exited or died on its own).
-	cause string
+	cause    string
+	stopping chan struct{} // closed when cause is first set
 }
 
-// run relays until done is closed (the guest has been reaped).
+func newController(guest *childProc, signals <-chan os.Signal, keepaliveLost <-chan struct{}, grace time.Duration,
+	log func(level logLevel, format string, args ...any)) *controller {
+	return &controller{guest: guest, signals: signals, keepaliveLost: keepaliveLost, grace: grace, log: log, stopping: make(chan struct{})}
+}
+
+// stopCause returns why the guest was asked to stop, "" when nobody asked.
+func (c *controller) stopCause() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// stopRequested returns a channel closed once a stop was requested.
+func (c *controller) stopRequested() <-chan struct{} { return c.stopping }
+
+// setCause records the first reason for a stop.
+func (c *controller) setCause(cause string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause == "" {
+		c.cause = cause
+		close(c.stopping)
+	}
+}
+
+// guestEnded forgets the guest that was just reaped: a signal sent now
+// would reach nobody.
+func (c *controller) guestEnded() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.guest = nil
+}
+
+// setGuest makes g the guest signals go to. A stop requested while no
+// guest ran is passed on at once.
+func (c *controller) setGuest(g *childProc) {
+	c.mu.Lock()
+	c.guest = g
+	stop := c.cause != ""
+	c.mu.Unlock()
+	if stop {
+		c.send(syscall.SIGTERM)
+	}
+}
+
+// run relays until done is closed (the last guest has been reaped).
 func (c *controller) run(done <-chan struct{}) {
 	var graceTimer *time.Timer
 	var graceExpired <-chan time.Time
@@ -52,14 +100,21 @@ func (c *controller) run(done <-chan struct{}) {
 		case <-keepaliveLost:
 			keepaliveLost = nil // fires once
 			c.log(levelWarn, "keepalive pipe closed: the supervisor is gone; stopping the guest (SIGTERM, then SIGKILL after %v)", c.grace)
-			c.cause = reasonKeepaliveLost
+			c.mu.Lock()
+			if c.cause == "" {
+				close(c.stopping)
+			}
+			c.cause = reasonKeepaliveLost // it outranks a stop request: nobody is left to hear the reply
+			c.mu.Unlock()
 			c.send(syscall.SIGTERM)
 			graceTimer = time.NewTimer(c.grace)
 			graceExpired = graceTimer.C
 		case <-graceExpired:
 			graceExpired = nil
 			c.log(levelWarn, "guest still running %v after SIGTERM; sending SIGKILL", c.grace)
+			c.mu.Lock()
 			c.cause = fmt.Sprintf("%s (killed after a %v grace)", reasonKeepaliveLost, c.grace)
+			c.mu.Unlock()
 			c.send(syscall.SIGKILL)
 		}
 	}
@@ -70,9 +125,7 @@ func (c *controller) relaySignal(sig syscall.Signal) {
 	switch sig {
 	case syscall.SIGTERM, syscall.SIGINT:
 		c.log(levelInfo, "received %s: asking the guest to stop (SIGTERM)", signalName(sig))
-		if c.cause == "" {
-			c.cause = fmt.Sprintf("stopped by supervisor request (%s)", signalName(sig))
-		}
+		c.setCause(fmt.Sprintf("stopped by supervisor request (%s)", signalName(sig)))
 		c.send(syscall.SIGTERM)
 	default:
 		c.log(levelDebug, "forwarding %s to the guest", signalName(sig))
@@ -80,9 +133,16 @@ func (c *controller) relaySignal(sig syscall.Signal) {
 	}
 }
 
-// send signals the guest; a guest that has just exited is not an error.
+// send signals the guest; a guest that has just exited is not an error, and
+// without a guest (between two, with restart_in_place) nothing is sent.
 func (c *controller) send(sig syscall.Signal) {
-	if err := c.guest.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		c.log(levelWarn, "signal %s to guest pid %d: %v", signalName(sig), c.guest.Pid, err)
+	c.mu.Lock()
+	g := c.guest
+	c.mu.Unlock()
+	if g == nil {
+		return
+	}
+	if err := g.signal(sig); err != nil {
+		c.log(levelWarn, "signal %s to guest pid %d: %v", signalName(sig), g.pid, err)
 	}
 }

@@ -20,6 +20,7 @@ const (
 type inheritedFD struct {
 	fd      int
 	present bool  // a pipe or socket is there: the supervisor's
+	socket  bool  // present, and a socket (restart_in_place needs one at fd 3)
 	err     error // present, but open in the wrong direction
 }
 
@@ -53,10 +54,12 @@ func inspectFD(fd int, direction int) inheritedFD {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return res // EBADF: not open
 	}
-	if kind := st.Mode & unix.S_IFMT; kind != unix.S_IFIFO && kind != unix.S_IFSOCK {
+	kind := st.Mode & unix.S_IFMT
+	if kind != unix.S_IFIFO && kind != unix.S_IFSOCK {
 		return res // not the supervisor's (see inspectInheritedFDs)
 	}
 	res.present = true
+	res.socket = kind == unix.S_IFSOCK
 	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 	if err == nil {
 		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)

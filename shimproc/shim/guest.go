@@ -3,10 +3,8 @@ package shim
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/boxsup/boxsup/messages"
 )
@@ -22,10 +20,9 @@ const (
 
 // guestEnv builds the guest's whole environment: the spec's env, then the
 // secrets as NAME=VALUE, then the BOXSUP_* variables; a later entry wins
-// over an earlier one with the same name (os/exec keeps the last). The
+// over an earlier one with the same name (dedupEnv keeps the last). The
 // shim's own environment is deliberately not inherited: the guest's
-// environment travels only in the spec, and the slice is never nil, since a
-// nil Env would make os/exec pass the shim's environment on.
+// environment travels only in the spec.
 //
 // With sanitize_env, a guest whose spec sets no PATH gets minimalPath, and
 // its executable is looked up there: nothing of the shim's environment, not
@@ -102,16 +99,27 @@ func resolveExecutable(name string, env []string) (string, error) {
 	return "", fmt.Errorf("%q: executable file not found in the guest's PATH", name)
 }
 
-// guestCommand builds the guest's exec.Cmd: argv[0] is the executable as the
+// guestLaunch is how the guest is started: what guestCommand worked out
+// from the spec.
+type guestLaunch struct {
+	path string   // the resolved executable
+	argv []string // argv[0] is the executable as the spec names it
+	env  []string // the whole environment, one entry per name
+	dir  string   // "" keeps the shim's directory
+	// stdout and stderr are the console's pipes (console.guestStdout and
+	// guestStderr); stdin is /dev/null.
+	stdout, stderr *os.File
+}
+
+// guestCommand works out the guest's start: argv[0] is the executable as the
 // spec names it, stdin is /dev/null, stdout and stderr are the console's
-// pipes (console.guestStdout and guestStderr).
+// pipes.
 //
 // The guest stays in the shim's process group, so that the supervisor can
-// kill the whole box with one kill(-pgid). Pdeathsig makes the kernel
-// SIGKILL the guest when the thread that forked it dies; the caller keeps
-// that thread alive for the shim's whole life (runtime.LockOSThread in Main).
-func guestCommand(spec *messages.InstanceSpec, stdout, stderr *os.File) (*exec.Cmd, error) {
-	env := guestEnv(spec)
+// kill the whole box with one kill(-pgid), and gets parent-death signal
+// SIGKILL (startChild).
+func guestCommand(spec *messages.InstanceSpec, stdout, stderr *os.File) (*guestLaunch, error) {
+	env := dedupEnv(guestEnv(spec))
 	path, err := resolveExecutable(spec.GuestEntrypoint.Executable, env)
 	if err != nil {
 		return nil, err
@@ -119,14 +127,5 @@ func guestCommand(spec *messages.InstanceSpec, stdout, stderr *os.File) (*exec.C
 	args := make([]string, 0, 1+len(spec.GuestEntrypoint.Args))
 	args = append(args, spec.GuestEntrypoint.Executable)
 	args = append(args, spec.GuestEntrypoint.Args...)
-	return &exec.Cmd{
-		Path:        path,
-		Args:        args,
-		Env:         env,
-		Dir:         spec.GuestEntrypoint.WorkDir,
-		Stdin:       nil, // os/exec opens /dev/null
-		Stdout:      stdout,
-		Stderr:      stderr,
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}, nil
+	return &guestLaunch{path: path, argv: args, env: env, dir: spec.GuestEntrypoint.WorkDir, stdout: stdout, stderr: stderr}, nil
 }

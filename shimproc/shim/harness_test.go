@@ -38,6 +38,7 @@ type launch struct {
 	swapReady   bool     // pass the ready pipe's read end as fd 3 (a caller's mistake)
 	env         []string // extra variables for the shim's own environment
 	fd3         *os.File // with noReady: a descriptor a careless caller leaves at fd 3
+	readySocket bool     // fd 3 is a socket (restart_in_place's restart line), not a pipe
 }
 
 // runningShim is one launched shim and the supervisor's ends of its pipes.
@@ -98,7 +99,19 @@ func startShim(t testing.TB, dir string, spec messages.InstanceSpec, l launch) *
 
 	extra := make([]*os.File, 2)
 	var childEnds []*os.File
-	if !l.noReady {
+	switch {
+	case !l.noReady && l.readySocket:
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("socketpair: %v", err)
+		}
+		if err := syscall.SetNonblock(fds[0], true); err != nil {
+			t.Fatalf("socketpair: %v", err)
+		}
+		rd, wr := os.NewFile(uintptr(fds[0]), "ready-socket"), os.NewFile(uintptr(fds[1]), "ready-socket-shim")
+		r.ready, extra[0] = rd, wr
+		childEnds = append(childEnds, wr)
+	case !l.noReady:
 		rd, wr, err := os.Pipe()
 		if err != nil {
 			t.Fatalf("pipe: %v", err)

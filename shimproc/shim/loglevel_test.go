@@ -61,7 +61,10 @@ func TestShimLogFollowsTheSupervisorsLevel(t *testing.T) {
 
 // TestShimLinksNoHeavyDependency: the shim binary, started for every box
 // start, links neither logrus, protoactor nor gopsutil (its log levels are
-// its own, a few lines).
+// its own, a few lines); nor package net or os/user, whose cgo resolvers
+// would make it a dynamically linked executable that loads libc at every
+// start (about 115 KiB more private memory per box); nor os/exec, which
+// forks a throw-away child once per process to check pidfd support.
 func TestShimLinksNoHeavyDependency(t *testing.T) {
 	t.Parallel()
 	goBin, err := exec.LookPath("go")
@@ -77,6 +80,10 @@ func TestShimLinksNoHeavyDependency(t *testing.T) {
 			if strings.HasPrefix(pkg, banned) {
 				t.Errorf("cmd/boxsup-shim links %s", pkg)
 			}
+		}
+		switch pkg {
+		case "net", "os/user", "runtime/cgo", "os/exec":
+			t.Errorf("cmd/boxsup-shim links %s", pkg)
 		}
 	}
 }

@@ -1,13 +1,10 @@
 package shim
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -21,26 +18,32 @@ import (
 // readiness, relays stop requests and keepalive loss, and returns the exit
 // code for os.Exit once the guest is gone and exit.json is written.
 func Main() int {
-	// Pdeathsig ties the guest's life to the OS thread that forks it, not to
-	// the process: this goroutine starts and waits for the guest and returns
-	// only when the shim exits, so its thread must never be handed back.
-	runtime.LockOSThread()
-
 	// Look at fds 3 and 4 before anything can open a descriptor that might
 	// take their numbers.
 	readyFD, keepaliveFD := inspectInheritedFDs()
 
-	// Catch stop requests from the start; one caught before the guest exists
-	// is relayed as soon as it does.
+	// Catch stop requests; one caught before the guest exists is relayed
+	// as soon as it does. Installing the handlers takes os/signal a round
+	// trip with a thread of its own per signal (about a millisecond of a
+	// shim's start), so it runs while the spec is read; nothing is started
+	// and nothing written before it is done (catching).
 	signals := make(chan os.Signal, 8)
-	signal.Notify(signals, forwardedSignals...)
-	defer signal.Stop(signals)
-	// A write to a stderr whose reader is gone must fail with EPIPE, not
-	// kill the shim (and with it, through Pdeathsig, the guest). A handler,
-	// unlike signal.Ignore, is reset by exec: the guest keeps the default.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	catching := make(chan struct{})
+	go func() {
+		defer close(catching)
+		signal.Notify(signals, forwardedSignals...)
+		// A write to a stderr whose reader is gone must fail with EPIPE,
+		// not kill the shim (and with it, through Pdeathsig, the guest). A
+		// handler, unlike signal.Ignore, is reset by exec: the guest keeps
+		// the default.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	}()
+	defer func() {
+		<-catching
+		signal.Stop(signals)
+	}()
 
-	s := &shim{stderr: os.Stderr, level: levelInfo}
+	s := &shim{stderr: os.Stderr, level: levelInfo, catching: catching}
 	s.ready, s.readyErr = openReadyPipe(readyFD)
 	defer s.ready.abandon()
 	return s.run(os.Args[1:], os.Stdin, keepaliveFD, signals)
@@ -54,6 +57,9 @@ type shim struct {
 	exitFile string     // "" until the spec names one
 	level    logLevel   // lines above it are not written (LogLevelEnv)
 	secrets  []string   // the spec's secret values: never in a line or an exit record
+	// catching is closed once the signal handlers are installed: the
+	// guest is not started, nor a line written, before.
+	catching <-chan struct{}
 }
 
 // logAt writes one line to the shim's stderr (shim.log) when the shim's
@@ -63,7 +69,16 @@ func (s *shim) logAt(level logLevel, format string, args ...any) {
 	if level > s.level {
 		return
 	}
+	s.awaitHandlers()
 	fmt.Fprintf(s.stderr, "%s boxsup-shim[%d] %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), os.Getpid(), level, s.scrub(fmt.Sprintf(format, args...)))
+}
+
+// awaitHandlers waits until the signal handlers are installed (at once
+// when the shim was built without the wait, in tests).
+func (s *shim) awaitHandlers() {
+	if s.catching != nil {
+		<-s.catching
+	}
 }
 
 // minSecretLen is the shortest secret value scrubbed from text; shorter
@@ -180,9 +195,6 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer keepalive.stop()
 	}
 
-	s.infof("box %s: shim starting (engine %s, %s, ready through %s, log level %s)",
-		spec.BoxID, engineName(spec), attachment(spec), readyPath(spec), s.level)
-
 	console, err := openConsole(spec, s.warnf)
 	if err != nil {
 		return s.fail(ExitUsage, "setup failed: console_output: "+err.Error())
@@ -197,17 +209,41 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		defer readySock.close()
 	}
 
-	cmd, err := guestCommand(spec, console.guestStdout, console.guestStderr)
+	if spec.RestartInPlace && (s.ready == nil || !s.ready.socket) {
+		return s.fail(ExitUsage, "usage: restart_in_place needs a socket at fd 3")
+	}
+	launch, err := guestCommand(spec, console.guestStdout, console.guestStderr)
 	if err != nil {
 		console.started()
 		return s.fail(ExitExecFailed, "exec failed: "+err.Error())
 	}
-	se := startGuest(spec, cmd) // forks from this goroutine's locked thread (Pdeathsig)
-	console.started()
+	s.awaitHandlers() // a stop request must never find a guest without a shim to relay it
+	guest, se := startGuest(spec, launch)
+	if !spec.RestartInPlace {
+		// The next guest, if any, is another shim's: the console's write
+		// ends are the guest's alone now, so that the pipes see EOF when it
+		// and its children are gone.
+		console.started()
+	}
 	if se != nil {
 		return s.fail(se.code, se.reason)
 	}
-	s.infof("box %s: guest started, pid %d", spec.BoxID, cmd.Process.Pid)
+	var line *restartLine
+	switch {
+	case spec.RestartInPlace:
+		// The byte first: the supervisor waits for it, not for the line.
+		if f := s.ready.signalAndKeep(); f != nil {
+			line = openRestartLine(f)
+			defer line.close()
+		}
+	case readySock == nil:
+		s.ready.signal()
+	}
+	// The lines come after the ready byte: the supervisor waits for the
+	// byte, not for them.
+	s.infof("box %s: shim starting (engine %s, %s, ready through %s, log level %s)",
+		spec.BoxID, engineName(spec), attachment(spec), readyPath(spec), s.level)
+	s.infof("box %s: guest started, pid %d", spec.BoxID, guest.pid)
 
 	if readySock != nil {
 		readySock.awaitConnection(func() {
@@ -215,15 +251,14 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 			s.ready.signal()
 		})
 	} else {
-		s.ready.signal()
 		s.infof("ready (the guest runs)")
 	}
 
-	ctl := &controller{guest: cmd.Process, signals: signals, keepaliveLost: keepalive.Lost(), grace: grace, log: s.logAt}
+	ctl := newController(guest, signals, keepalive.Lost(), grace, s.logAt)
 	done, ctlDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(ctlDone); ctl.run(done) }()
 
-	waitErr := cmd.Wait() // on this goroutine: its thread must outlive the guest
+	rec, code, failure := s.superviseGuest(spec, launch, guest, ctl, line)
 	close(done)
 	<-ctlDone
 	if readySock != nil {
@@ -231,14 +266,9 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 		readySock.close()
 	}
 	s.ready.abandon() // the guest ended before it was ready: no byte
-
-	var exitErr *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &exitErr) {
-		// Not an exit status: wait itself failed. Should not happen.
-		return s.fail(ExitUsage, "wait for guest: "+waitErr.Error())
+	if failure != nil {
+		return s.fail(failure.code, failure.reason)
 	}
-	rec, code := guestExitRecord(cmd.ProcessState.Sys().(syscall.WaitStatus), ctl.cause)
-	s.infof("guest pid %d ended: %s", cmd.Process.Pid, rec.String())
 	if n := sweepProcessGroup(); n > 0 {
 		s.warnf("killed %d leftover process(es) of the box's process group", n)
 	}
@@ -250,6 +280,46 @@ func (s *shim) runBox(spec *messages.InstanceSpec, keepaliveFD inheritedFD, sign
 	}
 	s.debugf("exiting with code %d", code)
 	return code
+}
+
+// superviseGuest waits for the guest to end and returns its exit record and
+// the shim's exit code. With a restart line (restart_in_place), each time
+// the guest ends on its own the shim asks the supervisor, and on its word
+// starts the guest again in place (§16); it returns once the supervisor
+// says to end, cannot be asked, or a stop was requested. failure is set
+// when a restarted guest could not be started: the shim ends with it.
+func (s *shim) superviseGuest(spec *messages.InstanceSpec, launch *guestLaunch, guest *childProc, ctl *controller, line *restartLine) (messages.ExitRecord, int, *startError) {
+	for restarts := 1; ; restarts++ {
+		// The wait parks this goroutine in the netpoller: no thread waits.
+		ws, err := guest.wait()
+		ctl.guestEnded()
+		if err != nil {
+			// Should not happen: the guest is our unreaped child.
+			return messages.ExitRecord{}, 0, &startError{code: ExitUsage, reason: err.Error()}
+		}
+		rec, code := guestExitRecord(ws, ctl.stopCause())
+		s.infof("guest pid %d ended: %s", guest.pid, rec.String())
+		if line == nil || ctl.stopCause() != "" {
+			return rec, code, nil
+		}
+		// The box's leftovers go before a new guest comes: the sweep
+		// after it would kill the new one.
+		if n := sweepProcessGroup(); n > 0 {
+			s.warnf("killed %d leftover process(es) of the box's process group", n)
+		}
+		if !line.ask(rec, ctl.stopRequested()) {
+			s.infof("the supervisor did not ask for a restart in place: ending")
+			return rec, code, nil
+		}
+		next, se := startGuest(spec, launch)
+		if se != nil {
+			return rec, code, se
+		}
+		ctl.setGuest(next)
+		line.started(next.pid)
+		s.infof("guest restarted in place (restart %d), pid %d", restarts, next.pid)
+		guest = next
+	}
 }
 
 // engineName names the spec's engine for the shim's log.

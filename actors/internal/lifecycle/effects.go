@@ -27,11 +27,14 @@ type (
 	// Spawn starts generation Gen's shim in cgroup Cgroup ("" for none)
 	// with Token in its environment, first making sure that no process of
 	// the box is left in its cgroup (a live shim of the box found there is
-	// adopted instead). Reported as Spawned.
+	// adopted instead). Reported as Spawned. RestartInPlace offers the
+	// shim to restart its guest in place (GuestExited, AnswerGuest) when
+	// its engine honours it.
 	Spawn struct {
-		Gen    uint64
-		Cgroup string
-		Token  string
+		Gen            uint64
+		Cgroup         string
+		Token          string
+		RestartInPlace bool
 	}
 	// Watch follows generation Gen's shim: the outcome of its ready
 	// handshake (Ready), then its exit (ProcExited), in that order.
@@ -120,6 +123,12 @@ type (
 	// End ends the box for good: the root answers Waiters with their
 	// statuses once the actor has stopped.
 	End struct{ Replies []Reply }
+	// AnswerGuest answers generation Gen's shim, which asked whether to
+	// restart its guest in place (GuestExited): Restart, or end.
+	AnswerGuest struct {
+		Gen     uint64
+		Restart bool
+	}
 	// Log reports something a person should know; it is not an error of
 	// the machine.
 	Log struct {
@@ -152,3 +161,4 @@ func (StartChecks) effect() {}
 func (StopChecks) effect()  {}
 func (End) effect()         {}
 func (Log) effect()         {}
+func (AnswerGuest) effect() {}

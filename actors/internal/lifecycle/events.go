@@ -41,6 +41,8 @@ const (
 	KSpecWritten
 	KHealth
 	KHealthTimer
+	KGuestExited
+	KGuestStarted
 	numKinds
 )
 
@@ -51,6 +53,7 @@ var kindNames = [numKinds]string{
 	KProcExited: "ProcExited", KAdopted: "Adopted", KKillDone: "KillDone", KRemoved: "Removed",
 	KKillTimer: "KillTimer", KRestartTimer: "RestartTimer", KRetryTimer: "RetryTimer",
 	KKillRetryTimer: "KillRetryTimer", KHealth: "Health", KHealthTimer: "HealthTimer",
+	KGuestExited: "GuestExited", KGuestStarted: "GuestStarted",
 }
 
 // String names the kind.
@@ -242,6 +245,18 @@ type (
 		Gen    uint64
 		Result messages.HealthResult
 	}
+	// GuestExited: generation Gen's shim, spawned with restart in place,
+	// reports that its guest ended on its own, and waits for an
+	// AnswerGuest: restart it in place, or end (docs/SHIM-PROTOCOL.md §16).
+	GuestExited struct {
+		Gen  uint64
+		Exit messages.ExitRecord
+	}
+	// GuestStarted: generation Gen's shim started its guest again in place.
+	GuestStarted struct {
+		Gen uint64
+		PID int // the new guest's
+	}
 )
 
 // Timers.
@@ -312,6 +327,8 @@ func (RetryTimer) Kind() Kind     { return KRetryTimer }
 func (KillRetryTimer) Kind() Kind { return KKillRetryTimer }
 func (Health) Kind() Kind         { return KHealth }
 func (HealthTimer) Kind() Kind    { return KHealthTimer }
+func (GuestExited) Kind() Kind    { return KGuestExited }
+func (GuestStarted) Kind() Kind   { return KGuestStarted }
 
 // waiterOf returns the caller of a request event, or 0.
 func waiterOf(ev Event) Waiter {

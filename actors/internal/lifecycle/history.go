@@ -61,6 +61,35 @@ func (h *History) decide(p messages.RestartPolicy, exit messages.ExitRecord, upt
 	return decision{restart: true, delay: d, attempt: len(h.times)}
 }
 
+// restartsAtOnce reports, without recording anything, whether decide would
+// grant a restart with no delay at all for this exit: only then may a shim
+// restart its guest in place. A delay drawn from a jittered backoff could
+// be zero by chance; only a policy whose backoff ceiling is zero counts.
+func (h *History) restartsAtOnce(p messages.RestartPolicy, exit messages.ExitRecord, uptime time.Duration, now time.Time) bool {
+	p = p.WithDefaults()
+	if !p.ShouldRestart(exit) {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	step := h.step
+	if uptime >= p.StableAfter {
+		step = 0
+	}
+	if p.MaxRestarts >= 0 {
+		recent := 0
+		for _, t := range h.times {
+			if now.Sub(t) < p.Window {
+				recent++
+			}
+		}
+		if recent >= p.MaxRestarts {
+			return false
+		}
+	}
+	return backoffDelay(p, step, func(int64) int64 { return 1 }) == 0
+}
+
 // backoffDelay is the capped exponential backoff with full jitter: a random
 // delay in [0, min(MaxBackoff, InitialBackoff·2^step)]. Full jitter spreads
 // the restarts of many boxes that crashed together (AWS architecture blog,

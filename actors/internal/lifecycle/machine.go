@@ -86,6 +86,11 @@ type Machine struct {
 	initial      bool                 // the first status after a load is still owed to the root
 	notified     statusKey            // what the root last heard
 	settings     uint64               // counts the Updates applied: List shows their labels and policy
+	guestExitAt  time.Time            // Running: when the guest restarted in place last ended
+	// granted is a restart in place the policy granted that did not happen
+	// (its record did not land): the shim ends, and its exit is judged with
+	// this decision rather than a second one.
+	granted *decision
 
 	startW, stopW, removeW []Waiter
 	cancelled              []Waiter // starts whose context ended, answered once undone

@@ -67,6 +67,9 @@ type mproc struct {
 	exitDone   bool
 	exit       messages.ExitRecord
 	killedBy   string
+	inPlace    bool                // spawned with the offer to restart its guest in place
+	asking     bool                // its guest ended; it waits for AnswerGuest
+	askedExit  messages.ExitRecord // the exit it reported
 }
 
 type mcall struct {
@@ -115,6 +118,7 @@ type world struct {
 
 	checking  uint64          // the generation whose health checks run (0: none)
 	healthyOK map[uint64]bool // generations with a passing check delivered (or adopted)
+	guestRuns int             // numbers the guests' exits, so that each is recognisable on disk
 }
 
 func runModel(t *testing.T, seed uint64, verbose bool) (ok bool) {
@@ -137,6 +141,14 @@ func runModel(t *testing.T, seed uint64, verbose bool) (ok bool) {
 		Mode:        []messages.RestartMode{messages.RestartNo, messages.RestartOnFailure, messages.RestartAlways}[w.rng.IntN(3)],
 		MaxRestarts: 1 + w.rng.IntN(4), InitialBackoff: time.Duration(w.rng.IntN(3)) * 50 * time.Millisecond,
 	}, StopTimeout: time.Second, Detach: w.rng.IntN(2) == 0, ReadyTimeout: time.Second}
+	if w.rng.IntN(3) != 0 {
+		// Restart at once, the policy under which a shim restarts its
+		// guest in place; now and then without a limit.
+		w.opts.Restart.InitialBackoff = -1
+		if w.rng.IntN(2) == 0 {
+			w.opts.Restart.MaxRestarts = -1
+		}
+	}
 	if w.rng.IntN(2) == 0 {
 		w.opts.Health = &messages.HealthCheck{TCP: "127.0.0.1:80", Retries: 1 + w.rng.IntN(2)}
 		if w.rng.IntN(2) == 0 {
@@ -271,6 +283,11 @@ func (w *world) apply(e Effect) {
 			w.answer(e.W, e.Status)
 			return
 		}
+		if p := w.procOfGen(e.Gen); p != nil && p.alive && p.asking {
+			// A stop ends a shim that waits for an answer: its guest is gone.
+			w.endAsking(p, "SIGTERM while asking")
+			return
+		}
 		if p := w.procOfGen(e.Gen); p != nil && p.alive && w.rng.IntN(5) < 3 {
 			w.kill(p, messages.ExitRecord{ExitCode: -1, Signal: "SIGTERM"}, "SIGTERM")
 		}
@@ -304,8 +321,11 @@ func (w *world) apply(e Effect) {
 		for _, p := range w.procs {
 			if p.gen == e.Gen {
 				p.watched = false
+				w.dropLine(p, "line closed by Release")
 			}
 		}
+	case AnswerGuest:
+		w.answerGuest(e)
 	case Arm:
 		if old, ok := w.timers[e.Timer.Kind()]; ok && w.rng.IntN(3) == 0 {
 			w.late = append(w.late, old)
@@ -378,6 +398,45 @@ func (w *world) kill(p *mproc, exit messages.ExitRecord, by string) {
 	p.alive = false
 	p.exit = exit
 	p.killedBy = by
+	p.asking = false
+}
+
+// endAsking ends a shim that waited for an answer, with its guest's exit.
+func (w *world) endAsking(p *mproc, by string) {
+	w.kill(p, p.askedExit, by)
+}
+
+// dropLine closes a shim's restart line (its handle was let go of): it can
+// never ask again, and a question it waits on is answered "end".
+func (w *world) dropLine(p *mproc, by string) {
+	p.inPlace = false
+	if p.alive && p.asking {
+		w.endAsking(p, by)
+	}
+}
+
+// answerGuest carries out an AnswerGuest as the shim would: restart the
+// guest in place, or end with its exit. Each question is answered once,
+// and a restart only once the exit it reported is on disk.
+func (w *world) answerGuest(e AnswerGuest) {
+	p := w.procOfGenAny(e.Gen)
+	if p == nil || !p.alive {
+		return // the shim is gone: nobody reads the answer
+	}
+	if !p.asking {
+		w.failf("generation %d's shim was answered (restart %v) without a question", e.Gen, e.Restart)
+		return
+	}
+	if !e.Restart {
+		w.endAsking(p, "answered end")
+		return
+	}
+	if w.disk == nil || w.disk.LastExit == nil || w.disk.LastExit.Reason != p.askedExit.Reason {
+		w.failf("guest of generation %d restarted in place before its exit %q was on disk (disk: %+v)", e.Gen, p.askedExit.Reason, w.disk)
+	}
+	p.asking = false
+	w.nextPID++
+	w.enqueue(GuestStarted{Gen: e.Gen, PID: w.nextPID})
 }
 
 // spawn behaves like the actor's spawn: a shim of the box still alive in
@@ -405,8 +464,12 @@ func (w *world) spawn(e Spawn) {
 		w.enqueue(Spawned{Gen: e.Gen, Err: syscall.EAGAIN})
 		return
 	}
+	mode := w.opts.Restart.WithDefaults().Mode
+	if e.RestartInPlace && (w.opts.Health != nil || (mode != messages.RestartAlways && mode != messages.RestartOnFailure)) {
+		w.failf("generation %d offered restarts in place with policy %s and health check %v", e.Gen, mode, w.opts.Health != nil)
+	}
 	w.nextPID++
-	p := &mproc{pid: w.nextPID, gen: e.Gen, alive: true}
+	p := &mproc{pid: w.nextPID, gen: e.Gen, alive: true, inPlace: e.RestartInPlace}
 	w.procs = append(w.procs, p)
 	w.enqueue(Spawned{Gen: e.Gen, Proc: Proc{Identity: messages.Identity{PID: p.pid}, Cgroup: e.Cgroup}})
 }
@@ -638,9 +701,19 @@ func (w *world) healthResult() {
 }
 
 func (w *world) crash() {
-	if p := w.aliveProc(); p != nil {
-		w.kill(p, messages.ExitRecord{ExitCode: w.rng.IntN(3)}, "crash")
+	p := w.aliveProc()
+	if p == nil {
+		return
 	}
+	w.guestRuns++
+	exit := messages.ExitRecord{ExitCode: w.rng.IntN(3), Reason: fmt.Sprintf("guest run %d", w.guestRuns)}
+	if p.inPlace && p.watched && p.readyDone && !p.asking && w.rng.IntN(5) != 0 {
+		// The guest ends; its shim lives on and asks.
+		p.asking, p.askedExit = true, exit
+		w.enqueue(GuestExited{Gen: p.gen, Exit: exit})
+		return
+	}
+	w.kill(p, exit, "crash")
 }
 
 func (w *world) randomRequest() {
@@ -693,6 +766,9 @@ func (w *world) actorRestart() {
 	w.checking = 0 // the actor's release ends the incarnation's health checks
 	for _, p := range w.procs {
 		p.watched = false
+		// The old incarnation's handle, and with it the restart line, is
+		// closed.
+		w.dropLine(p, "line closed by an actor restart")
 		if !p.alive {
 			p.gen = 0 // its generation number means nothing to the new incarnation
 		}
@@ -747,6 +823,11 @@ func (w *world) finalChecks() {
 	for wt, c := range w.calls {
 		if c.answered == 0 && c.inc == w.inc {
 			w.failf("caller %d (%s) was never answered; machine in %s", wt, c.kind, w.m.Phase())
+		}
+	}
+	for _, p := range w.procs {
+		if p.alive && p.asking {
+			w.failf("generation %d's shim still waits for an answer; machine in %s", p.gen, w.m.Phase())
 		}
 	}
 	ph := w.m.Phase()

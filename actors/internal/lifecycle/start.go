@@ -89,6 +89,7 @@ func (m *Machine) beginStart() Phase {
 	m.failErr = nil
 	m.stopCause = stopRequested
 	m.healthSince = time.Time{}
+	m.granted = nil
 	m.intentSeq = m.commit(nil)
 	return Intent
 }
@@ -98,7 +99,7 @@ func onPersistedIntent(m *Machine, ev Event) Phase {
 	if m.acked < m.intentSeq {
 		return Intent // not on disk yet: the writer retries and reports again
 	}
-	m.emit(Spawn{Gen: m.rec.Generation, Cgroup: m.rec.Cgroup, Token: m.rec.SpawnToken})
+	m.emit(Spawn{Gen: m.rec.Generation, Cgroup: m.rec.Cgroup, Token: m.rec.SpawnToken, RestartInPlace: m.offersRestartInPlace()})
 	return Spawning
 }
 

@@ -236,11 +236,22 @@ func (m *Machine) judge(exit messages.ExitRecord, uptime time.Duration, pid int,
 		// spec.json is unusable: there is nothing to restart from.
 		policy.Mode = messages.RestartNo
 	}
-	d := m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
+	var d decision
+	counted := false
+	if g := m.granted; g != nil && !unhealthy {
+		// The shim asked, a restart in place was granted and counted, but
+		// could not happen: this is the same exit, judged once.
+		d, counted = *g, true
+	} else {
+		d = m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
+	}
+	m.granted = nil
 	switch {
 	case d.restart:
 		m.rec.State = messages.StateRestarting
-		m.rec.Restarts++
+		if !counted {
+			m.rec.Restarts++
+		}
 		m.rec.Reason = fmt.Sprintf("restarting after %s", exit)
 		hdr := m.header()
 		exited := messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}

@@ -149,6 +149,12 @@ var table = []row{
 	{one(Removing), KRemoved, one(Gone, Created, Exited, Failed), onRemoved, "gone, or back at rest"},
 	{allBut(Removing), KRemoved, nil, ignore, "stale"},
 
+	// A guest restarted in place by its shim (docs/SHIM-PROTOCOL.md §16).
+	{one(Running), KGuestExited, nil, onGuestExited, "the policy judges: restart in place once the exit is on disk, else the shim ends"},
+	{allBut(Running), KGuestExited, nil, refuseGuestRestart, "the shim ends"},
+	{one(Running), KGuestStarted, nil, onGuestStarted, "ready again, same generation"},
+	{allBut(Running), KGuestStarted, nil, ignore, "stale"},
+
 	// Timers. A timer of an older generation (cancelled, but already
 	// queued) is ignored by its handler.
 	{one(Stopping), KKillTimer, one(Killing, Exited, Failed, Restarting), onKillTimer, "timeout: SIGKILL the tree"},

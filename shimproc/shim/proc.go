@@ -1,0 +1,187 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// childProc is a child the shim started (the guest, or the confining init
+// that becomes it): its pid and a pidfd registered with the Go netpoller.
+// Waiting for it parks a goroutine in epoll, not an OS thread, and a signal
+// sent through the pidfd can never reach a recycled pid.
+type childProc struct {
+	pid  int
+	file *os.File // the pidfd, non-blocking
+	conn syscall.RawConn
+}
+
+// startChild forks and executes path with argv and env (given as they are:
+// the caller resolves the path and settles duplicate names) in directory dir
+// ("" keeps the shim's), with stdin /dev/null, stdout and stderr as given,
+// and extra as fds 3 and up. The child gets parent-death signal SIGKILL and
+// stays in the shim's process group; cloneflags adds namespaces.
+//
+// It uses syscall.ForkExec rather than os/exec: os/exec checks once per
+// process whether pidfds work, with a throw-away child of its own, which
+// every shim start would pay for; here the pidfd comes straight from
+// clone(CLONE_PIDFD). Pdeathsig belongs to the forking thread, which
+// lives as long as the shim: Go ends a thread only when a goroutine exits
+// while locked to it, which the shim never does.
+//
+// A failed exec is reported, as os/exec reports it, as an *os.PathError with
+// Op "fork/exec" (chdir and exec failures are seen in the child and come back
+// through the same path).
+func startChild(path string, argv, env []string, dir string, stdout, stderr *os.File, extra []*os.File, cloneflags uintptr) (*childProc, error) {
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	// File.Fd puts a pipe back into blocking mode, which is what the child
+	// should see (the console's pipes are non-blocking on the shim's side).
+	files := []uintptr{devNull.Fd(), stdout.Fd(), stderr.Fd()}
+	for _, f := range extra {
+		files = append(files, f.Fd())
+	}
+	pidfd := -1
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, PidFD: &pidfd},
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "fork/exec", Path: path, Err: err}
+	}
+	if pidfd < 0 {
+		// A kernel without CLONE_PIDFD (before 5.2): open one. The child is
+		// ours and unreaped, so its pid cannot have been recycled.
+		if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+			return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
+		}
+	}
+	c, err := newChildProc(pid, pidfd)
+	if err != nil {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = unix.Close(pidfd)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		return nil, err
+	}
+	return c, nil
+}
+
+// newChildProc wraps a child's pidfd for the netpoller.
+func newChildProc(pid, pidfd int) (*childProc, error) {
+	unix.CloseOnExec(pidfd)
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
+	}
+	// os.NewFile sees O_NONBLOCK and registers the fd with the netpoller.
+	file := os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
+	conn, err := file.SyscallConn()
+	if err != nil {
+		_ = file.Close()
+		return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
+	}
+	return &childProc{pid: pid, file: file, conn: conn}, nil
+}
+
+// signal sends sig to the child through its pidfd. A child that has already
+// exited is not an error (it may be a zombie, waiting for wait).
+func (c *childProc) signal(sig syscall.Signal) error {
+	var err error
+	if cerr := c.conn.Control(func(fd uintptr) {
+		err = unix.PidfdSendSignal(int(fd), sig, nil, 0)
+	}); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// wait parks the calling goroutine in the netpoller until the child has
+// exited, then reaps it and returns its wait status. It closes the pidfd.
+func (c *childProc) wait() (syscall.WaitStatus, error) {
+	defer c.file.Close()
+	var pollErr error
+	err := c.conn.Read(func(fd uintptr) bool {
+		var exited bool
+		exited, pollErr = pidfdExited(fd)
+		return exited || pollErr != nil
+	})
+	if err == nil {
+		err = pollErr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("wait for child %d: %w", c.pid, err)
+	}
+	var ws syscall.WaitStatus
+	for {
+		// The pidfd reports the exit once the child is a zombie: this
+		// returns at once.
+		_, err := syscall.Wait4(c.pid, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("wait for child %d: %w", c.pid, err)
+		}
+		return ws, nil
+	}
+}
+
+// kill SIGKILLs the child and reaps it (a failed start).
+func (c *childProc) kill() {
+	_ = c.signal(syscall.SIGKILL)
+	_, _ = c.wait()
+}
+
+// pidfdExited polls a pidfd with a zero timeout: readable means the
+// process has exited.
+func pidfdExited(fd uintptr) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		return n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0, nil
+	}
+}
+
+// dedupEnv keeps the last entry of each name, in the order of those last
+// entries, as os/exec does: a later entry replaces an earlier one.
+func dedupEnv(env []string) []string {
+	seen := make(map[string]bool, len(env))
+	out := make([]string, 0, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		name := env[i]
+		if j := strings.IndexByte(name, '='); j >= 0 {
+			name = name[:j]
+		}
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, env[i])
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}

@@ -508,33 +508,7 @@ func (a *boxActor) arm(e lifecycle.Arm) {
 		a.core.root.Send(a.self, msg)
 		return
 	}
-	if kt, ok := e.Timer.(lifecycle.KillTimer); ok {
-		if h := a.handles[kt.Gen]; h != nil {
-			a.timers[k] = a.armKill(e.Delay, msg, h)
-			return
-		}
-	}
 	a.timers[k] = a.core.sched.SendOnce(e.Delay, a.self, msg)
-}
-
-// armKill arms a stop timeout that kills the generation's tree itself when
-// it fires, rather than after the timer's message has gone through the
-// mailbox, the machine and a helper goroutine: each of those hops is a
-// scheduling delay, and on a loaded machine they put milliseconds between
-// the timeout and the kill. The machine still hears of the timeout, and
-// first: the message is queued before the kill can cause an exit, and the
-// mailbox is first in, first out, so the exit finds the box Killing. Its
-// own KillTree that follows finds nothing left to kill. A timer cancelled
-// too late kills a tree that was exiting anyway (the stop had begun), or
-// nothing: a handle that was let go of refuses, and a later generation has
-// a cgroup of its own.
-func (a *boxActor) armKill(delay time.Duration, msg *timerFired, h *shimproc.Handle) func() {
-	root, self := a.core.root, a.self
-	t := time.AfterFunc(delay, func() {
-		root.Send(self, msg)
-		_ = h.KillTree() // a failure is the machine's KillTree's to report
-	})
-	return func() { t.Stop() }
 }
 
 // removeDir deletes the box directory and its cgroups off the actor

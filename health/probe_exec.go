@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxsup/boxsup/internal/guestenv"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -58,8 +56,13 @@ func probeExec(ctx context.Context, c *messages.HealthCheck, t Target) outcome {
 		return errored(errors.New("the target has no spec"))
 	}
 	sec := &spec.Security
-	env := probeEnv(spec)
-	path, err := lookPath(c.Exec[0], env)
+	// The guest's environment as the reference shim builds it, without
+	// BOXSUP_READY_SOCKET (a probe has no business signalling readiness);
+	// the program is looked up as the shim looks up the guest's. The host's
+	// files are what it sees: a guest's mount namespace differs from the
+	// host's by its /proc only.
+	env := guestenv.Build(spec, false)
+	path, err := guestenv.LookPath(c.Exec[0], env)
 	if err != nil {
 		o := failed("%v", err)
 		o.exitCode = -1
@@ -309,79 +312,4 @@ func credentialFor(sec *messages.SecurityOptions) *syscall.Credential {
 		cred.Groups = []uint32{}
 	}
 	return cred
-}
-
-// minimalPath is a sanitized guest's PATH when its spec sets none (the
-// reference shim's, runc's and Docker's).
-const minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// transportEnv is the variable through which the reference shim tells the
-// guest its control channel (spec.transport).
-const transportEnv = "BOXSUP_TRANSPORT"
-
-// probeEnv is the guest's environment as the reference shim builds it: a
-// minimal PATH for a sanitized spec without one, the spec's env, the
-// secrets, and BOXSUP_TRANSPORT. (Not BOXSUP_READY_SOCKET: a probe has no
-// business signalling readiness.) The supervisor's own environment is not
-// inherited.
-func probeEnv(spec *messages.InstanceSpec) []string {
-	env := make([]string, 0, len(spec.GuestEntrypoint.Env)+len(spec.Secrets)+2)
-	if spec.Security.SanitizeEnv && !setsPATH(spec) {
-		env = append(env, "PATH="+minimalPath)
-	}
-	env = append(env, spec.GuestEntrypoint.Env...)
-	for _, s := range spec.Secrets {
-		env = append(env, s.Name+"="+s.Value.Reveal()) // to the probe, as to the guest; never logged
-	}
-	if spec.Transport != "" {
-		env = append(env, transportEnv+"="+spec.Transport)
-	}
-	return env
-}
-
-func setsPATH(spec *messages.InstanceSpec) bool {
-	if _, ok := lookupEnv(spec.GuestEntrypoint.Env, "PATH"); ok {
-		return true
-	}
-	for _, s := range spec.Secrets {
-		if s.Name == "PATH" {
-			return true
-		}
-	}
-	return false
-}
-
-// lookupEnv returns the last value of name in env (the one exec keeps).
-func lookupEnv(env []string, name string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// lookPath finds the probe's program as the reference shim finds the
-// guest's: a name with a slash as given, else in the environment's PATH
-// (the supervisor's when the spec sets none), absolute entries only. The
-// host's files are what it sees: a guest's mount namespace differs from
-// the host's by its /proc only.
-func lookPath(name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path, ok := lookupEnv(env, "PATH")
-	if !ok {
-		path = os.Getenv("PATH")
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		candidate := filepath.Join(dir, name)
-		if fi, err := os.Stat(candidate); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return candidate, nil
-		}
-	}
-	return "", &fs.PathError{Op: "exec", Path: name, Err: errors.New("executable file not found in the guest's PATH")}
 }

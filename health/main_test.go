@@ -23,6 +23,9 @@ import (
 	"github.com/boxsup/boxsup/shimproc"
 )
 
+// pollInterval is how often a test re-checks a condition it waits for.
+const pollInterval = 10 * time.Millisecond
+
 // roleEnv makes the test binary, started as a box's guest, play a role
 // instead of running the tests.
 const roleEnv = "HEALTH_TEST_ROLE"
@@ -93,7 +96,7 @@ func reapOrphans(d time.Duration) error {
 			kids, _ := childrenOf(os.Getpid())
 			return fmt.Errorf("processes %v are still running after the tests", kids)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
 
@@ -218,7 +221,7 @@ func eventually(d time.Duration, cond func() bool) bool {
 		if time.Now().After(end) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 	return true
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
+// reapPollInterval is how often a subreaper helper with no child left
+// looks again for orphans to reap.
+const reapPollInterval = 10 * time.Millisecond
+
 // The test binary doubles as a few helper programs, chosen by helperRoleEnv.
 const (
 	helperRoleEnv    = "SHIMPROC_TEST_HELPER"
@@ -98,7 +102,7 @@ func runReaper() int {
 		for {
 			var ws unix.WaitStatus
 			if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(reapPollInterval)
 			}
 		}
 	}()

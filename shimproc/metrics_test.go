@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// samplePollInterval is how often the metrics test samples again while it
+// waits for the busy loop to show.
+const samplePollInterval = 200 * time.Millisecond
+
 func TestMetrics(t *testing.T) {
 	for _, tc := range cgroupModes {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +39,7 @@ func TestMetrics(t *testing.T) {
 			// The busy loop shows up within a few samples.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(samplePollInterval)
 				if m, err = h.Metrics(); err != nil {
 					t.Fatal(err)
 				}

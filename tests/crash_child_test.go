@@ -24,6 +24,10 @@ import (
 	"github.com/boxsup/boxsup/shimproc"
 )
 
+// reapPollInterval is how often a subreaper helper with no child left
+// looks again for orphans to reap.
+const reapPollInterval = 10 * time.Millisecond
+
 // Child processes of the crash tests. The test binary plays them when
 // started with childModeEnv set (TestMain hands over to runChild):
 //
@@ -92,7 +96,7 @@ func runReaper() int {
 		for {
 			var ws unix.WaitStatus
 			if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(reapPollInterval)
 			}
 		}
 	}()

@@ -17,6 +17,9 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
+// pollInterval is how often waitFor re-checks its condition.
+const pollInterval = 10 * time.Millisecond
+
 // deadline bounds every wait in these tests: generous, so that a slow
 // machine does not fail them; a wait succeeds as soon as its condition holds.
 const deadline = 10 * time.Second
@@ -287,7 +290,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out after %v waiting for %s", deadline, what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
 

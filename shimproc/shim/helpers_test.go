@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// gatePollInterval is how often a helper looks for the gate file a test
+// creates to let it go on.
+const gatePollInterval = 5 * time.Millisecond
+
 // helperEnv, set in a guest's spec env, makes the test binary act as a guest
 // program instead of running tests (see TestMain): a guest with behaviour a
 // shell cannot easily give, without depending on any other tool.
@@ -62,7 +66,7 @@ func readyConnect(marker, gate string) int {
 			fmt.Fprintln(os.Stderr, "gate never opened")
 			return 1
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(gatePollInterval)
 	}
 	conn, err := net.Dial("unix", path)
 	if err != nil {

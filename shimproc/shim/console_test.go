@@ -306,6 +306,12 @@ func TestShimLogCapped(t *testing.T) {
 	if !r.readReady() {
 		t.Fatalf("no ready byte; log:\n%s", r.log())
 	}
+	// The shim writes its first lines, and so rotates shim.log, after the
+	// ready byte: wait for this run's first line.
+	waitFor(t, "this run's first line in the new shim.log", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "shim.log"))
+		return err == nil && strings.Contains(string(b), "guest started")
+	})
 	var fd2, current syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/%d/fd/2", r.pid()), &fd2); err != nil {
 		t.Fatal(err)

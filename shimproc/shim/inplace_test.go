@@ -67,6 +67,11 @@ func startInPlace(t *testing.T, detach bool) (*runningShim, *restartLine) {
 func TestRestartInPlaceWhenTheSupervisorSaysSo(t *testing.T) {
 	t.Parallel()
 	r, line := startInPlace(t, false)
+	// The first guest's line is in the console before it is killed, or
+	// the kill could come before its echo.
+	waitFor(t, "the first guest's line in the console", func() bool {
+		return strings.Count(readFile(t, r.spec.ConsoleOutput), " stdout F run\n") == 1
+	})
 	first := r.guestPID()
 	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -508,7 +508,37 @@ func (a *boxActor) arm(e lifecycle.Arm) {
 		a.core.root.Send(a.self, msg)
 		return
 	}
+	if kt, ok := e.Timer.(lifecycle.KillTimer); ok && a.core.hooks == nil {
+		if h := a.handles[kt.Gen]; h != nil {
+			a.timers[k] = a.armKill(e.Delay, kt, h)
+			return
+		}
+	}
 	a.timers[k] = a.core.sched.SendOnce(e.Delay, a.self, msg)
+}
+
+// armKill arms a stop timeout that kills generation kt.Gen's tree itself
+// when it fires. The ordinary path (a timer message, the machine, a
+// KillTree effect on a helper goroutine) puts three scheduling delays
+// between the timeout and the kill, milliseconds on a loaded machine.
+//
+// The machine still decides, and hears of the timeout first: the event is
+// queued in the mailbox as the machine's own event before the kill can
+// cause an exit, and the mailbox is first in, first out, so the exit finds
+// the box Killing (marked killed). That holds only because the event skips
+// the timerFired hop; with a test's delivery hook, which may hold or
+// reorder timers, the ordinary path is kept. The machine's own KillTree
+// that follows finds nothing left to kill. A timer cancelled too late
+// (the shim exited at the same instant) kills what was exiting anyway,
+// since the stop had begun, or nothing: a released handle refuses, and a
+// later generation has a cgroup and a process group of its own.
+func (a *boxActor) armKill(delay time.Duration, kt lifecycle.KillTimer, h *shimproc.Handle) func() {
+	root, self, ev := a.core.root, a.self, &boxEvent{inc: a.inc, ev: kt}
+	t := time.AfterFunc(delay, func() {
+		root.Send(self, ev)
+		_ = h.KillTree() // a failure is for the machine's own KillTree to report
+	})
+	return func() { t.Stop() }
 }
 
 // removeDir deletes the box directory and its cgroups off the actor

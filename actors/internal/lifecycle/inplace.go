@@ -47,15 +47,20 @@ func onGuestExited(m *Machine, ev Event) Phase {
 	hdr := m.header()
 	m.logf("info", nil, "guest exited (%s); restart #%d in place", exit, d.attempt)
 	m.commit(func(durable bool, _ error) {
-		m.emit(Publish{Event: messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}},
-			Publish{Event: messages.BoxRestarting{EventHeader: hdr, Attempt: d.attempt, InPlace: true}})
 		// The exit is on disk before the next guest runs; a stop that came
 		// meanwhile, or a failed write, makes it a no.
 		restart := durable && m.phase == Running && m.rec.Generation == gen && m.proc != nil
 		if !restart {
+			// Nothing was restarted: the shim ends, and its exit, the same
+			// one, is reported and counted once on the ordinary path.
 			m.granted = &d
+			m.rec.Restarts--
+			m.emit(AnswerGuest{Gen: gen, Restart: false})
+			return
 		}
-		m.emit(AnswerGuest{Gen: gen, Restart: restart})
+		m.emit(Publish{Event: messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}},
+			Publish{Event: messages.BoxRestarting{EventHeader: hdr, Attempt: d.attempt, InPlace: true}},
+			AnswerGuest{Gen: gen, Restart: true})
 	})
 	return Running
 }

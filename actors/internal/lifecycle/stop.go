@@ -237,11 +237,11 @@ func (m *Machine) judge(exit messages.ExitRecord, uptime time.Duration, pid int,
 		policy.Mode = messages.RestartNo
 	}
 	var d decision
-	counted := false
 	if g := m.granted; g != nil && !unhealthy {
-		// The shim asked, a restart in place was granted and counted, but
-		// could not happen: this is the same exit, judged once.
-		d, counted = *g, true
+		// The shim asked and a restart in place was granted, but could not
+		// happen: this is the same exit, judged once (the history holds it
+		// already).
+		d = *g
 	} else {
 		d = m.hist.decide(policy, exit, uptime, m.env.Now(), m.env.Jitter)
 	}
@@ -249,9 +249,7 @@ func (m *Machine) judge(exit messages.ExitRecord, uptime time.Duration, pid int,
 	switch {
 	case d.restart:
 		m.rec.State = messages.StateRestarting
-		if !counted {
-			m.rec.Restarts++
-		}
+		m.rec.Restarts++
 		m.rec.Reason = fmt.Sprintf("restarting after %s", exit)
 		hdr := m.header()
 		exited := messages.BoxExited{EventHeader: hdr, PID: pid, Exit: exit}

@@ -290,6 +290,13 @@ func (c *core) honoursRestartInPlace(bin string) bool {
 	if err != nil {
 		return false
 	}
+	if caps.Legacy {
+		// Legitimate (an older shim, or a VMM wrapper), but worth saying
+		// once: a stale build looks just like it.
+		if _, seen := c.legacyShims.LoadOrStore(bin, true); !seen {
+			c.log.WithField("shim", bin).Warn("the shim answers no --capabilities (shim protocol before revision 2): it is treated as honouring no optional spec field, and its guests restart through a new shim")
+		}
+	}
 	_, ok := caps.Honours(messages.FieldRestartInPlace)
 	return ok
 }

@@ -51,6 +51,9 @@ type core struct {
 	// helpers counts the box actors' helper goroutines (I/O, watchers);
 	// Shutdown waits for them, so that none outlives the supervisor.
 	helpers sync.WaitGroup
+	// legacyShims holds the shim binaries found to predate --capabilities,
+	// each warned about once.
+	legacyShims sync.Map
 
 	// ioSlots bounds the helper goroutines that are inside blocking file or
 	// process syscalls at once (see withIO).

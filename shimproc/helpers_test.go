@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,15 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 )
-
-// reapPollInterval is how often a subreaper helper with no child left
-// looks again for orphans to reap.
-const reapPollInterval = 10 * time.Millisecond
 
 // The test binary doubles as a few helper programs, chosen by helperRoleEnv.
 const (
@@ -87,7 +81,7 @@ func runHelper(role string) int {
 }
 
 func runReaper() int {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := testutil.BecomeSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -98,14 +92,7 @@ func runReaper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	go func() {
-		for {
-			var ws unix.WaitStatus
-			if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
-				time.Sleep(reapPollInterval)
-			}
-		}
-	}()
+	testutil.ReapChildren()
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the test closes our stdin
 	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,14 +18,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
 
-// reapPollInterval is how often a subreaper helper with no child left
-// looks again for orphans to reap.
-const reapPollInterval = 10 * time.Millisecond
+// conditionPollInterval is how often a crash test re-checks a state it
+// waits for (a box leaving unknown, a child reaching its crash point).
+const conditionPollInterval = time.Millisecond
 
 // Child processes of the crash tests. The test binary plays them when
 // started with childModeEnv set (TestMain hands over to runChild):
@@ -81,7 +81,7 @@ func say(format string, args ...any) {
 }
 
 func runReaper() int {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := testutil.BecomeSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
 		return 1
 	}
@@ -92,14 +92,7 @@ func runReaper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	go func() {
-		for {
-			var ws unix.WaitStatus
-			if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
-				time.Sleep(reapPollInterval)
-			}
-		}
-	}()
+	testutil.ReapChildren()
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the test closes our stdin
 	_ = inner.Process.Kill()             // if the test did not
 	return 0
@@ -317,7 +310,7 @@ func runNoFile() int {
 				if err != nil || st.State != messages.StateUnknown {
 					break
 				}
-				time.Sleep(time.Millisecond)
+				time.Sleep(conditionPollInterval)
 			}
 			restore()
 			say("stop %s", mustJSON(<-done))

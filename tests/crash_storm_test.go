@@ -194,7 +194,7 @@ func stormAndCrash(t *testing.T, cgEnv string, mode shimproc.CgroupMode, after k
 	}
 	child, _ := strconv.Atoi(f[1])
 	for !after.reached(t, r, tr, child) {
-		time.Sleep(time.Millisecond)
+		time.Sleep(conditionPollInterval)
 	}
 	mark("kill")
 	killAndWait(t, child)

@@ -96,47 +96,22 @@ func (s *Store) Spec(ctx context.Context, id string) ([]byte, error) {
 // update of its settings). A record owned by another node or session is
 // ErrNotOwner.
 func (s *Session) PutSpec(ctx context.Context, id string, spec []byte) error {
-	o, err := s.store.Owner(ctx, id)
+	o, err := s.ownedHere(ctx, id)
 	if err != nil {
 		return err
 	}
-	if o.Record.Node != s.node || o.Record.Lease != s.lease {
-		return fmt.Errorf("%w: %s is owned by %s under lease %s", ErrNotOwner, id, o.Record.Node, o.Record.Lease)
-	}
-	resp, err := s.store.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
-		Then(clientv3.OpPut(s.store.keys.spec(id), string(spec))).
-		Commit()
-	if err != nil {
-		return unavailable("write spec "+id, err)
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s", ErrChanged, id)
-	}
-	return nil
+	return s.store.commitUnchanged(ctx, o, "write spec", clientv3.OpPut(s.store.keys.spec(id), string(spec)))
 }
 
 // Release deletes the record of a box this session owns (after the box was
 // removed). A record owned by another node or session is ErrNotOwner.
 func (s *Session) Release(ctx context.Context, id string) error {
-	o, err := s.store.Owner(ctx, id)
+	o, err := s.ownedHere(ctx, id)
 	if err != nil {
 		return err
 	}
-	if o.Record.Node != s.node || o.Record.Lease != s.lease {
-		return fmt.Errorf("%w: %s is owned by %s under lease %s", ErrNotOwner, id, o.Record.Node, o.Record.Lease)
-	}
-	resp, err := s.store.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
-		Then(clientv3.OpDelete(s.store.keys.box(id)), clientv3.OpDelete(s.store.keys.spec(id))).
-		Commit()
-	if err != nil {
-		return unavailable("release "+id, err)
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s", ErrChanged, id)
-	}
-	return nil
+	return s.store.commitUnchanged(ctx, o, "release",
+		clientv3.OpDelete(s.store.keys.box(id)), clientv3.OpDelete(s.store.keys.spec(id)))
 }
 
 // MarkFenced records, on each of this node's records among ids (of this
@@ -160,16 +135,39 @@ func (s *Session) MarkFenced(ctx context.Context, ids []string) error {
 		if err != nil {
 			return err
 		}
-		resp, err := s.store.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(s.store.keys.box(id)), "=", o.Revision)).
-			Then(clientv3.OpPut(s.store.keys.box(id), string(val))).
-			Commit()
-		if err != nil {
-			return unavailable("mark fenced "+id, err)
+		if err := s.store.commitUnchanged(ctx, o, "mark fenced", clientv3.OpPut(s.store.keys.box(id), string(val))); err != nil {
+			return err
 		}
-		if !resp.Succeeded {
-			return fmt.Errorf("%w: %s", ErrChanged, id)
-		}
+	}
+	return nil
+}
+
+// ownedHere reads id's record: ErrNotOwner unless this session (this node
+// under this lease) holds it.
+func (s *Session) ownedHere(ctx context.Context, id string) (Owned, error) {
+	o, err := s.store.Owner(ctx, id)
+	if err != nil {
+		return Owned{}, err
+	}
+	if o.Record.Node != s.node || o.Record.Lease != s.lease {
+		return Owned{}, fmt.Errorf("%w: %s is owned by %s under lease %s", ErrNotOwner, id, o.Record.Node, o.Record.Lease)
+	}
+	return o, nil
+}
+
+// commitUnchanged applies ops only if the box's record is still the one
+// read (its mod revision): ErrChanged when it moved on meanwhile, and
+// ErrUnavailable, naming what (op) was tried, when etcd cannot answer.
+func (s *Store) commitUnchanged(ctx context.Context, o Owned, op string, ops ...clientv3.Op) error {
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(s.keys.box(o.ID)), "=", o.Revision)).
+		Then(ops...).
+		Commit()
+	if err != nil {
+		return unavailable(op+" "+o.ID, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: %s", ErrChanged, o.ID)
 	}
 	return nil
 }

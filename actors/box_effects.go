@@ -466,22 +466,16 @@ func (a *boxActor) releaseGen(e lifecycle.Release) {
 		if !exited {
 			return
 		}
-		c.cgroupRemovals.Add(1)
-		go func() {
-			defer c.cgroupRemovals.Done()
+		c.removeCgroupLater(func() {
 			sweepGenCgroup(h.CgroupPath(), log)
 			if err := h.RemoveCgroup(); err != nil {
 				log.WithError(err).Debug("removing the box cgroup failed")
 			}
-		}()
+		})
 		return
 	}
 	if e.Cgroup != "" && a.cgroup != "" && strings.HasPrefix(e.Cgroup, a.cgroup+"/") {
-		c.cgroupRemovals.Add(1)
-		go func() {
-			defer c.cgroupRemovals.Done()
-			shimproc.RemoveGenCgroup(e.Cgroup)
-		}()
+		c.removeCgroupLater(func() { shimproc.RemoveGenCgroup(e.Cgroup) })
 	}
 }
 

@@ -48,6 +48,9 @@ type core struct {
 	// cgroupRemovals counts box cgroups being removed after their exit;
 	// Shutdown waits for them before removing the home's cgroup parent.
 	cgroupRemovals sync.WaitGroup
+	// cgroupSlots bounds the removals inside their blocking system calls at
+	// once (see removeCgroupLater).
+	cgroupSlots chan struct{}
 	// helpers counts the box actors' helper goroutines (I/O, watchers);
 	// Shutdown waits for them, so that none outlives the supervisor.
 	helpers sync.WaitGroup
@@ -71,6 +74,26 @@ func (c *core) withIO(f func()) {
 	c.ioSlots <- struct{}{}
 	defer func() { <-c.ioSlots }()
 	f()
+}
+
+// cgroupRemovalSlots is the size of core.cgroupSlots. The kernel removes
+// cgroup directories one at a time (cgroup_mutex), so more concurrent rmdirs
+// only wait there, each holding an OS thread that Go then keeps: unbounded,
+// a stop storm of 1000 boxes left the supervisor with about 150 threads.
+// Two keep one removal ready while the other is in the kernel.
+const cgroupRemovalSlots = 2
+
+// removeCgroupLater runs remove, which rmdirs an exited generation's
+// cgroups, on its own goroutine once one of cgroupRemovalSlots is free. A
+// goroutine waiting for a slot holds no thread; Shutdown waits for all.
+func (c *core) removeCgroupLater(remove func()) {
+	c.cgroupRemovals.Add(1)
+	go func() {
+		defer c.cgroupRemovals.Done()
+		c.cgroupSlots <- struct{}{}
+		defer func() { <-c.cgroupSlots }()
+		remove()
+	}()
 }
 
 // ioSlotCount is the size of core.ioSlots.

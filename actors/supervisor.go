@@ -126,6 +126,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		hooks:        cfg.hooks,
 		entries:      map[string]*boxEntry{},
 		ioSlots:      make(chan struct{}, ioSlotCount()),
+		cgroupSlots:  make(chan struct{}, cgroupRemovalSlots),
 		events:       newEventLog(cfg.EventHistory, time.Now().UTC()),
 	}
 	c.health = c.newHealthScheduler()

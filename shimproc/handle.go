@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -194,12 +195,7 @@ func (h *Handle) watch() {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	var ws unix.WaitStatus
-	var haveWait bool
-	if h.owned {
-		ws, haveWait = h.reap()
-	}
-	rec := h.settleExit(ws, haveWait)
+	rec := h.reapAndSettle()
 
 	h.mu.Lock()
 	h.exitSeen = true
@@ -212,6 +208,28 @@ func (h *Handle) watch() {
 	h.mu.Unlock()
 	close(h.exited)
 	h.log.WithField("exit", rec.String()).Debug("box runner exited")
+}
+
+// settleSlots bounds the exit watchers that are inside the blocking system
+// calls of settling an exit at once (wait4, reading exit.json, the cgroup's
+// files). Each watcher parks in the netpoller until its shim exits, holding
+// no thread; but when a stop storm ends a thousand shims, a thousand
+// watchers wake together, and Go keeps every thread that a blocked system
+// call made it create: unbounded, the supervisor went from 10 to 40–150
+// threads. Waiting for a slot holds no thread.
+var settleSlots = make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))
+
+// reapAndSettle reaps an owned child and settles its exit record, once one
+// of settleSlots is free.
+func (h *Handle) reapAndSettle() messages.ExitRecord {
+	settleSlots <- struct{}{}
+	defer func() { <-settleSlots }()
+	var ws unix.WaitStatus
+	var haveWait bool
+	if h.owned {
+		ws, haveWait = h.reap()
+	}
+	return h.settleExit(ws, haveWait)
 }
 
 // reapRetries and reapRetryPause bound the wait for an exited child to

@@ -180,6 +180,9 @@ func (r *runner) boxsupScale(ctx context.Context, spec boxSpec, round int) (scal
 		return res, fmt.Errorf("stopping %d boxes: %w", n, err)
 	}
 	res.stop = took
+	if round == 0 {
+		res.cost = append(res.cost, stormThreadsRow(base, readCost(), n))
+	}
 	if err := stopAll(sup); err != nil {
 		return res, err
 	}
@@ -357,4 +360,21 @@ func costRows(before, after costSample, n int) []Row {
 	gor.Boxsup.P99 = gor.Boxsup.P50
 	gor.judge(nil)
 	return []Row{threads, heap, gor}
+}
+
+// stormThreadsRow is row 7d: the supervisor's OS threads once a stop storm
+// of n boxes has ended. Go keeps every thread a blocked system call made it
+// create, so this is the high-water mark of the storm's blocking: a
+// thousand exit watchers or cgroup removals in the kernel at once would
+// each leave one behind.
+func stormThreadsRow(before, after costSample, n int) Row {
+	row := Row{
+		ID: "7d", Operation: fmt.Sprintf("supervisor OS threads per 100 boxes, after stopping %d at once", n), Unit: "threads/100 boxes",
+		Boxsup: Value{P50: 100 * float64(after.threads-before.threads) / float64(n), Samples: 1},
+		Target: "≤ 1",
+		Note:   fmt.Sprintf("threads: %d with the empty supervisor, %d once all %d boxes stopped", before.threads, after.threads, n),
+	}
+	row.Boxsup.P99 = row.Boxsup.P50
+	row.judge(func(r *Row) bool { return r.Boxsup.P50 <= 1 })
+	return row
 }

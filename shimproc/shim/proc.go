@@ -4,21 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/internal/pidfd"
 )
 
 // childProc is a child the shim started (the guest, or the confining init
-// that becomes it): its pid and a pidfd registered with the Go netpoller.
-// Waiting for it parks a goroutine in epoll, not an OS thread, and a signal
-// sent through the pidfd can never reach a recycled pid.
+// that becomes it): its pid and a pidfd registered with the Go netpoller
+// (package pidfd). Waiting for it parks a goroutine in epoll, not an OS
+// thread, and a signal sent through the pidfd can never reach a recycled pid.
 type childProc struct {
-	pid  int
-	file *os.File // the pidfd, non-blocking
-	conn syscall.RawConn
+	pid int
+	fd  *pidfd.FD
 }
 
 // startChild forks and executes path with argv and env (given as they are:
@@ -49,30 +49,31 @@ func startChild(path string, argv, env []string, dir string, stdout, stderr *os.
 	for _, f := range extra {
 		files = append(files, f.Fd())
 	}
-	pidfd := -1
+	childFD := -1
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, PidFD: &pidfd},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: cloneflags, PidFD: &childFD},
 	})
 	if err != nil {
 		return nil, &os.PathError{Op: "fork/exec", Path: path, Err: err}
 	}
-	if pidfd < 0 {
+	if childFD < 0 {
 		// A kernel without CLONE_PIDFD (before 5.2): open one. The child is
 		// ours and unreaped, so its pid cannot have been recycled.
-		if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+		if childFD, err = unix.PidfdOpen(pid, 0); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			var ws unix.WaitStatus
 			_, _ = unix.Wait4(pid, &ws, 0, nil)
 			return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
 		}
 	}
-	c, err := newChildProc(pid, pidfd)
+	c, err := newChildProc(pid, childFD)
 	if err != nil {
-		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		_ = unix.Close(pidfd)
+		// newChildProc closed childFD; the child is ours and unreaped, so
+		// its pid still names it.
+		_ = unix.Kill(pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		return nil, err
@@ -81,30 +82,18 @@ func startChild(path string, argv, env []string, dir string, stdout, stderr *os.
 }
 
 // newChildProc wraps a child's pidfd for the netpoller.
-func newChildProc(pid, pidfd int) (*childProc, error) {
-	unix.CloseOnExec(pidfd)
-	if err := unix.SetNonblock(pidfd, true); err != nil {
-		return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
-	}
-	// os.NewFile sees O_NONBLOCK and registers the fd with the netpoller.
-	file := os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
-	conn, err := file.SyscallConn()
+func newChildProc(pid, fd int) (*childProc, error) {
+	p, err := pidfd.Wrap(pid, fd)
 	if err != nil {
-		_ = file.Close()
 		return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
 	}
-	return &childProc{pid: pid, file: file, conn: conn}, nil
+	return &childProc{pid: pid, fd: p}, nil
 }
 
 // signal sends sig to the child through its pidfd. A child that has already
 // exited is not an error (it may be a zombie, waiting for wait).
 func (c *childProc) signal(sig syscall.Signal) error {
-	var err error
-	if cerr := c.conn.Control(func(fd uintptr) {
-		err = unix.PidfdSendSignal(int(fd), sig, nil, 0)
-	}); cerr != nil {
-		return cerr
-	}
+	err := c.fd.Signal(sig)
 	if errors.Is(err, unix.ESRCH) {
 		return nil
 	}
@@ -114,17 +103,8 @@ func (c *childProc) signal(sig syscall.Signal) error {
 // wait parks the calling goroutine in the netpoller until the child has
 // exited, then reaps it and returns its wait status. It closes the pidfd.
 func (c *childProc) wait() (syscall.WaitStatus, error) {
-	defer c.file.Close()
-	var pollErr error
-	err := c.conn.Read(func(fd uintptr) bool {
-		var exited bool
-		exited, pollErr = pidfdExited(fd)
-		return exited || pollErr != nil
-	})
-	if err == nil {
-		err = pollErr
-	}
-	if err != nil {
+	defer c.fd.Close()
+	if err := c.fd.Wait(); err != nil {
 		return 0, fmt.Errorf("wait for child %d: %w", c.pid, err)
 	}
 	var ws syscall.WaitStatus
@@ -146,22 +126,6 @@ func (c *childProc) wait() (syscall.WaitStatus, error) {
 func (c *childProc) kill() {
 	_ = c.signal(syscall.SIGKILL)
 	_, _ = c.wait()
-}
-
-// pidfdExited polls a pidfd with a zero timeout: readable means the
-// process has exited.
-func pidfdExited(fd uintptr) (bool, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		return n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0, nil
-	}
 }
 
 // dedupEnv keeps the last entry of each name, in the order of those last

@@ -16,8 +16,9 @@ import (
 // rawShim is the floor's way of running a box: the same shim binary started
 // with plain os/exec, the spec on stdin, a ready pipe on fd 3 and a
 // keepalive pipe on fd 4, stdout and stderr appended to shim.log, its own
-// process group — what shimproc does, minus everything boxsup adds (box
-// directory and records, cgroup, identity, actors). Exit is watched through
+// process group, and the environment and cgroup shimproc would give it
+// (rawshim_env.go) — what shimproc does, minus everything boxsup adds (box
+// directory and records, limits, identity, actors). Exit is watched through
 // a pidfd in the Go netpoller.
 type rawShim struct {
 	pid       int
@@ -25,6 +26,7 @@ type rawShim struct {
 	conn      syscall.RawConn
 	ready     *os.File // read end of the ready pipe; nil once read
 	keepalive *os.File // write end of the keepalive pipe
+	cgroup    string   // the shim's own cgroup, removed once reaped; "" without one
 	reaped    bool
 }
 
@@ -91,23 +93,38 @@ func startRawShim(binary, dir string, specJSON []byte) (*rawShim, error) {
 	}
 	defer keepR.Close()
 
+	cgroup, cgroupDir, err := newRawCgroup()
+	if err != nil {
+		stdinW.Close()
+		readyR.Close()
+		keepW.Close()
+		return nil, err
+	}
 	cmd := &exec.Cmd{
 		Path:        binary,
 		Args:        []string{binary, "--box-id", filepath.Base(dir)},
 		Dir:         dir,
+		Env:         rawShimEnv(cgroup),
 		Stdin:       stdinR,
 		Stdout:      log,
 		Stderr:      log,
 		ExtraFiles:  []*os.File{readyW, keepR},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if cgroupDir != nil {
+		defer cgroupDir.Close()
+		intoCgroup(cmd.SysProcAttr, cgroupDir)
+	}
 	if err := cmd.Start(); err != nil {
 		stdinW.Close()
 		readyR.Close()
 		keepW.Close()
+		if cgroup != "" {
+			_ = removeRawCgroup(cgroup)
+		}
 		return nil, err
 	}
-	r := &rawShim{pid: cmd.Process.Pid, ready: readyR, keepalive: keepW}
+	r := &rawShim{pid: cmd.Process.Pid, ready: readyR, keepalive: keepW, cgroup: cgroup}
 	fd, err := unix.PidfdOpen(r.pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		_ = cmd.Process.Kill()
@@ -215,11 +232,18 @@ func (r *rawShim) reap() {
 
 // kill ends the shim's group, reaps it and closes everything; for error
 // paths and cleanup.
+//
+// It also removes the shim's cgroup, which a timed stop leaves in place:
+// boxsup removes a stopped box's cgroup after its reply, off the timed path.
 func (r *rawShim) kill() {
 	if !r.reaped {
 		_ = r.killGroup()
 	}
 	r.reap()
+	if r.cgroup != "" {
+		_ = removeRawCgroup(r.cgroup) // a leftover is reported by the runner's cleanup
+		r.cgroup = ""
+	}
 }
 
 func (r *rawShim) closeFiles() {

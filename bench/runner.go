@@ -270,6 +270,9 @@ func (r *runner) cleanup() []string {
 			left = append(left, fmt.Sprintf("cgroup %s: %v", dir, err))
 		}
 	}
+	if err := removeRawCgroupParent(); err != nil {
+		left = append(left, fmt.Sprintf("raw shims' cgroup: %v", err))
+	}
 	if err := os.RemoveAll(r.root); err != nil {
 		r.progress("removing %s: %v", r.root, err)
 	}

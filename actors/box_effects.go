@@ -532,14 +532,15 @@ func (a *boxActor) arm(e lifecycle.Arm) {
 // that follows finds nothing left to kill. A timer cancelled too late
 // (the shim exited at the same instant) kills what was exiting anyway,
 // since the stop had begun, or nothing: a released handle refuses, and a
-// later generation has a cgroup and a process group of its own.
+// later generation has a cgroup and a process group of its own. The timer
+// is a timerfd (afterFuncPrecise): Go's own timers fire up to a millisecond
+// late.
 func (a *boxActor) armKill(delay time.Duration, kt lifecycle.KillTimer, h *shimproc.Handle) func() {
 	root, self, ev := a.core.root, a.self, &boxEvent{inc: a.inc, ev: kt}
-	t := time.AfterFunc(delay, func() {
+	return afterFuncPrecise(delay, func() {
 		root.Send(self, ev)
 		_ = h.KillTree() // a failure is for the machine's own KillTree to report
 	})
-	return func() { t.Stop() }
 }
 
 // removeDir deletes the box directory and its cgroups off the actor

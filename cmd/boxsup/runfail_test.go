@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // gatedShim writes a shim for supervise --shim that waits for gate to exist
@@ -48,6 +50,21 @@ func boxProcesses(id, marker string) []int {
 	return out
 }
 
+// stdinPending is how many bytes wait unread in process pid's stdin, a pipe
+// (FIONREAD on a second descriptor of it, opened through /proc), or 0.
+func stdinPending(pid int) int {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/fd/0", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD, which x/sys names TIOCINQ
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // TestRunDetachedThatReportsFailureLeavesNoRunningBox: a run -d whose
 // supervisor dies (SIGKILL) after the box was spawned and became ready, but
 // before the supervisor could answer, reports failure, and then the box is
@@ -71,7 +88,13 @@ func TestRunDetachedThatReportsFailureLeavesNoRunningBox(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the box's shim to be spawned, waiting at the gate", func() bool { return len(boxProcesses("late", "")) > 0 })
+	// Spawned is not enough: the supervisor hands the spec to the shim's
+	// stdin on a goroutine after the spawn, and stopped before that write
+	// it leaves the shim nothing to read. Wait until the spec is in the pipe.
+	eventually(t, "the box's shim to be spawned with its spec, waiting at the gate", func() bool {
+		pids := boxProcesses("late", "")
+		return len(pids) > 0 && stdinPending(pids[0]) > 0
+	})
 
 	if err := e.sup.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

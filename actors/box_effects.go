@@ -467,15 +467,17 @@ func (a *boxActor) releaseGen(e lifecycle.Release) {
 			return
 		}
 		c.removeCgroupLater(func() {
-			sweepGenCgroup(h.CgroupPath(), log)
-			if err := h.RemoveCgroup(); err != nil {
+			sweepGenCgroup(h.CgroupPath(), c.withCgroupSlot, log)
+			var err error
+			c.withCgroupSlot(func() { err = h.RemoveCgroup() })
+			if err != nil {
 				log.WithError(err).Debug("removing the box cgroup failed")
 			}
 		})
 		return
 	}
 	if e.Cgroup != "" && a.cgroup != "" && strings.HasPrefix(e.Cgroup, a.cgroup+"/") {
-		c.removeCgroupLater(func() { shimproc.RemoveGenCgroup(e.Cgroup) })
+		c.removeCgroupLater(func() { c.withCgroupSlot(func() { shimproc.RemoveGenCgroup(e.Cgroup) }) })
 	}
 }
 
@@ -483,11 +485,17 @@ func (a *boxActor) releaseGen(e lifecycle.Release) {
 // (the handle's, so verified to be the box's): a shim killed with SIGKILL
 // could not sweep its guest's children, which would otherwise live on in a
 // box at rest.
-func sweepGenCgroup(dir string, log logrus.FieldLogger) {
+//
+// The look runs inside slot (the removals' bound on blocking calls); the
+// kill and the wait for the cgroup to drain, which may take seconds, do not.
+func sweepGenCgroup(dir string, slot func(func()), log logrus.FieldLogger) {
 	if dir == "" {
 		return
 	}
-	if busy, err := shimproc.CgroupPopulated(dir); err != nil || !busy {
+	var busy bool
+	var err error
+	slot(func() { busy, err = shimproc.CgroupPopulated(dir) })
+	if err != nil || !busy {
 		return
 	}
 	log.WithField("cgroup", dir).Warn("the box's shim left processes in its cgroup; killing them")

@@ -83,17 +83,26 @@ func (c *core) withIO(f func()) {
 // Two keep one removal ready while the other is in the kernel.
 const cgroupRemovalSlots = 2
 
-// removeCgroupLater runs remove, which rmdirs an exited generation's
-// cgroups, on its own goroutine once one of cgroupRemovalSlots is free. A
-// goroutine waiting for a slot holds no thread; Shutdown waits for all.
+// removeCgroupLater runs remove, which sweeps and removes an exited
+// generation's cgroups, on its own goroutine; Shutdown waits for all. The
+// goroutine takes one of cgroupRemovalSlots only around the system calls
+// (withCgroupSlot), never around a wait: a sweep that drains leftovers for
+// seconds must not hold back every other box's removal.
 func (c *core) removeCgroupLater(remove func()) {
 	c.cgroupRemovals.Add(1)
 	go func() {
 		defer c.cgroupRemovals.Done()
-		c.cgroupSlots <- struct{}{}
-		defer func() { <-c.cgroupSlots }()
 		remove()
 	}()
+}
+
+// withCgroupSlot runs f, a few cgroupfs system calls, once one of
+// cgroupRemovalSlots is free. A goroutine waiting for a slot holds no
+// thread.
+func (c *core) withCgroupSlot(f func()) {
+	c.cgroupSlots <- struct{}{}
+	defer func() { <-c.cgroupSlots }()
+	f()
 }
 
 // ioSlotCount is the size of core.ioSlots.

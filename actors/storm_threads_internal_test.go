@@ -12,16 +12,19 @@ import (
 	"github.com/boxsup/boxsup/messages"
 )
 
-// stormBoxes is the size of the stop storm: enough that, unbounded, the
-// exit watchers and cgroup removals blocked in the kernel at once made the
+// stormBoxes is the size of the storms: enough that, unbounded, the exit
+// watchers and cgroup removals blocked in the kernel at once made the
 // supervisor create dozens of threads (1000 boxes: 40–150).
-const stormBoxes = 150
+const stormBoxes = 200
 
-// TestStopStormKeepsThreadsBounded stops many boxes at once and checks that
-// the supervisor gained no more OS threads than its bounded pools of
-// blocking work can hold. Go never gives a thread back, so the count after
-// the storm is its high-water mark. Not parallel: another test's blocked
-// system calls would add threads of their own.
+// TestStopStormKeepsThreadsBounded starts and then stops many boxes at once
+// and checks that the supervisor gained no more OS threads than its bounded
+// pools of blocking work can hold. Go never gives a thread back, so the
+// count after the storms is their high-water mark. Whether unbounded work
+// would show depends on timing (the old code failed about 1 run in 3 here),
+// so this is a guard, not the measure: bench row 7d counts the threads of a
+// 1000-box storm. Not parallel: another test's blocked system calls would
+// add threads of their own.
 func TestStopStormKeepsThreadsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops 150 shims")
@@ -46,11 +49,11 @@ func TestStopStormKeepsThreadsBounded(t *testing.T) {
 			}
 		}
 	}
+	before := selfThreads(t)
 	all(func(id string) error {
 		_, err := ts.sup.Start(ctx, messages.StartBox{ID: id, Spec: spec("sleep", "3600")})
 		return err
 	})
-	before := selfThreads(t)
 	all(func(id string) error {
 		_, err := ts.sup.Stop(ctx, id, testTimeout)
 		return err
@@ -61,10 +64,10 @@ func TestStopStormKeepsThreadsBounded(t *testing.T) {
 	// more running Go code; a few spare for the runtime's own.
 	allowance := ioSlotCount() + cgroupRemovalSlots + max(4, 2*runtime.GOMAXPROCS(0)) + runtime.GOMAXPROCS(0) + 4
 	if grown := after - before; grown > allowance {
-		t.Errorf("stopping %d boxes at once grew the supervisor from %d to %d OS threads (+%d, allowed +%d): some blocking work is not bounded",
+		t.Errorf("starting and stopping %d boxes at once grew the supervisor from %d to %d OS threads (+%d, allowed +%d): some blocking work is not bounded",
 			stormBoxes, before, after, grown, allowance)
 	}
-	t.Logf("threads: %d before the stop storm, %d after (allowed +%d)", before, after, allowance)
+	t.Logf("threads: %d before the storms, %d after (allowed +%d)", before, after, allowance)
 }
 
 // selfThreads is this process's OS thread count (Threads in

@@ -631,7 +631,9 @@ func (s *Supervisor) close() error {
 	}
 	s.core.health.Close() // no box runs: nothing is probed any more
 	s.core.helpers.Wait()
-	s.core.cgroupRemovals.Wait() // each is bounded (shimproc waits at most 500 ms)
+	// Each removal is bounded (shimproc waits at most 500 ms per cgroup for
+	// members to finish exiting, a sweep 10 s for leftovers); two at a time.
+	s.core.cgroupRemovals.Wait()
 	if err := shimproc.RemoveCgroupParent(s.core.cgroupParent); err != nil {
 		errs = append(errs, err)
 	}

@@ -147,6 +147,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (*PeerReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(root)
+	useRawCgroups(true)                            // boxsup supervise runs with its default, cgroups where it can
 	defer func() { _ = removeRawCgroupParent() }() // the floor's shims are killed by then
 	unreap, err := becomeSubreaper()
 	if err != nil {

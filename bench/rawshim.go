@@ -131,6 +131,9 @@ func startRawShim(binary, dir string, specJSON []byte) (*rawShim, error) {
 		_, _ = cmd.Process.Wait()
 		stdinW.Close()
 		r.closeFiles()
+		if cgroup != "" {
+			_ = removeRawCgroup(cgroup)
+		}
 		return nil, fmt.Errorf("pidfd_open %d: %w", r.pid, err)
 	}
 	_ = cmd.Process.Release() // the pidfd and wait4 are the only handles

@@ -19,7 +19,7 @@ import (
 
 // A floor must run the shim as cheaply as boxsup can, or it is no floor.
 // shimproc gives every shim GOMAXPROCS=1 (a faster start, less memory) and,
-// where cgroup v2 is writable, a cgroup of its own, created into with
+// where cgroup v2 is writable and cgroups are not off, a cgroup of its own, created into with
 // CLONE_INTO_CGROUP and named in BOXSUP_CGROUP so that the shim's exit sweep
 // reads cgroup.procs instead of scanning all of /proc. Without them, raw
 // shims started slower and a storm of raw stops took 13–24 s for 1000, ten
@@ -49,30 +49,53 @@ func rawShimEnv(cgroup string) []string {
 const rawCgroupWait = 2 * time.Second
 
 // rawCgroups makes one cgroup per raw shim under a parent of this process,
-// boxsup-bench-raw-PID in the cgroup v2 root, when that root is writable.
+// boxsup-bench-raw-PID in the cgroup v2 root, when that root is writable
+// and the run's supervisors use cgroups too (useRawCgroups).
 var rawCgroups struct {
-	once   sync.Once
-	parent string // "" without a writable cgroup v2 hierarchy
+	mu     sync.Mutex
+	off    bool   // the run's supervisors have no cgroups (-cgroup off): nor do raw shims
+	parent string // made lazily; "" until then, or without a writable hierarchy
 	next   atomic.Uint64
 }
 
-// newRawCgroup creates a fresh cgroup for one raw shim and opens it for
-// CLONE_INTO_CGROUP. It returns "" and nil without a usable hierarchy.
-func newRawCgroup() (string, *os.File, error) {
-	rawCgroups.once.Do(func() {
+// useRawCgroups says whether the raw shims of the run get cgroups, as its
+// supervisors' boxes do.
+func useRawCgroups(on bool) {
+	rawCgroups.mu.Lock()
+	defer rawCgroups.mu.Unlock()
+	rawCgroups.off = !on
+}
+
+// rawCgroupParent returns the parent of the raw shims' cgroups, making it
+// on first use, or "" when raw shims get none.
+func rawCgroupParent() string {
+	rawCgroups.mu.Lock()
+	defer rawCgroups.mu.Unlock()
+	if rawCgroups.off {
+		return ""
+	}
+	if rawCgroups.parent == "" {
 		root, ok := shimproc.CgroupAvailable()
 		if !ok {
-			return
+			return ""
 		}
 		parent := filepath.Join(root, "boxsup-bench-raw-"+strconv.Itoa(os.Getpid()))
-		if err := os.Mkdir(parent, 0o755); err == nil || errors.Is(err, os.ErrExist) {
-			rawCgroups.parent = parent
+		if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return ""
 		}
-	})
-	if rawCgroups.parent == "" {
+		rawCgroups.parent = parent
+	}
+	return rawCgroups.parent
+}
+
+// newRawCgroup creates a fresh cgroup for one raw shim and opens it for
+// CLONE_INTO_CGROUP. It returns "" and nil when raw shims get none.
+func newRawCgroup() (string, *os.File, error) {
+	parent := rawCgroupParent()
+	if parent == "" {
 		return "", nil, nil
 	}
-	dir := filepath.Join(rawCgroups.parent, "r"+strconv.FormatUint(rawCgroups.next.Add(1), 10))
+	dir := filepath.Join(parent, "r"+strconv.FormatUint(rawCgroups.next.Add(1), 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("raw shim cgroup: %w", err)
 	}
@@ -108,10 +131,16 @@ func removeRawCgroup(dir string) error {
 }
 
 // removeRawCgroupParent removes the parent of the raw shims' cgroups once
-// they are all gone (runner cleanup).
+// they are all gone (the end of a run); a later run makes a new one.
 func removeRawCgroupParent() error {
+	rawCgroups.mu.Lock()
+	defer rawCgroups.mu.Unlock()
 	if rawCgroups.parent == "" {
 		return nil
 	}
-	return removeRawCgroup(rawCgroups.parent)
+	if err := removeRawCgroup(rawCgroups.parent); err != nil {
+		return err
+	}
+	rawCgroups.parent = ""
+	return nil
 }

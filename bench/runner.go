@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, root: root}
+	useRawCgroups(cfg.Cgroup != shimproc.CgroupOff) // the floors' shims as the boxes'
 	rep := &Report{
 		StartedAt:  time.Now().UTC(),
 		Host:       readHostInfo(),

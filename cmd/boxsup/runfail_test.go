@@ -65,6 +65,23 @@ func stdinPending(pid int) int {
 	return n
 }
 
+// holdsStdinOf reports whether process holder has a descriptor of the pipe
+// that is process pid's stdin (by the pipe's inode, as /proc links name it).
+func holdsStdinOf(holder, pid int) bool {
+	pipe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/0")
+	if err != nil || !strings.HasPrefix(pipe, "pipe:") {
+		return false
+	}
+	dir := "/proc/" + strconv.Itoa(holder) + "/fd"
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if link, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && link == pipe {
+			return true
+		}
+	}
+	return false
+}
+
 // TestRunDetachedThatReportsFailureLeavesNoRunningBox: a run -d whose
 // supervisor dies (SIGKILL) after the box was spawned and became ready, but
 // before the supervisor could answer, reports failure, and then the box is
@@ -89,11 +106,13 @@ func TestRunDetachedThatReportsFailureLeavesNoRunningBox(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spawned is not enough: the supervisor hands the spec to the shim's
-	// stdin on a goroutine after the spawn, and stopped before that write
-	// it leaves the shim nothing to read. Wait until the spec is in the pipe.
-	eventually(t, "the box's shim to be spawned with its spec, waiting at the gate", func() bool {
+	// stdin on a goroutine after the spawn, and the shim reads to EOF.
+	// Stopped before it wrote and closed its end, the supervisor would leave
+	// the shim waiting for ever. Wait until the spec is in the pipe and the
+	// supervisor holds no end of it.
+	eventually(t, "the box's shim to be spawned with its whole spec, waiting at the gate", func() bool {
 		pids := boxProcesses("late", "")
-		return len(pids) > 0 && stdinPending(pids[0]) > 0
+		return len(pids) > 0 && stdinPending(pids[0]) > 0 && !holdsStdinOf(e.sup.cmd.Process.Pid, pids[0])
 	})
 
 	if err := e.sup.cmd.Process.Signal(syscall.SIGSTOP); err != nil {

@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,8 +28,9 @@ import (
 // FD is a non-blocking pidfd in the netpoller. Its methods are safe for
 // concurrent use; Close makes a pending Wait return.
 type FD struct {
-	file *os.File
-	conn syscall.RawConn
+	file   *os.File
+	conn   syscall.RawConn
+	closed atomic.Bool // Close was called: raw operations fail because of it
 }
 
 // Open opens a pidfd (close-on-exec, non-blocking) for pid. A process that
@@ -58,8 +61,17 @@ func Wrap(pid, fd int) (*FD, error) {
 
 // register wraps a non-blocking fd in an *os.File, which puts it in the
 // netpoller. On error fd is closed.
+//
+// os.NewFile falls back to a plain file when epoll refuses the fd (ENOMEM,
+// or the user's max_user_watches): Wait would then fail at once, for ever.
+// A file outside the netpoller is refused here instead, with the reason;
+// SetReadDeadline is the one call that tells (os.ErrNoDeadline).
 func register(pid, fd int) (*FD, error) {
 	file := os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid))
+	if err := file.SetReadDeadline(time.Time{}); err != nil {
+		_ = file.Close()
+		return nil, fmt.Errorf("pidfd of %d: not pollable (epoll refused it?): %w", pid, err)
+	}
 	conn, err := file.SyscallConn()
 	if err != nil {
 		_ = file.Close()
@@ -74,7 +86,7 @@ func (p *FD) Signal(sig syscall.Signal) error {
 	if err := p.conn.Control(func(fd uintptr) {
 		sendErr = unix.PidfdSendSignal(int(fd), sig, nil, 0)
 	}); err != nil {
-		return closed(err)
+		return p.rawErr(err)
 	}
 	return sendErr
 }
@@ -87,7 +99,7 @@ func (p *FD) Exited() (bool, error) {
 	if err := p.conn.Control(func(fd uintptr) {
 		done, pollErr = readable(fd)
 	}); err != nil {
-		return false, closed(err)
+		return false, p.rawErr(err)
 	}
 	return done, pollErr
 }
@@ -104,19 +116,23 @@ func (p *FD) Wait() error {
 		return done || pollErr != nil
 	})
 	if err != nil {
-		return closed(err)
+		return p.rawErr(err)
 	}
 	return pollErr
 }
 
 // Close closes the FD; a pending Wait returns at once.
-func (p *FD) Close() error { return p.file.Close() }
+func (p *FD) Close() error {
+	p.closed.Store(true)
+	return p.file.Close()
+}
 
-// closed turns the error of a raw operation on a closed file, which is
-// internal/poll's "use of closed file", into one that errors.Is matches with
-// os.ErrClosed. The raw operations fail for no other reason here.
-func closed(err error) error {
-	if errors.Is(err, os.ErrClosed) {
+// rawErr is the error of a raw operation on the file. After Close it is
+// internal/poll's "use of closed file", which errors.Is does not match with
+// os.ErrClosed: it is turned into one that does. Any other error is
+// returned as it is.
+func (p *FD) rawErr(err error) error {
+	if !p.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("pidfd: %w (%v)", os.ErrClosed, err)

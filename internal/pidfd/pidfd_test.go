@@ -113,8 +113,7 @@ func TestWrapTakesAnFDFromElsewhere(t *testing.T) {
 	}
 	p, err := Wrap(cmd.Process.Pid, raw)
 	if err != nil {
-		_ = unix.Close(raw)
-		t.Fatal(err)
+		t.Fatal(err) // Wrap closed raw
 	}
 	defer p.Close()
 	flags, err := unix.FcntlInt(uintptr(raw), unix.F_GETFD, 0)

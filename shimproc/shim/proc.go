@@ -85,7 +85,7 @@ func startChild(path string, argv, env []string, dir string, stdout, stderr *os.
 func newChildProc(pid, fd int) (*childProc, error) {
 	p, err := pidfd.Wrap(pid, fd)
 	if err != nil {
-		return nil, fmt.Errorf("pidfd of child %d: %w", pid, err)
+		return nil, fmt.Errorf("child: %w", err) // Wrap's error names the pid
 	}
 	return &childProc{pid: pid, fd: p}, nil
 }

@@ -120,7 +120,7 @@ func startRawShim(binary, dir string, specJSON []byte) (*rawShim, error) {
 		readyR.Close()
 		keepW.Close()
 		if cgroup != "" {
-			_ = removeRawCgroup(cgroup)
+			_ = removeCgroupDir(cgroup)
 		}
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func startRawShim(binary, dir string, specJSON []byte) (*rawShim, error) {
 		stdinW.Close()
 		r.closeFiles()
 		if cgroup != "" {
-			_ = removeRawCgroup(cgroup)
+			_ = removeCgroupDir(cgroup)
 		}
 		return nil, fmt.Errorf("pidfd_open %d: %w", r.pid, err)
 	}
@@ -244,7 +244,7 @@ func (r *rawShim) kill() {
 	}
 	r.reap()
 	if r.cgroup != "" {
-		_ = removeRawCgroup(r.cgroup) // a leftover is reported by the runner's cleanup
+		_ = removeCgroupDir(r.cgroup) // a leftover is reported by the runner's cleanup
 		r.cgroup = ""
 	}
 }

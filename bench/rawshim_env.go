@@ -44,9 +44,10 @@ func rawShimEnv(cgroup string) []string {
 	return env
 }
 
-// rawCgroupWait bounds the wait for a reaped raw shim's cgroup to become
-// removable (its guest may still be tearing down).
-const rawCgroupWait = 2 * time.Second
+// cgroupRemoveWait bounds the wait for a cgroup to become removable: the
+// members of a reaped shim's cgroup, or the boxes' cgroups under a home's,
+// may still be tearing down.
+const cgroupRemoveWait = 2 * time.Second
 
 // rawCgroups makes one cgroup per raw shim under a parent of this process,
 // boxsup-bench-raw-PID in the cgroup v2 root, when that root is writable
@@ -113,16 +114,17 @@ func intoCgroup(attr *syscall.SysProcAttr, f *os.File) {
 	attr.CgroupFD = int(f.Fd())
 }
 
-// removeRawCgroup removes a reaped raw shim's cgroup, waiting a little for
-// its last members to finish exiting.
-func removeRawCgroup(dir string) error {
-	deadline := time.Now().Add(rawCgroupWait)
+// removeCgroupDir removes an (emptied) cgroup directory, retrying while it
+// is busy or not yet empty for up to cgroupRemoveWait. A missing one is not
+// an error.
+func removeCgroupDir(dir string) error {
+	deadline := time.Now().Add(cgroupRemoveWait)
 	for {
 		err := unix.Rmdir(dir)
 		switch {
 		case err == nil, errors.Is(err, unix.ENOENT):
 			return nil
-		case errors.Is(err, unix.EBUSY) && time.Now().Before(deadline):
+		case (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY)) && time.Now().Before(deadline):
 			time.Sleep(5 * time.Millisecond)
 		default:
 			return fmt.Errorf("removing %s: %w", dir, err)
@@ -138,7 +140,7 @@ func removeRawCgroupParent() error {
 	if rawCgroups.parent == "" {
 		return nil
 	}
-	if err := removeRawCgroup(rawCgroups.parent); err != nil {
+	if err := removeCgroupDir(rawCgroups.parent); err != nil {
 		return err
 	}
 	rawCgroups.parent = ""

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/shimproc"
@@ -292,18 +291,7 @@ func removeHomeCgroup(home string) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(home))
 	dir := filepath.Join(cgRoot, shimproc.DefaultCgroupParent, hex.EncodeToString(sum[:])[:12])
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := unix.Rmdir(dir)
-		switch {
-		case err == nil, errors.Is(err, unix.ENOENT):
-			return dir, nil
-		case (errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EBUSY)) && time.Now().Before(deadline):
-			time.Sleep(10 * time.Millisecond)
-		default:
-			return dir, err
-		}
-	}
+	return dir, removeCgroupDir(dir)
 }
 
 // parallel runs fn(0..n-1) on n goroutines and returns the wall time until

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 func TestRunScriptAndINICommand(t *testing.T) {
@@ -69,21 +71,6 @@ func TestPeerReportMarkdown(t *testing.T) {
 	}
 }
 
-// startChild starts a real process of the test and returns it; cleanup
-// kills and reaps it.
-func startChild(t *testing.T, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
-}
-
 func TestProcHelpersOnARealChild(t *testing.T) {
 	t.Parallel()
 	sleep, err := exec.LookPath("sleep")
@@ -94,7 +81,7 @@ func TestProcHelpersOnARealChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := startChild(t, sleep, "60")
+	cmd := testutil.StartChild(t, sleep, "60")
 	pid := cmd.Process.Pid
 	self := os.Getpid()
 	if !descendsFrom(pid, []int{self}) {
@@ -140,7 +127,7 @@ func TestProcWatchSeesTheExecOfSleep(t *testing.T) {
 	w := newProcWatch(sleepExe)
 	defer w.close()
 	t0 := monoNow()
-	cmd := startChild(t, sleep, "60")
+	cmd := testutil.StartChild(t, sleep, "60")
 	pid := cmd.Process.Pid
 	seen := eventually(10*time.Second, func() bool {
 		for _, e := range w.execsSince(t0) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
@@ -42,12 +43,7 @@ func spawnForeignShim(h *harness, id string) procID {
 // startUnrelated starts a process that is no shim and is killed at the end.
 func startUnrelated(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("/bin/sleep", "300")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
+	return testutil.StartChild(t, "/bin/sleep", "300")
 }
 
 // requireUntouched fails unless cmd's process is still running: it was not

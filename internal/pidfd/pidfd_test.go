@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -21,15 +23,7 @@ const waitBound = 10 * time.Second
 // and reaps it whatever the test did.
 func startSleep(t *testing.T) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("sleep", "3600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
+	return testutil.StartChild(t, "sleep", "3600")
 }
 
 // waitWithin runs p.Wait and fails the test if it has not returned within

@@ -84,13 +84,7 @@ func spec(argv ...string) messages.InstanceSpec {
 // eventually polls cond until it holds or the test times out.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(pollEvery)
-	}
+	testutil.Eventually(t, testTimeout, pollEvery, what, cond)
 }
 
 // shimsOfHome lists the pids of running (not zombie) shims whose working

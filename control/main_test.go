@@ -135,13 +135,7 @@ func startReq(id, script string) messages.StartBox {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, waitDeadline)
-		}
-		time.Sleep(pollInterval)
-	}
+	testutil.Eventually(t, waitDeadline, pollInterval, what, cond)
 }
 
 // serve starts a Server for sup on a socket in its home.

@@ -368,13 +368,7 @@ func (c *cluster) ps() map[string]psRow {
 // waitDeadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, waitDeadline)
-		}
-		time.Sleep(pollInterval)
-	}
+	testutil.Eventually(t, waitDeadline, pollInterval, what, cond)
 }
 
 // markedProcesses lists the live processes carrying mark in their

@@ -218,13 +218,7 @@ func runBoxsup(t *testing.T, extraEnv []string, args ...string) result {
 // eventually polls cond until it holds, failing the test after waitDeadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, waitDeadline)
-		}
-		time.Sleep(pollInterval)
-	}
+	testutil.Eventually(t, waitDeadline, pollInterval, what, cond)
 }
 
 // ourProcesses lists live processes of this test package: those whose

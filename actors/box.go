@@ -71,6 +71,9 @@ func newBoxActor(c *core, e *boxEntry) *boxActor {
 
 // Receive implements actor.Actor.
 func (a *boxActor) Receive(ctx actor.Context) {
+	if h := a.core.hooks; h != nil && h.received != nil {
+		h.received(a.id, ctx.Message())
+	}
 	if a.gone && a.answerGone(ctx) {
 		return
 	}
@@ -280,6 +283,9 @@ func (a *boxActor) release(why string) {
 	}
 	if a.m != nil {
 		err := messages.Errorf(messages.ErrBusy, "box %q: %s during the request; retry", a.id, why)
+		if a.core.shutting.Load() {
+			err = messages.Errorf(messages.ErrShuttingDown, "box %q: the supervisor shut down during the request", a.id)
+		}
 		for w := range a.waiters {
 			a.reply(w, a.m.Status(err))
 		}

@@ -139,6 +139,9 @@ func (a *boxActor) spawn(e lifecycle.Spawn) {
 		if msg.err == nil && msg.handle == nil {
 			c.withIO(func() { msg.handle, msg.err = shimproc.Start(context.Background(), req) })
 		}
+		if msg.handle != nil {
+			c.transit.put(msg.handle)
+		}
 		c.root.Send(self, msg)
 	})
 }
@@ -210,6 +213,9 @@ func pollCgroupEmpty(dir string, limit time.Duration) error {
 }
 
 func (a *boxActor) onSpawned(ctx actor.Context, m *spawned) {
+	if m.handle != nil {
+		a.core.transit.take(m.handle)
+	}
 	if m.inc != a.inc {
 		if m.handle != nil {
 			// A spawn of an earlier incarnation: the process lives on and is

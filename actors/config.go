@@ -87,6 +87,10 @@ type testHooks struct {
 	// of the box's actor, from any goroutine: the hook calls send(ev) once,
 	// now or later, and may send other events too (a late timer).
 	deliver func(box string, ev lifecycle.Event, send func(lifecycle.Event))
+	// received, when set, is called with each message a box actor takes
+	// from its mailbox, before it handles it (on the actor's goroutine: it
+	// must not block).
+	received func(box string, msg any)
 }
 
 func (c Config) withDefaults() Config {

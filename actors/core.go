@@ -42,6 +42,11 @@ type core struct {
 
 	incarnations atomic.Uint64
 
+	// shutting is set when Shutdown begins: new requests are refused, and
+	// a request cut short by its box actor's end is answered with
+	// messages.ErrShuttingDown rather than a suggestion to retry.
+	shutting atomic.Bool
+
 	// events numbers the events and keeps the latest for replay.
 	events *eventLog
 
@@ -51,6 +56,8 @@ type core struct {
 	// cgroupSlots bounds the removals inside their blocking system calls at
 	// once (see removeCgroupLater).
 	cgroupSlots chan struct{}
+	// transit holds spawned shims on their way to their box actors.
+	transit spawnTransit
 	// helpers counts the box actors' helper goroutines (I/O, watchers);
 	// Shutdown waits for them, so that none outlives the supervisor.
 	helpers sync.WaitGroup

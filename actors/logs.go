@@ -85,7 +85,7 @@ func (s *Supervisor) closeAtRest(ctx context.Context, id string, ended chan<- st
 	check := time.NewTicker(shutdownCheckInterval)
 	defer check.Stop()
 	for {
-		if s.shutting.Load() {
+		if s.core.shutting.Load() {
 			close(ended)
 			return
 		}

@@ -114,15 +114,22 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 	case *messages.ListRequest:
 		ctx.Respond(&messages.ListResponse{Boxes: r.list()})
 	case *messages.MetricsAllRequest:
-		r.fanOut(ctx, func(st messages.BoxStatus) any {
+		r.fanOut(ctx, r.list(), func(st messages.BoxStatus) any {
 			if !st.State.Live() {
 				return nil
 			}
 			return &messages.MetricsRequest{ID: st.ID}
 		}, r.core.cfg.RequestTimeout, false)
 	case *stopAll:
-		r.fanOut(ctx, func(st messages.BoxStatus) any {
-			if !st.State.Live() && st.State != messages.StateRestarting || m.attachedOnly && st.Detached {
+		r.fanOut(ctx, r.childList(), func(st messages.BoxStatus) any {
+			switch {
+			case st.State == messages.StateStarting:
+				// A start in flight is stopped in either mode: it is never
+				// left half done, with a shim nobody owns and a caller told
+				// it failed.
+			case !st.State.Live() && st.State != messages.StateRestarting:
+				return nil
+			case m.attachedOnly && st.Detached:
 				return nil
 			}
 			return &stopForShutdown{cap: m.timeoutCap, now: m.now}
@@ -356,12 +363,28 @@ func (r *rootSupervisor) list() []messages.BoxStatus {
 	return out
 }
 
-// fanOut sends a request built by mk to every box it returns one for,
+// childList returns the status of every box that has an actor, sorted by
+// ID. A box whose new actor has not reported yet is listed as starting:
+// its Start is under way.
+func (r *rootSupervisor) childList() []messages.BoxStatus {
+	out := make([]messages.BoxStatus, 0, len(r.children))
+	for id := range r.children {
+		st, ok := r.statuses[id]
+		if !ok {
+			st = messages.BoxStatus{ID: id, State: messages.StateStarting}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// fanOut sends a request built by mk to every box of list it returns one for,
 // through a short-lived aggregator actor that answers the original sender
 // once every box replied or the timeout passed. The root never waits.
-func (r *rootSupervisor) fanOut(ctx actor.Context, mk func(messages.BoxStatus) any, timeout time.Duration, stop bool) {
+func (r *rootSupervisor) fanOut(ctx actor.Context, list []messages.BoxStatus, mk func(messages.BoxStatus) any, timeout time.Duration, stop bool) {
 	var targets []fanTarget
-	for _, st := range r.list() {
+	for _, st := range list {
 		pid, ok := r.children[st.ID]
 		if !ok {
 			continue

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -46,10 +45,9 @@ type Supervisor struct {
 	door        *actor.PID
 	leftCluster bool
 
-	shutting atomic.Bool
-	shutMu   sync.Mutex
-	closed   bool
-	stopped  bool // every box that had to be stopped was
+	shutMu  sync.Mutex
+	closed  bool
+	stopped bool // every box that had to be stopped was
 }
 
 // killWait bounds how long a kill (of one box, or of all at shutdown) may
@@ -261,7 +259,7 @@ func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxSt
 // is removed, and Start returns ctx's error once that is done. After ready,
 // ctx no longer matters.
 func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages.BoxStatus, error) {
-	if s.shutting.Load() {
+	if s.core.shutting.Load() {
 		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
 	}
 	if err := s.core.validateStart(&req); err != nil {
@@ -278,7 +276,7 @@ func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages
 // ends first stops it again; the box stays). A running box is returned as it
 // is; one that is stopping, unknown or being removed is messages.ErrBusy.
 func (s *Supervisor) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
-	if s.shutting.Load() {
+	if s.core.shutting.Load() {
 		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
 	}
 	if err := layout.ValidateID(id); err != nil {
@@ -546,6 +544,8 @@ func (s *Supervisor) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, err
 // LeaveRunning detached boxes are left running for the next supervisor and
 // attached ones (which cannot outlive it: their keepalive closes) are
 // stopped the same way, so that they are reaped rather than left as zombies.
+// A box whose start is in flight is stopped in either mode (its Start
+// returns an error): no start is left half done.
 // When ctx has no time left, those boxes are killed at once instead, and
 // Shutdown still waits (boundedly) for their exits; it then returns an error
 // matching ctx's.
@@ -563,7 +563,7 @@ func (s *Supervisor) Shutdown(ctx context.Context, mode ShutdownMode) error {
 	if s.closed {
 		return nil
 	}
-	s.shutting.Store(true)
+	s.core.shutting.Store(true)
 	if err := s.leaveCluster(ctx); err != nil {
 		s.core.log.WithError(err).Error("leaving the cluster")
 	}
@@ -631,6 +631,14 @@ func (s *Supervisor) close() error {
 	}
 	s.core.health.Close() // no box runs: nothing is probed any more
 	s.core.helpers.Wait()
+	// No helper runs: a spawned shim not taken by now reached no actor.
+	killed, err := s.core.transit.settle(killWait)
+	if len(killed) > 0 {
+		s.core.log.WithField("pids", killed).Warn("killed shims whose start no box actor saw through (it stopped first)")
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("killing shims no box actor took: %w", err))
+	}
 	// Each removal is bounded (shimproc waits at most 500 ms per cgroup for
 	// members to finish exiting, a sweep 10 s for leftovers); two at a time.
 	s.core.cgroupRemovals.Wait()

@@ -23,7 +23,7 @@ func (s *Supervisor) Wait(ctx context.Context, id string) (<-chan messages.BoxEx
 	if err := layout.ValidateID(id); err != nil {
 		return nil, err
 	}
-	if s.shutting.Load() {
+	if s.core.shutting.Load() {
 		return nil, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
 	}
 	events := make(chan messages.Event, 16)

@@ -156,3 +156,28 @@ func TestSpawnTransitSettleKillsAndReaps(t *testing.T) {
 		t.Errorf("a second settle killed %v", again)
 	}
 }
+
+// TestRequestWithADoneContextDoesNothing: Stop, Kill and Remove with a
+// context already cancelled return its error and leave the box as it was.
+func TestRequestWithADoneContextDoesNothing(t *testing.T) {
+	t.Parallel()
+	ts := newTestSup(t)
+	if _, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "d", Spec: spec("/bin/sleep", "3600")}); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, call := range map[string]func() error{
+		"Stop":   func() error { _, err := ts.sup.Stop(done, "d", 0); return err },
+		"Kill":   func() error { _, err := ts.sup.Kill(done, "d"); return err },
+		"Remove": func() error { _, err := ts.sup.Remove(done, "d", true); return err },
+	} {
+		if err := call(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v, want context.Canceled", name, err)
+		}
+	}
+	st, err := ts.sup.Status(ts.ctx(), "d")
+	if err != nil || st.State != messages.StateRunning {
+		t.Fatalf("after requests with a cancelled context: %+v, %v; want the box still running", st, err)
+	}
+}

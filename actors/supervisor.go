@@ -244,8 +244,13 @@ func statusOf(v any, err error) (messages.BoxStatus, error) {
 	return messages.BoxStatus{}, messages.Errorf(messages.ErrInternal, "unexpected reply %T", v)
 }
 
-// statusRequest sends msg and unpacks a BoxStatus reply.
+// statusRequest sends msg, a request to one box, and unpacks a BoxStatus
+// reply. A ctx already done sends nothing, so that its error can be read as
+// "nothing happened" (see the package documentation on contexts).
 func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return messages.BoxStatus{}, err
+	}
 	return statusOf(s.request(ctx, msg))
 }
 

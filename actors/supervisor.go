@@ -351,6 +351,17 @@ func (c *core) validateStart(req *messages.StartBox) error {
 		// as given.
 		return messages.Errorf(messages.ErrBadSpec, "restart_in_place: set by the supervisor from the restart policy, not by a caller")
 	}
+	for _, f := range []struct{ name, path string }{
+		{"console_output", req.Spec.ConsoleOutput},
+		{"exit_file", req.Spec.ExitFile},
+	} {
+		// The supervisor reads the box's own console.log (Logs) and
+		// exit.json (the exit record): a file elsewhere would be written
+		// and never read.
+		if f.path != "" {
+			return messages.Errorf(messages.ErrBadSpec, "%s: set by the supervisor to the box's own file, not by a caller", f.name)
+		}
+	}
 	if err := req.Restart.Validate(); err != nil {
 		return err
 	}

@@ -66,6 +66,12 @@ func TestBadInputIsRejectedCleanly(t *testing.T) {
 	t.Run("bad specs", func(t *testing.T) {
 		relConsole := h.sleepSpec()
 		relConsole.ConsoleOutput = "console.log"
+		// The supervisor reads the box's own console.log and exit.json:
+		// paths of the caller's would be written and never read.
+		ownConsole := h.sleepSpec()
+		ownConsole.ConsoleOutput = "/tmp/boxsup-console-elsewhere.log"
+		ownExit := h.sleepSpec()
+		ownExit.ExitFile = "/tmp/boxsup-exit-elsewhere.json"
 		wrongBoxID := h.sleepSpec()
 		wrongBoxID.BoxID = "someone-else"
 		badEnv := h.sleepSpec()
@@ -73,6 +79,8 @@ func TestBadInputIsRejectedCleanly(t *testing.T) {
 		cases := map[string]messages.StartBox{
 			"empty executable":    {ID: "bad", Spec: messages.InstanceSpec{}},
 			"relative console":    {ID: "bad", Spec: relConsole},
+			"console elsewhere":   {ID: "bad", Spec: ownConsole},
+			"exit file elsewhere": {ID: "bad", Spec: ownExit},
 			"bad restart mode":    {ID: "bad", Spec: h.sleepSpec(), Restart: messages.RestartPolicy{Mode: "sometimes"}},
 			"box_id mismatch":     {ID: "bad", Spec: wrongBoxID},
 			"env without value":   {ID: "bad", Spec: badEnv},

@@ -129,6 +129,24 @@ func execFailed(err error) *startError {
 	return &startError{code: ExitExecFailed, reason: "exec failed: " + err.Error()}
 }
 
+// workDirCause names the work directory when it is why the fork/exec
+// failed: the child's chdir and its execve report the same errno (a
+// missing directory read "fork/exec /usr/bin/sleep: no such file or
+// directory"), so the directory is looked at once the start has failed.
+func workDirCause(dir string, err error) error {
+	if dir == "" {
+		return err
+	}
+	fi, serr := os.Stat(dir)
+	switch {
+	case serr != nil:
+		return fmt.Errorf("work_dir %s: %w", dir, errors.Unwrap(serr))
+	case !fi.IsDir():
+		return fmt.Errorf("work_dir %s: not a directory", dir)
+	}
+	return err
+}
+
 // startGuest starts the guest (from guestCommand). A spec that asks for
 // confinement starts it through the init (startConfined): the child is then
 // the shim's init, which applies the settings and executes the guest in its
@@ -141,7 +159,7 @@ func startGuest(spec *messages.InstanceSpec, g *guestLaunch) (*childProc, *start
 	if !needsInit(spec) {
 		child, err := startChild(g.path, g.argv, g.env, g.dir, g.stdout, g.stderr, nil, 0)
 		if err != nil {
-			return nil, execFailed(err)
+			return nil, execFailed(workDirCause(g.dir, err))
 		}
 		return child, nil
 	}

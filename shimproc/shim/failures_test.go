@@ -38,7 +38,7 @@ func TestExecFailure(t *testing.T) {
 		}, "permission denied"},
 		{"missing work_dir", func(dir string, s *messages.InstanceSpec) {
 			s.GuestEntrypoint.WorkDir = filepath.Join(dir, "no-such-dir")
-		}, "no such file or directory"},
+		}, "no-such-dir: no such file or directory"}, // the directory is named, not the executable
 		{"with a ready socket", func(dir string, s *messages.InstanceSpec) {
 			s.GuestEntrypoint.Executable = filepath.Join(dir, "no-such-guest")
 			s.ReadyTransport = filepath.Join(dir, "ready.sock")

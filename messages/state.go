@@ -81,9 +81,15 @@ type StateRecord struct {
 	// Detached records StartBox.Spec.Detach, so that a box whose spec.json
 	// is lost is never taken for an attached one (and stopped). Nil in
 	// records written before it existed: treated as detached.
-	Detached *bool       `json:"detached,omitempty"`
-	Restarts int         `json:"restarts"`
-	LastExit *ExitRecord `json:"last_exit,omitempty"`
+	Detached *bool `json:"detached,omitempty"`
+	Restarts int   `json:"restarts"`
+	// RecentRestarts are the times of the restarts the policy granted within
+	// its window, and BackoffStep the step its backoff has reached: the
+	// intensity limit and the backoff hold across supervisors (each CLI
+	// command that opens the home is one), not only within one.
+	RecentRestarts []time.Time `json:"recent_restarts,omitempty"`
+	BackoffStep    int         `json:"backoff_step,omitempty"`
+	LastExit       *ExitRecord `json:"last_exit,omitempty"`
 	// Killed: the last stop had to SIGKILL after its timeout.
 	Killed bool `json:"killed,omitempty"`
 	// Labels are the box's labels as last set (StartBox, UpdateBox).

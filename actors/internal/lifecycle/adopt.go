@@ -61,6 +61,7 @@ func onLoaded(m *Machine, ev Event) Phase {
 	}
 	m.rec = e.Rec
 	m.rec.ID = m.id
+	m.hist.seed(m.rec.RecentRestarts, m.rec.BackoffStep)
 	if m.rec.Labels == nil {
 		m.rec.Labels = e.Opts.Labels // a record from before labels were kept there
 	}

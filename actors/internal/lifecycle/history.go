@@ -24,6 +24,29 @@ func (h *History) reset() {
 	h.times, h.step = nil, 0
 }
 
+// snapshot returns the recorded restart times and backoff step, for the
+// box's state record.
+func (h *History) snapshot() ([]time.Time, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.times) == 0 {
+		return nil, h.step
+	}
+	return append([]time.Time(nil), h.times...), h.step
+}
+
+// seed takes the restart times and backoff step of a record written by an
+// earlier supervisor, unless this one has recorded restarts of its own
+// (an actor restart reloads a record the history is newer than).
+func (h *History) seed(times []time.Time, step int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.times) > 0 || h.step > 0 {
+		return
+	}
+	h.times, h.step = append([]time.Time(nil), times...), max(step, 0)
+}
+
 // decision is what the restart policy says after an exit.
 type decision struct {
 	restart  bool

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,55 @@ func TestRetryDelay(t *testing.T) {
 	if got := retryDelay(100); got != 30*time.Second {
 		t.Errorf("retryDelay(100) = %v, want the 30s cap", got)
 	}
+}
+
+// TestRestartLimitHoldsAcrossSupervisors: each CLI command that opens the
+// home is a supervisor of its own, with a history of its own. A box that
+// crashes between commands was restarted by every command, without end,
+// because each one started counting from zero (found by a trial: on-failure
+// with --max-restarts 1 reached 7 restarts in 5 s). The record carries the
+// restarts within the window, and the next supervisor counts them.
+func TestRestartLimitHoldsAcrossSupervisors(t *testing.T) {
+	t.Parallel()
+	policy := messages.RestartPolicy{Mode: messages.RestartOnFailure, MaxRestarts: 1, InitialBackoff: -1}
+	first := newDriver(t, true)
+	first.feed(Create{W: first.waiter(), Opts: Options{Restart: policy}})
+	first.feed(Prepared{}, SpecDurable{})
+	first.ackAll()
+	first.feed(Spawned{Gen: 1, Proc: Proc{Identity: messages.Identity{PID: 101, StartTime: 1, BootID: "b"}, Cgroup: "/cg/web/gen-1"}})
+	first.ackAll()
+	first.feed(Ready{Gen: 1}, ProcExited{Gen: 1, Exit: messages.ExitRecord{ExitCode: 1}})
+	first.expectPhase(Restarting)
+	first.ackAll()
+	first.feed(RestartTimer{Gen: 1})
+	first.ackAll()
+	first.feed(Spawned{Gen: 2, Proc: Proc{Identity: messages.Identity{PID: 102, StartTime: 2, BootID: "b"}, Cgroup: "/cg/web/gen-2"}})
+	first.ackAll()
+	first.feed(Ready{Gen: 2})
+	first.ackAll()
+	first.expectPhase(Running)
+	persisted := find[Persist](first.out)
+	rec := persisted[len(persisted)-1].Rec
+	if len(rec.RecentRestarts) != 1 {
+		t.Fatalf("the record of a restarted box carries %d recent restarts, want 1: %+v", len(rec.RecentRestarts), rec)
+	}
+
+	// The first supervisor is gone; generation 2 crashes; the next one
+	// opens the home and finds it gone.
+	next := newDriver(t, false)
+	next.env.now = first.env.now.Add(time.Second)
+	next.feed(Loaded{Opts: Options{Restart: policy}, Rec: rec})
+	next.expectPhase(Adopting)
+	next.feed(Adopted{Gen: 3, Outcome: Vanished, Exit: messages.ExitRecord{ExitCode: 1}})
+	next.expectPhase(Failed)
+	if st := next.m.Status(nil); !strings.Contains(st.Reason, "restart limit exceeded") {
+		t.Fatalf("status = %+v, want failed for the restart limit", st)
+	}
+
+	// Outside the window the same record allows a restart again.
+	later := newDriver(t, false)
+	later.env.now = first.env.now.Add(2 * policy.WithDefaults().Window)
+	later.feed(Loaded{Opts: Options{Restart: policy}, Rec: rec})
+	later.feed(Adopted{Gen: 3, Outcome: Vanished, Exit: messages.ExitRecord{ExitCode: 1}})
+	later.expectPhase(Restarting)
 }

@@ -41,10 +41,13 @@ type boxActor struct {
 	cgroup  string            // the box's cgroup directory, "" when none
 	waiters map[lifecycle.Waiter]*actor.PID
 	nextW   lifecycle.Waiter
-	handles map[uint64]*shimproc.Handle // by generation; at most one live
-	timers  map[lifecycle.Kind]scheduler.CancelFunc
-	stop    chan struct{} // closed when the incarnation ends
-	gone    bool          // the box ended for good; the root is stopping this actor
+	// settling are Shutdown's settleForShutdown requests, answered once no
+	// start of the box is in flight.
+	settling []*actor.PID
+	handles  map[uint64]*shimproc.Handle // by generation; at most one live
+	timers   map[lifecycle.Kind]scheduler.CancelFunc
+	stop     chan struct{} // closed when the incarnation ends
+	gone     bool          // the box ended for good; the root is stopping this actor
 	// checking: this incarnation added the box's health checks to the
 	// scheduler.
 	checking bool
@@ -114,6 +117,9 @@ func (a *boxActor) Receive(ctx actor.Context) {
 		a.feed(ctx, lifecycle.Start{W: a.waiter(ctx.Sender())})
 	case *messages.Stop:
 		a.feed(ctx, lifecycle.Stop{W: a.waiter(ctx.Sender()), Timeout: m.Timeout})
+	case *settleForShutdown:
+		a.settling = append(a.settling, ctx.Sender())
+		a.answerSettled()
 	case *stopForShutdown:
 		a.feed(ctx, lifecycle.Stop{W: a.waiter(ctx.Sender()), Cap: m.cap, Now: m.now})
 	case *messages.Kill:
@@ -237,6 +243,20 @@ func (a *boxActor) feed(ctx actor.Context, ev lifecycle.Event) {
 	for _, e := range effs {
 		a.do(ctx, e)
 	}
+	a.answerSettled()
+}
+
+// answerSettled answers Shutdown's settle requests once no start is in
+// flight and its caller has been answered.
+func (a *boxActor) answerSettled() {
+	if len(a.settling) == 0 || a.m == nil || !a.m.StartSettled() {
+		return
+	}
+	st := a.m.Status(nil)
+	for _, pid := range a.settling {
+		a.core.root.Send(pid, st)
+	}
+	a.settling = nil
 }
 
 // deliver hands a result of the actor's own work (or a timer) to the
@@ -289,6 +309,10 @@ func (a *boxActor) release(why string) {
 		for w := range a.waiters {
 			a.reply(w, a.m.Status(err))
 		}
+		for _, pid := range a.settling {
+			a.core.root.Send(pid, a.m.Status(err))
+		}
+		a.settling = nil
 	}
 	// The incarnation logs nothing more; its helpers scrub through the
 	// shimproc handle's own registration.
@@ -305,7 +329,7 @@ func (a *boxActor) answerGone(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
 	case *messages.MetricsRequest:
 		ctx.Respond(&messages.MetricsResponse{Metrics: messages.BoxMetrics{ID: a.id}, Err: err})
-	case *createBox, *messages.StartExisting, *messages.Stop, *stopForShutdown, *messages.Kill, *messages.SignalBox,
+	case *createBox, *messages.StartExisting, *messages.Stop, *stopForShutdown, *settleForShutdown, *messages.Kill, *messages.SignalBox,
 		*messages.Remove, *messages.StatusRequest, *messages.Adopt, *messages.UpdateBox:
 		ctx.Respond(messages.BoxStatus{ID: a.id, Err: err})
 	case *cancelStart:

@@ -140,7 +140,7 @@ func (a *boxActor) spawn(e lifecycle.Spawn) {
 			c.withIO(func() { msg.handle, msg.err = shimproc.Start(context.Background(), req) })
 		}
 		if msg.handle != nil {
-			c.transit.put(msg.handle)
+			c.transit.put(msg.handle, req.Spec.Detach)
 		}
 		c.root.Send(self, msg)
 	})

@@ -106,6 +106,12 @@ type stopForShutdown struct {
 	now bool
 }
 
+// settleForShutdown asks a detached box whether a start of it is in flight
+// and is answered (a BoxStatus) once none is: Shutdown(LeaveRunning) leaves
+// such a box running or at rest, never half started, and its Start caller
+// hears the start's real outcome. Sent by the root's stop-all fan-out.
+type settleForShutdown struct{}
+
 // bootListed carries the box IDs found in the home at boot.
 type bootListed struct {
 	ids []string

@@ -30,6 +30,9 @@ type rootSupervisor struct {
 	// gone holds boxes whose actor is stopping for good, until it has
 	// terminated and its name is free.
 	gone map[string]*boxGone
+	// newDetached says, for a box created by a Start whose actor has not
+	// reported a status yet, whether it is detached.
+	newDetached map[string]bool
 }
 
 type deferredRequest struct {
@@ -44,6 +47,8 @@ func newRoot(c *core) *rootSupervisor {
 		statuses: map[string]messages.BoxStatus{},
 		booting:  map[string]bool{},
 		gone:     map[string]*boxGone{},
+
+		newDetached: map[string]bool{},
 	}
 }
 
@@ -123,10 +128,13 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 	case *stopAll:
 		r.fanOut(ctx, r.childList(), func(st messages.BoxStatus) any {
 			switch {
+			case m.attachedOnly && st.Detached && st.State == messages.StateStarting && !m.now:
+				// Left running, but not half started: the start is seen
+				// through first (its caller hears how it went).
+				return &settleForShutdown{}
 			case st.State == messages.StateStarting:
-				// A start in flight is stopped in either mode: it is never
-				// left half done, with a shim nobody owns and a caller told
-				// it failed.
+				// Under StopAll (or for an attached box) a start in flight
+				// is stopped like a running box, never left half done.
 			case !st.State.Live() && st.State != messages.StateRestarting:
 				return nil
 			case m.attachedOnly && st.Detached:
@@ -257,6 +265,7 @@ func (r *rootSupervisor) onStatus(ctx actor.Context, m *statusChanged) {
 		return
 	}
 	r.statuses[m.status.ID] = m.status
+	delete(r.newDetached, m.status.ID)
 	if r.booting[m.status.ID] {
 		delete(r.booting, m.status.ID)
 		r.checkBooted(ctx.Self())
@@ -271,6 +280,7 @@ func (r *rootSupervisor) onTerminated(ctx actor.Context, m *actor.Terminated) {
 			continue
 		}
 		delete(r.children, id)
+		delete(r.newDetached, id)
 		if g, ok := r.gone[id]; ok {
 			r.finishGone(ctx, g)
 		}
@@ -350,6 +360,7 @@ func (r *rootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
 		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.Errorf(messages.ErrBusy, "%q is still shutting down; retry", m.ID)})
 		return
 	}
+	r.newDetached[m.ID] = req.Detach
 	ctx.RequestWithCustomSender(pid, &createBox{req: req}, ctx.Sender())
 }
 
@@ -371,7 +382,7 @@ func (r *rootSupervisor) childList() []messages.BoxStatus {
 	for id := range r.children {
 		st, ok := r.statuses[id]
 		if !ok {
-			st = messages.BoxStatus{ID: id, State: messages.StateStarting}
+			st = messages.BoxStatus{ID: id, State: messages.StateStarting, Detached: r.newDetached[id]}
 		}
 		out = append(out, st)
 	}

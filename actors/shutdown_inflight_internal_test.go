@@ -3,9 +3,12 @@ package actors
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
 	"github.com/boxsup/boxsup/layout"
@@ -17,15 +20,16 @@ import (
 // embedding orchestrator): the box actor was stopped mid-start, the Start
 // failed with "retry", and the shim came up anyway with nobody owning it. An
 // attached one stayed alive (its keepalive was never closed) and ended a
-// zombie. Each test forces one order of Shutdown's stop and the start's
+// zombie. Each test forces one order of Shutdown's request and the start's
 // progress with hooks, in both modes.
 
 // inflightGate holds event hold of box "s" until the box actor has taken
-// the stop Shutdown sends it, so that the stop meets the start in the phase
-// before that event.
+// what Shutdown sends it (a stop, or for a detached box under LeaveRunning
+// a settle request), so that it meets the start in the phase before that
+// event.
 type inflightGate struct {
 	g       *gate
-	stopped chan struct{} // closed when box "s" received stopForShutdown
+	stopped chan struct{} // closed when box "s" received Shutdown's request
 }
 
 func newInflightGate(hold func(lifecycle.Event) bool) *inflightGate {
@@ -43,8 +47,11 @@ func newInflightGate(hold func(lifecycle.Event) bool) *inflightGate {
 func (ig *inflightGate) hooks() *testHooks {
 	h := ig.g.hooks()
 	h.received = func(box string, msg any) {
-		if _, ok := msg.(*stopForShutdown); ok && box == "s" {
-			close(ig.stopped)
+		switch msg.(type) {
+		case *stopForShutdown, *settleForShutdown:
+			if box == "s" {
+				close(ig.stopped)
+			}
 		}
 	}
 	return h
@@ -59,12 +66,17 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 		hold   func(lifecycle.Event) bool
 		mode   ShutdownMode
 		detach bool
+		// left: the start is seen through and the box left running (a
+		// detached box under LeaveRunning); else it is stopped and its
+		// Start fails.
+		left bool
 	}{
-		{"before its spawn, StopAll", heldBeforeSpawn, StopAll, false},
-		{"before its spawn, LeaveRunning, detached", heldBeforeSpawn, LeaveRunning, true},
-		{"awaiting ready, StopAll", heldBeforeReady, StopAll, false},
-		{"awaiting ready, LeaveRunning, detached", heldBeforeReady, LeaveRunning, true},
-		{"awaiting ready, LeaveRunning, attached", heldBeforeReady, LeaveRunning, false},
+		{"before its spawn, StopAll", heldBeforeSpawn, StopAll, false, false},
+		{"before its spawn, LeaveRunning, attached", heldBeforeSpawn, LeaveRunning, false, false},
+		{"before its spawn, LeaveRunning, detached", heldBeforeSpawn, LeaveRunning, true, true},
+		{"awaiting ready, StopAll", heldBeforeReady, StopAll, true, false},
+		{"awaiting ready, LeaveRunning, attached", heldBeforeReady, LeaveRunning, false, false},
+		{"awaiting ready, LeaveRunning, detached", heldBeforeReady, LeaveRunning, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -96,6 +108,10 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 				t.Fatalf("Shutdown: %v", err)
 			}
 			err := <-started
+			if tc.left {
+				leftRunning(t, home, err)
+				return
+			}
 			if err == nil {
 				t.Fatal("Start succeeded, but Shutdown stopped the box before it was ready")
 			}
@@ -111,6 +127,32 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// leftRunning checks a detached box whose start Shutdown(LeaveRunning) saw
+// through: its Start succeeded, and the next supervisor adopts it running
+// (and stops it, so that the test leaves nothing behind).
+func leftRunning(t *testing.T, home string, startErr error) {
+	t.Helper()
+	if startErr != nil {
+		t.Fatalf("Start: %v; want the start seen through before LeaveRunning left the box", startErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	next, err := NewSupervisor(ctx, Config{Home: home, ShimBinary: testShim, Logger: quiet})
+	if err != nil {
+		t.Fatalf("NewSupervisor on the same home: %v", err)
+	}
+	defer func() {
+		if err := next.Shutdown(ctx, StopAll); err != nil {
+			t.Errorf("Shutdown of the next supervisor: %v", err)
+		}
+	}()
+	if st, err := next.Status(ctx, "s"); err != nil || st.State != messages.StateRunning {
+		t.Errorf("the next supervisor found %+v, %v; want the box running", st, err)
 	}
 }
 
@@ -136,8 +178,8 @@ func TestSpawnTransitSettleKillsAndReaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tr spawnTransit
-	tr.put(h)
-	killed, err := tr.settle(killWait)
+	tr.put(h, false)
+	killed, err := tr.settle(killWait, false)
 	if err != nil {
 		t.Fatalf("settle: %v", err)
 	}
@@ -152,7 +194,7 @@ func TestSpawnTransitSettleKillsAndReaps(t *testing.T) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(h.PID())); err == nil {
 		t.Errorf("pid %d still exists (not reaped)", h.PID())
 	}
-	if again, _ := tr.settle(killWait); len(again) != 0 {
+	if again, _ := tr.settle(killWait, false); len(again) != 0 {
 		t.Errorf("a second settle killed %v", again)
 	}
 }

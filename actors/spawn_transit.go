@@ -16,17 +16,17 @@ import (
 // closes, and left a zombie once it ends. Shutdown settles what is left.
 type spawnTransit struct {
 	mu      sync.Mutex
-	handles map[*shimproc.Handle]struct{}
+	handles map[*shimproc.Handle]bool // the shim is detached
 }
 
-// put records h as sent and not yet taken.
-func (t *spawnTransit) put(h *shimproc.Handle) {
+// put records h, a shim that is detached or not, as sent and not yet taken.
+func (t *spawnTransit) put(h *shimproc.Handle, detached bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.handles == nil {
-		t.handles = make(map[*shimproc.Handle]struct{})
+		t.handles = make(map[*shimproc.Handle]bool)
 	}
-	t.handles[h] = struct{}{}
+	t.handles[h] = detached
 }
 
 // take records that a box actor received h.
@@ -38,19 +38,22 @@ func (t *spawnTransit) take(h *shimproc.Handle) {
 
 // settle ends every shim that reached no actor, once no helper runs any
 // more (nothing can be put after). A shim this supervisor started is
-// killed with its tree and reaped, waiting at most wait in all: its start
-// was never seen through, so no caller was told it runs. A shim a spawn
-// adopted instead (a running shim of the box found in its cgroup) is left
-// as it was found, for the next supervisor. It returns the PIDs of the
-// shims it killed.
-func (t *spawnTransit) settle(wait time.Duration) (killed []int, err error) {
+// killed with its tree and reaped, waiting at most wait in all, unless it
+// is detached and leaveDetached is set (Shutdown(LeaveRunning)): its record
+// names its cgroup and spawn token, and the next supervisor adopts it, as
+// after a crash. An attached shim cannot outlive the supervisor anyway, and
+// StopAll leaves nothing running. A shim a spawn adopted instead (a running
+// shim of the box found in its cgroup) is left as it was found. It returns
+// the PIDs of the shims it killed.
+func (t *spawnTransit) settle(wait time.Duration, leaveDetached bool) (killed []int, err error) {
 	t.mu.Lock()
 	hs := t.handles
 	t.handles = nil
 	t.mu.Unlock()
+	kill := func(h *shimproc.Handle, detached bool) bool { return h.Owned() && !(detached && leaveDetached) }
 	var errs []error
-	for h := range hs {
-		if !h.Owned() {
+	for h, detached := range hs {
+		if !kill(h, detached) {
 			continue
 		}
 		if kerr := h.KillTree(); kerr != nil {
@@ -61,8 +64,8 @@ func (t *spawnTransit) settle(wait time.Duration) (killed []int, err error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	expired := false
-	for h := range hs {
-		if h.Owned() && !expired {
+	for h, detached := range hs {
+		if kill(h, detached) && !expired {
 			select {
 			case <-h.Exited():
 				_ = h.RemoveCgroup()

@@ -560,8 +560,9 @@ func (s *Supervisor) MetricsAll(ctx context.Context) ([]messages.BoxMetrics, err
 // LeaveRunning detached boxes are left running for the next supervisor and
 // attached ones (which cannot outlive it: their keepalive closes) are
 // stopped the same way, so that they are reaped rather than left as zombies.
-// A box whose start is in flight is stopped in either mode (its Start
-// returns an error): no start is left half done.
+// No start is left half done: one in flight is stopped (its Start returns
+// an error), except that LeaveRunning first sees a detached box's start
+// through and leaves the box running (its Start returns the outcome).
 // When ctx has no time left, those boxes are killed at once instead, and
 // Shutdown still waits (boundedly) for their exits; it then returns an error
 // matching ctx's.
@@ -591,7 +592,7 @@ func (s *Supervisor) Shutdown(ctx context.Context, mode ShutdownMode) error {
 		}
 		s.stopped = true
 	}
-	if err := s.close(); err != nil {
+	if err := s.close(mode); err != nil {
 		return errors.Join(err, ctxErr)
 	}
 	s.closed = true
@@ -633,8 +634,9 @@ func (s *Supervisor) stopBoxes(ctx context.Context, mode ShutdownMode) (ctxErr, 
 	return ctxErr, nil
 }
 
-// close stops the root and releases everything the supervisor holds.
-func (s *Supervisor) close() error {
+// close stops the root and releases everything the supervisor holds; mode
+// is Shutdown's.
+func (s *Supervisor) close(mode ShutdownMode) error {
 	var errs []error
 	if err := s.stopDoor(); err != nil {
 		errs = append(errs, err)
@@ -648,7 +650,7 @@ func (s *Supervisor) close() error {
 	s.core.health.Close() // no box runs: nothing is probed any more
 	s.core.helpers.Wait()
 	// No helper runs: a spawned shim not taken by now reached no actor.
-	killed, err := s.core.transit.settle(killWait)
+	killed, err := s.core.transit.settle(killWait, mode == LeaveRunning)
 	if len(killed) > 0 {
 		s.core.log.WithField("pids", killed).Warn("killed shims whose start no box actor saw through (it stopped first)")
 	}

@@ -122,6 +122,11 @@ func New(id, home string, fresh bool, env Env, hist *History) *Machine {
 // Phase returns the current phase.
 func (m *Machine) Phase() Phase { return m.phase }
 
+// StartSettled reports whether no start is in flight and every record
+// committed so far has been announced, so that a start's caller has had
+// its answer (it comes once the record is on disk).
+func (m *Machine) StartSettled() bool { return !m.phase.StartInFlight() && len(m.pending) == 0 }
+
 // Record returns the in-memory state record.
 func (m *Machine) Record() messages.StateRecord { return m.rec }
 

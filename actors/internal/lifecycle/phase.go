@@ -58,6 +58,16 @@ var phaseNames = [numPhases]string{
 	Adopting: "adopting", Unknown: "unknown", Removing: "removing", Gone: "gone",
 }
 
+// StartInFlight reports whether a start is under way in phase p: from the
+// new box's files to the first ready (or healthy) signal.
+func (p Phase) StartInFlight() bool {
+	switch p {
+	case Creating, Intent, Spawning, AwaitReady, AwaitHealthy:
+		return true
+	}
+	return false
+}
+
 // String names the phase.
 func (p Phase) String() string {
 	if p < numPhases {

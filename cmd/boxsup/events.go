@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,8 +90,12 @@ func (a *app) followEvents(cmd *cobra.Command, sel control.Selection, format str
 	defer b.Close()
 	p := &eventPrinter{w: a.stdout, stderr: a.stderr, format: format}
 	if format == formatTable {
-		p.tw = newTable(a.stdout, "TIME", "BOX", "KIND", "STATE", "DETAIL")
-		_ = p.tw.Flush()
+		// TIME is as wide as a local time, KIND and STATE as their longest
+		// values (BoxRestarting, restarting); BOX grows with the IDs.
+		widths := []int{len(timeText(time.Now())), 8, len("BoxRestarting"), len(messages.StateRestarting), 0}
+		if p.table, err = newStreamTable(a.stdout, []string{"TIME", "BOX", "KIND", "STATE", "DETAIL"}, widths); err != nil {
+			return err
+		}
 	}
 	err = b.Events(ctx, sel, p.print)
 	if perr := p.error(); perr != nil {
@@ -114,7 +117,7 @@ func (a *app) followEvents(cmd *cobra.Command, sel control.Selection, format str
 type eventPrinter struct {
 	w, stderr io.Writer
 	format    string
-	tw        *tabwriter.Writer
+	table     *streamTable
 
 	mu  sync.Mutex
 	err error
@@ -138,8 +141,7 @@ func (p *eventPrinter) print(ev messages.Event) {
 	if p.format == formatTable {
 		h := ev.Header()
 		box := orDash(h.BoxID)
-		fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\n", timeText(h.At), box, ev.Kind(), orDash(string(h.State)), eventDetail(ev))
-		p.err = p.tw.Flush()
+		p.err = p.table.row(timeText(h.At), box, ev.Kind(), orDash(string(h.State)), eventDetail(ev))
 		return
 	}
 	line, err := eventJSON(ev)

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/boxsup/boxsup/messages"
 )
 
 // Exit codes of boxsup itself. A foreground run exits with its box's code
@@ -26,6 +29,12 @@ type exitCodeError struct {
 func (e *exitCodeError) Error() string {
 	if e.err == nil {
 		return fmt.Sprintf("exit status %d", e.code)
+	}
+	var me *messages.Error
+	if e.code == exitUsage && errors.As(e.err, &me) && me.Code == messages.ErrBadSpec {
+		// A mistake on the command line is not a box spec: say what is
+		// wrong with the flag, without "invalid box spec: " before it.
+		return strings.TrimPrefix(e.err.Error(), messages.ErrBadSpec.Error()+": ")
 	}
 	return e.err.Error()
 }

@@ -42,6 +42,9 @@ func TestEveryFlagErrorExitsTwo(t *testing.T) {
 		if r.code != 2 || !strings.HasPrefix(r.stderr, "boxsup: ") || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("boxsup %v: %s; want exit 2 and %q", tc.args, r, tc.want)
 		}
+		if strings.Contains(r.stderr, "invalid box spec") {
+			t.Errorf("boxsup %v: %q calls a command-line mistake an invalid box spec", tc.args, r.stderr)
+		}
 	}
 	if rows := e.ps(); len(rows) != 0 {
 		t.Errorf("refused commands made boxes: %v", rows)

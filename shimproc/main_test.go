@@ -163,13 +163,7 @@ func waitExited(t *testing.T, h *Handle, d time.Duration) {
 // waitFor polls cond every 10 ms until it holds, failing after deadline.
 func waitFor(t *testing.T, deadline time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, deadline, 10*time.Millisecond, what, cond)
 }
 
 // alive reports whether pid exists and is not a zombie.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -285,13 +286,7 @@ func (r *runningShim) guestPID() int {
 // deadline.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(pollInterval)
-	}
+	testutil.Eventually(t, deadline, pollInterval, what, cond)
 }
 
 // procStat is the part of /proc/PID/stat these tests need.

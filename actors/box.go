@@ -236,6 +236,13 @@ func (a *boxActor) load() {
 
 // feed hands one event to the machine and carries out its effects.
 func (a *boxActor) feed(ctx actor.Context, ev lifecycle.Event) {
+	if _, ok := ev.(lifecycle.RestartTimer); ok && a.core.shutting.Load() {
+		// No new start once Shutdown began: it would be cut short when the
+		// actor stops. The record says restarting; the next supervisor
+		// carries the restart out, without counting it again.
+		a.log.Debug("restart not begun: the supervisor is shutting down")
+		return
+	}
 	effs, err := a.m.Handle(ev)
 	if err != nil {
 		a.log.WithError(err).Error("lifecycle refused a transition")
@@ -304,7 +311,7 @@ func (a *boxActor) release(why string) {
 	if a.m != nil {
 		err := messages.Errorf(messages.ErrBusy, "box %q: %s during the request; retry", a.id, why)
 		if a.core.shutting.Load() {
-			err = messages.Errorf(messages.ErrShuttingDown, "box %q: the supervisor shut down during the request", a.id)
+			err = messages.Errorf(messages.ErrShuttingDown, "box %q: the request was cut short", a.id)
 		}
 		for w := range a.waiters {
 			a.reply(w, a.m.Status(err))

@@ -33,6 +33,10 @@ type rootSupervisor struct {
 	// newDetached says, for a box created by a Start whose actor has not
 	// reported a status yet, whether it is detached.
 	newDetached map[string]bool
+	// closing is set once Shutdown's stop-all has been fanned out: a start
+	// that reached the root after it would get an actor the stop-all never
+	// saw, stopped mid-start when the root stops.
+	closing bool
 }
 
 type deferredRequest struct {
@@ -57,6 +61,9 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 	msg := pointerForm(ctx.Message())
 	if !r.booted && isRequest(msg) {
 		r.deferred = append(r.deferred, deferredRequest{msg: msg, sender: ctx.Sender()})
+		return
+	}
+	if r.closing && r.refuseStart(ctx, msg) {
 		return
 	}
 	switch m := msg.(type) {
@@ -126,11 +133,15 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 			return &messages.MetricsRequest{ID: st.ID}
 		}, r.core.cfg.RequestTimeout, false)
 	case *stopAll:
+		r.closing = true
 		r.fanOut(ctx, r.childList(), func(st messages.BoxStatus) any {
 			switch {
-			case m.attachedOnly && st.Detached && st.State == messages.StateStarting && !m.now:
-				// Left running, but not half started: the start is seen
-				// through first (its caller hears how it went).
+			case m.attachedOnly && st.Detached && (st.State == messages.StateStarting || st.State == messages.StateRestarting) && !m.now:
+				// Left running, but not half started: a start is seen
+				// through first (its caller hears how it went). A restart
+				// still waiting for its backoff is not begun any more (the
+				// actor drops the timer while shutting down); the record
+				// says restarting, and the next supervisor carries it out.
 				return &settleForShutdown{}
 			case st.State == messages.StateStarting:
 				// Under StopAll (or for an attached box) a start in flight
@@ -151,6 +162,25 @@ func (r *rootSupervisor) Receive(ctx actor.Context) {
 		}
 		r.route(ctx, m.id, m)
 	}
+}
+
+// refuseStart answers a request that would start a box (or take one over)
+// with messages.ErrShuttingDown and reports whether msg was one. The facade
+// refuses them once Shutdown began; this catches those sent just before.
+func (r *rootSupervisor) refuseStart(ctx actor.Context, msg any) bool {
+	var id string
+	switch m := msg.(type) {
+	case *messages.StartBox:
+		id = m.ID
+	case *messages.StartExisting:
+		id = m.ID
+	case *messages.Adopt:
+		id = m.ID
+	default:
+		return false
+	}
+	ctx.Respond(messages.BoxStatus{ID: id, Err: messages.Errorf(messages.ErrShuttingDown, "box %q was not started", id)})
+	return true
 }
 
 func notFound(id string) *messages.Error {

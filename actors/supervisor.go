@@ -265,7 +265,7 @@ func (s *Supervisor) statusRequest(ctx context.Context, msg any) (messages.BoxSt
 // ctx no longer matters.
 func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages.BoxStatus, error) {
 	if s.core.shutting.Load() {
-		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
+		return messages.BoxStatus{ID: req.ID}, messages.Errorf(messages.ErrShuttingDown, "box %q was not started", req.ID)
 	}
 	if err := s.core.validateStart(&req); err != nil {
 		return messages.BoxStatus{ID: req.ID}, err
@@ -282,7 +282,7 @@ func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages
 // is; one that is stopping, unknown or being removed is messages.ErrBusy.
 func (s *Supervisor) StartExisting(ctx context.Context, id string) (messages.BoxStatus, error) {
 	if s.core.shutting.Load() {
-		return messages.BoxStatus{}, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
+		return messages.BoxStatus{ID: id}, messages.Errorf(messages.ErrShuttingDown, "box %q was not started", id)
 	}
 	if err := layout.ValidateID(id); err != nil {
 		return messages.BoxStatus{ID: id}, err

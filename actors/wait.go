@@ -24,7 +24,7 @@ func (s *Supervisor) Wait(ctx context.Context, id string) (<-chan messages.BoxEx
 		return nil, err
 	}
 	if s.core.shutting.Load() {
-		return nil, messages.Errorf(messages.ErrShuttingDown, "the supervisor is shutting down")
+		return nil, messages.Errorf(messages.ErrShuttingDown, "nothing more is waited for")
 	}
 	events := make(chan messages.Event, 16)
 	overflow := make(chan struct{}, 1)

@@ -46,12 +46,11 @@ type deferredRequest struct {
 
 func newRoot(c *core) *rootSupervisor {
 	return &rootSupervisor{
-		core:     c,
-		children: map[string]*actor.PID{},
-		statuses: map[string]messages.BoxStatus{},
-		booting:  map[string]bool{},
-		gone:     map[string]*boxGone{},
-
+		core:        c,
+		children:    map[string]*actor.PID{},
+		statuses:    map[string]messages.BoxStatus{},
+		booting:     map[string]bool{},
+		gone:        map[string]*boxGone{},
 		newDetached: map[string]bool{},
 	}
 }

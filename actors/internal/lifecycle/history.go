@@ -24,15 +24,18 @@ func (h *History) reset() {
 	h.times, h.step = nil, 0
 }
 
-// snapshot returns the recorded restart times and backoff step, for the
-// box's state record.
-func (h *History) snapshot() ([]time.Time, int) {
+// snapshot returns the latest recorded restart times, at most keep of them
+// (the intensity limit looks at no more; an unlimited policy keeps none, so
+// that a crash loop does not grow the box's state record), and the backoff
+// step, for the box's state record.
+func (h *History) snapshot(keep int) ([]time.Time, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.times) == 0 {
+	times := h.times[max(len(h.times)-max(keep, 0), 0):]
+	if len(times) == 0 {
 		return nil, h.step
 	}
-	return append([]time.Time(nil), h.times...), h.step
+	return append([]time.Time(nil), times...), h.step
 }
 
 // seed takes the restart times and backoff step of a record written by an

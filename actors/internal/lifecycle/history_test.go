@@ -181,3 +181,23 @@ func TestRestartLimitHoldsAcrossSupervisors(t *testing.T) {
 	later.feed(Adopted{Gen: 3, Outcome: Vanished, Exit: messages.ExitRecord{ExitCode: 1}})
 	later.expectPhase(Restarting)
 }
+
+// TestSnapshotKeepsWhatTheLimitNeeds: the record carries the latest
+// restarts up to the policy's limit, and none for an unlimited policy, so
+// that a crash loop does not grow state.json.
+func TestSnapshotKeepsWhatTheLimitNeeds(t *testing.T) {
+	t.Parallel()
+	var h History
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p := messages.RestartPolicy{Mode: messages.RestartAlways, MaxRestarts: -1, InitialBackoff: -1}
+	for i := range 50 {
+		h.decide(p, messages.ExitRecord{ExitCode: 1}, 0, now.Add(time.Duration(i)*time.Millisecond), func(int64) int64 { return 0 })
+	}
+	if times, _ := h.snapshot(-1); len(times) != 0 {
+		t.Errorf("unlimited policy: %d times kept, want none", len(times))
+	}
+	times, _ := h.snapshot(3)
+	if len(times) != 3 || !times[2].Equal(now.Add(49*time.Millisecond)) {
+		t.Errorf("limit 3: kept %v, want the latest 3", times)
+	}
+}

@@ -205,7 +205,7 @@ func (m *Machine) logf(level string, err error, format string, args ...any) {
 // landed, err why not. It returns the record's number.
 func (m *Machine) commit(announce func(durable bool, err error)) uint64 {
 	m.rec.UpdatedAt = m.env.Now().UTC()
-	m.rec.RecentRestarts, m.rec.BackoffStep = m.hist.snapshot()
+	m.rec.RecentRestarts, m.rec.BackoffStep = m.hist.snapshot(m.opts.Restart.WithDefaults().MaxRestarts)
 	m.seq++
 	m.emit(Persist{Seq: m.seq, Rec: m.rec})
 	m.pending = append(m.pending, pendingCommit{seq: m.seq, announce: announce})

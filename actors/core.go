@@ -46,6 +46,8 @@ type core struct {
 	// a request cut short by its box actor's end is answered with
 	// messages.ErrShuttingDown rather than a suggestion to retry.
 	shutting atomic.Bool
+	// closed is closed once Shutdown has stopped delivering events.
+	closed chan struct{}
 
 	// events numbers the events and keeps the latest for replay.
 	events *eventLog

@@ -317,3 +317,32 @@ func TestLeaveRunningDoesNotBeginARestartAfterShutdownBegan(t *testing.T) {
 	}
 	leftRunning(t, home, nil) // the next supervisor restarts it
 }
+
+// TestWaitEndsWhenTheSupervisorShutsDown: Shutdown(LeaveRunning) leaves a
+// detached box running, so no exit comes to a Wait on it; its channel is
+// closed (no value) instead of its goroutine waiting for good (goleak found
+// one in the control package's tests).
+func TestWaitEndsWhenTheSupervisorShutsDown(t *testing.T) {
+	t.Parallel()
+	ts := newTestSup(t)
+	home := ts.sup.Home()
+	if _, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "s", Detach: true, Spec: spec("/bin/sleep", "3600")}); err != nil {
+		t.Fatal(err)
+	}
+	exit, err := ts.sup.Wait(context.Background(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.sup.Shutdown(ts.ctx(), LeaveRunning); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ex, ok := <-exit:
+		if ok {
+			t.Fatalf("Wait gave %+v for a box left running", ex)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Wait's channel was not closed by Shutdown")
+	}
+	leftRunning(t, home, nil)
+}

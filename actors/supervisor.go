@@ -126,6 +126,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		ioSlots:      make(chan struct{}, ioSlotCount()),
 		cgroupSlots:  make(chan struct{}, cgroupRemovalSlots),
 		events:       newEventLog(cfg.EventHistory, time.Now().UTC()),
+		closed:       make(chan struct{}),
 	}
 	c.health = c.newHealthScheduler()
 	s := &Supervisor{core: c, lock: lock, ownSys: own}
@@ -664,6 +665,11 @@ func (s *Supervisor) close(mode ShutdownMode) error {
 		errs = append(errs, err)
 	}
 	s.subs.closeAll()
+	select {
+	case <-s.core.closed: // a Shutdown that failed after this point is being finished
+	default:
+		close(s.core.closed) // no event comes any more: waits end
+	}
 	if s.ownSys {
 		s.core.system.Shutdown()
 	}

@@ -14,8 +14,9 @@ import (
 // task.Wait it may be called before or after the box is started and never
 // misses an exit: it follows the box's events, which carry the state each
 // transition led to, from before it looks at the box's status. The channel
-// is closed after its value, or without one when ctx ends first or the box
-// is removed.
+// is closed after its value, or without one when ctx ends first, the box
+// is removed, or the supervisor shuts down first (Shutdown with
+// LeaveRunning leaves a detached box running: no exit comes).
 //
 // For a fleet, Subscribe with an EventFilter and watch Header().State:
 // every event that leaves a box at rest (State.AtRest) is that box's exit.
@@ -80,6 +81,8 @@ func (s *Supervisor) Wait(ctx context.Context, id string) (<-chan messages.BoxEx
 				}
 			case <-ctx.Done():
 				return
+			case <-s.core.closed:
+				return // no event comes any more
 			}
 		}
 	}()

@@ -248,6 +248,9 @@ func (l *Local) Wait(ctx context.Context, id string) (messages.BoxStatus, error)
 			if err := ctx.Err(); err != nil {
 				return messages.BoxStatus{ID: id}, err
 			}
+			if st, err := l.sup.Status(ctx, id); err != nil && !errors.Is(err, messages.ErrNotFound) {
+				return st, err // the supervisor shut down
+			}
 			return messages.BoxStatus{ID: id}, messages.Errorf(messages.ErrNotFound, "%q was removed", id)
 		}
 		st, err := l.sup.Status(ctx, id)

@@ -346,3 +346,30 @@ func TestWaitEndsWhenTheSupervisorShutsDown(t *testing.T) {
 	}
 	leftRunning(t, home, nil)
 }
+
+// unanswered is a request no actor answers: the stand-in for one an actor
+// took and was stopped before answering (a box actor poisoned with a
+// Status request still in its mailbox, seen once in CI as a Wait that did
+// not end).
+type unanswered struct{}
+
+// TestARequestNobodyAnswersEndsAtShutdown: a request waiting for a reply
+// that never comes returns messages.ErrShuttingDown once the supervisor has
+// shut down, not after Config.RequestTimeout (2 minutes by default).
+func TestARequestNobodyAnswersEndsAtShutdown(t *testing.T) {
+	t.Parallel()
+	ts := newTestSup(t)
+	errc := make(chan error, 1)
+	go func() { _, err := ts.sup.request(context.Background(), &unanswered{}); errc <- err }()
+	if err := ts.sup.Shutdown(ts.ctx(), StopAll); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, messages.ErrShuttingDown) {
+			t.Fatalf("request: %v, want ErrShuttingDown", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the request was still waiting after Shutdown")
+	}
+}

@@ -216,7 +216,8 @@ func (s *Supervisor) requestCtx(ctx context.Context) (context.Context, context.C
 }
 
 // request sends msg to the root and waits for the reply, bounded as
-// requestCtx says.
+// requestCtx says, and by Shutdown: a request an actor took but never
+// answered because it was stopped is not waited for until RequestTimeout.
 func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
 	rctx, cancel, done := s.requestCtx(ctx)
 	defer cancel()
@@ -228,6 +229,19 @@ func (s *Supervisor) request(ctx context.Context, msg any) (any, error) {
 		return replyValue(v)
 	case <-rctx.Done():
 		return nil, done()
+	case <-s.core.closed:
+		return s.lastReply(in)
+	}
+}
+
+// lastReply is a request's answer once the supervisor has shut down: the
+// reply, if it came after all, else messages.ErrShuttingDown.
+func (s *Supervisor) lastReply(in *replyInbox) (any, error) {
+	select {
+	case v := <-in.ch:
+		return replyValue(v)
+	default:
+		return nil, messages.Errorf(messages.ErrShuttingDown, "no answer: the supervisor shut down first")
 	}
 }
 
@@ -306,6 +320,10 @@ func (s *Supervisor) startRequest(ctx context.Context, id string, msg any) (mess
 	case v := <-in.ch:
 		return statusOf(replyValue(v))
 	case <-rctx.Done():
+	case <-s.core.closed:
+		st, err := statusOf(s.lastReply(in))
+		st.ID = id
+		return st, err
 	}
 	ctxErr := done()
 	s.core.root.Send(s.front(), &cancelStart{id: id, caller: in.pid})

@@ -45,6 +45,9 @@ func (r *replyInbox) close() { r.reg.Remove(r.pid) }
 // letter means nobody was there to answer.
 func replyValue(v any) (any, error) {
 	if dl, ok := v.(*actor.DeadLetterResponse); ok {
+		if dl.Target == nil { // protoactor does not always name it
+			return nil, messages.Errorf(messages.ErrShuttingDown, "no actor to answer")
+		}
 		return nil, messages.Errorf(messages.ErrShuttingDown, "no actor to answer (%v)", dl.Target)
 	}
 	return v, nil

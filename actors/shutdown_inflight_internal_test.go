@@ -83,6 +83,7 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 			t.Parallel()
 			ig := newInflightGate(tc.hold)
 			ts := newTestSup(t, func(c *Config) { c.hooks = ig.hooks() })
+			stopLeftBehindAtCleanup(t, ts)
 			home := ts.sup.Home()
 			started := make(chan error, 1)
 			go func() {
@@ -131,9 +132,32 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 	}
 }
 
+// stopLeftBehindAtCleanup makes sure, even when the test fails half way,
+// that no detached box of ts's home outlives the test: at cleanup it shuts
+// ts's supervisor down (a no-op after a Shutdown that succeeded), then stops
+// whatever a next supervisor adopts there.
+func stopLeftBehindAtCleanup(t *testing.T, ts *testSup) {
+	home := ts.sup.Home()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_ = ts.sup.Shutdown(ctx, StopAll)
+		quiet := logrus.New()
+		quiet.SetOutput(io.Discard)
+		next, err := NewSupervisor(ctx, Config{Home: home, ShimBinary: testShim, Logger: quiet})
+		if err != nil {
+			t.Errorf("opening the home again to stop what was left running: %v", err)
+			return
+		}
+		if err := next.Shutdown(ctx, StopAll); err != nil {
+			t.Errorf("stopping what was left running: %v", err)
+		}
+	})
+}
+
 // leftRunning checks a detached box whose start Shutdown(LeaveRunning) saw
 // through: its Start succeeded, and the next supervisor adopts it running
-// or restarts it (and stops it, so that the test leaves nothing behind).
+// or restarts it, and stops it.
 func leftRunning(t *testing.T, home string, startErr error) {
 	t.Helper()
 	if startErr != nil {
@@ -280,6 +304,7 @@ func TestLeaveRunningDoesNotBeginARestartAfterShutdownBegan(t *testing.T) {
 	t.Parallel()
 	ig := newInflightGate(func(ev lifecycle.Event) bool { _, ok := ev.(lifecycle.RestartTimer); return ok })
 	ts := newTestSup(t, func(c *Config) { c.hooks = ig.hooks() })
+	stopLeftBehindAtCleanup(t, ts)
 	home := ts.sup.Home()
 	// The first guest exits at once; the second one (after the restart)
 	// stays, marked by the file the first one leaves.
@@ -325,6 +350,7 @@ func TestLeaveRunningDoesNotBeginARestartAfterShutdownBegan(t *testing.T) {
 func TestWaitEndsWhenTheSupervisorShutsDown(t *testing.T) {
 	t.Parallel()
 	ts := newTestSup(t)
+	stopLeftBehindAtCleanup(t, ts)
 	home := ts.sup.Home()
 	if _, err := ts.sup.Start(ts.ctx(), messages.StartBox{ID: "s", Detach: true, Spec: spec("/bin/sleep", "3600")}); err != nil {
 		t.Fatal(err)

@@ -35,8 +35,15 @@ func TestAFailedStartSaysTheIDStaysTaken(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stderr, "`boxsup rm broken`") {
 			t.Fatalf("run -d of a missing program: %s; want exit 1 and the rm hint", r)
 		}
-		if row, ok := e.ps()["broken"]; !ok || row.PID != 0 || (row.State != "failed" && row.State != "exited") {
+		row, ok := e.ps()["broken"]
+		if !ok || row.PID != 0 || (row.State != "failed" && row.State != "exited") {
 			t.Errorf("after the failed start: %+v (present %v); want a box at rest", row, ok)
+		}
+		if row.State == "failed" {
+			// The table says why under it, as for a box waiting to restart.
+			if table := e.must("ps", "-a"); !strings.Contains(table.stdout, "\nbroken: failed: ") || !strings.Contains(table.stdout, "/nonexistent/program") {
+				t.Errorf("ps -a of a failed box does not say why:\n%s", table.stdout)
+			}
 		}
 		e.must("rm", "broken")
 	})

@@ -210,9 +210,10 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 
 // writePSNotes explains, under the table, the boxes that need an
 // operator's eye: one whose files were found damaged (what, and what was
-// done instead of trusting them), and a live one with a reason (its
-// process could not be verified, it was recovered from damaged files, it
-// waits to restart after an exit).
+// done instead of trusting them), a live one with a reason (its process
+// could not be verified, it was recovered from damaged files, it waits to
+// restart after an exit), and a failed one (why: its start failed, or its
+// restart limit was hit).
 func writePSNotes(w io.Writer, rows []psRow) error {
 	first := true
 	for _, r := range rows {
@@ -222,6 +223,8 @@ func writePSNotes(w io.Writer, rows []psRow) error {
 			note = "damaged: " + r.Reason
 		case r.Reason != "" && (messages.BoxState(r.State).Live() || r.State == string(messages.StateRestarting)):
 			note = r.Reason
+		case r.Reason != "" && r.State == string(messages.StateFailed):
+			note = "failed: " + r.Reason
 		default:
 			continue
 		}

@@ -132,6 +132,13 @@ func TestShutdownStopsAStartInFlight(t *testing.T) {
 	}
 }
 
+// openAgain is the next supervisor on home, logging nowhere.
+func openAgain(ctx context.Context, home string) (*Supervisor, error) {
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	return NewSupervisor(ctx, Config{Home: home, ShimBinary: testShim, Logger: quiet})
+}
+
 // stopLeftBehindAtCleanup makes sure, even when the test fails half way,
 // that no detached box of ts's home outlives the test: at cleanup it shuts
 // ts's supervisor down (a no-op after a Shutdown that succeeded), then stops
@@ -142,9 +149,7 @@ func stopLeftBehindAtCleanup(t *testing.T, ts *testSup) {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		_ = ts.sup.Shutdown(ctx, StopAll)
-		quiet := logrus.New()
-		quiet.SetOutput(io.Discard)
-		next, err := NewSupervisor(ctx, Config{Home: home, ShimBinary: testShim, Logger: quiet})
+		next, err := openAgain(ctx, home)
 		if err != nil {
 			t.Errorf("opening the home again to stop what was left running: %v", err)
 			return
@@ -165,9 +170,7 @@ func leftRunning(t *testing.T, home string, startErr error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	quiet := logrus.New()
-	quiet.SetOutput(io.Discard)
-	next, err := NewSupervisor(ctx, Config{Home: home, ShimBinary: testShim, Logger: quiet})
+	next, err := openAgain(ctx, home)
 	if err != nil {
 		t.Fatalf("NewSupervisor on the same home: %v", err)
 	}

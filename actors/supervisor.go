@@ -288,7 +288,10 @@ func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages
 	if err := s.core.checkShim(req.Spec.Engine); err != nil {
 		return messages.BoxStatus{ID: req.ID}, err
 	}
-	return s.startRequest(ctx, req.ID, &req)
+	st, err := s.startRequest(ctx, req.ID, &req)
+	// The box's own errors name its paths, which cannot hold a secret once
+	// validateStart passed; scrub anyway, as the last line before the caller.
+	return st, messages.RedactSecrets(err, req.Spec.SecretValues())
 }
 
 // StartExisting starts box id again from its stored spec when it is at rest
@@ -344,13 +347,23 @@ func (s *Supervisor) startRequest(ctx context.Context, id string, msg any) (mess
 
 // validateStart checks and completes a StartBox without I/O: the facade and
 // the root both call it, so that a StartBox sent straight to the root is
-// refused the same way.
+// refused the same way. No secret of the spec is quoted in its errors: a
+// request that holds one outside its entry is refused first, and whatever
+// the error, its text is scrubbed of the spec's secret values.
 func (c *core) validateStart(req *messages.StartBox) error {
-	if err := layout.ValidateID(req.ID); err != nil {
-		return err
-	}
+	return messages.RedactSecrets(c.checkStart(req), req.Spec.SecretValues())
+}
+
+// checkStart is validateStart before the scrubbing.
+func (c *core) checkStart(req *messages.StartBox) error {
 	if req.Spec.BoxID == "" {
 		req.Spec.BoxID = req.ID
+	}
+	if err := req.Spec.CheckSecretsConfined(req.Labels); err != nil {
+		return err
+	}
+	if err := layout.ValidateID(req.ID); err != nil {
+		return err
 	}
 	if req.Spec.BoxID != req.ID {
 		return messages.Errorf(messages.ErrBadSpec, "box_id: %q does not match the box ID %q", req.Spec.BoxID, req.ID)

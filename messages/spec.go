@@ -296,8 +296,14 @@ func (s *InstanceSpec) SecretValues() []string {
 
 // Validate checks the spec and returns ErrBadSpec wrapped with the field at
 // fault. It checks form, not the filesystem: paths must be absolute where a
-// shim opens them, names must be usable as environment variable names.
+// shim opens them, names must be usable as environment variable names, and
+// a secret's value must appear nowhere but in its own entry
+// (CheckSecretsConfined).
 func (s *InstanceSpec) Validate() error {
+	// First: the messages below quote fields, which must not hold a secret.
+	if path, name, found := s.secretOutsideItsEntry(); found {
+		return secretElsewhere(path, name)
+	}
 	if s.Version != 0 && s.Version != SpecVersion {
 		return Errorf(ErrBadSpec, "version: %d is not supported (want %d)", s.Version, SpecVersion)
 	}
@@ -354,6 +360,9 @@ func (s *InstanceSpec) Validate() error {
 	} {
 		if f.path != "" && !filepath.IsAbs(f.path) {
 			return Errorf(ErrBadSpec, "%s: %q must be an absolute path", f.name, f.path)
+		}
+		if strings.IndexByte(f.path, 0) >= 0 {
+			return Errorf(ErrBadSpec, "%s: contains NUL", f.name)
 		}
 	}
 	if nc := s.NetworkConfig; nc != nil && !nc.CAKeyPEM.IsZero() && len(nc.CAKeyPEM.Reveal()) < MinSecretLen {

@@ -107,11 +107,15 @@ var secretCases = []struct {
 	run  func(s *secretRun, disk *testutil.SmallDisk)
 }{
 	{name: "bad executable", run: func(s *secretRun, _ *testutil.SmallDisk) {
-		// The secret is part of the executable's path: the start's error
-		// names that path.
-		r := s.cli("run", "-d", "--name", "badexe", "--secret-env", secretEnvName, "--", "/nonexistent/"+s.sentinel+"/prog")
-		if r.code != 1 || !strings.Contains(r.stderr, messages.Redacted) {
-			s.t.Fatalf("run -d of a missing executable: %s; want exit 1 and the path redacted", r)
+		// The secret is part of the executable's path: refused before
+		// anything exists, naming the field and not the value.
+		r := s.cli("run", "-d", "--name", "inpath", "--secret-env", secretEnvName, "--", "/nonexistent/"+s.sentinel+"/prog")
+		if r.code != 1 || !strings.Contains(r.stderr, "guest_entrypoint.executable: holds the value of secret "+secretEnvName) {
+			s.t.Fatalf("run -d with the secret in the executable's path: %s; want exit 1 and the refusal", r)
+		}
+		r = s.cli("run", "-d", "--name", "badexe", "--secret-env", secretEnvName, "--", "/nonexistent/prog")
+		if r.code != 1 {
+			s.t.Fatalf("run -d of a missing executable: %s; want exit 1", r)
 		}
 		s.cli("ps", "-a", "--format", "json")
 		s.cli("start", "badexe") // fails again, the same way
@@ -119,8 +123,8 @@ var secretCases = []struct {
 	}},
 	{name: "spawn error", run: func(s *secretRun, _ *testutil.SmallDisk) {
 		// A working directory that does not exist fails the guest's setup
-		// inside the shim; its path holds the secret.
-		r := s.cli("run", "-d", "--name", "badwd", "--secret-env", secretEnvName, "-w", "/nonexistent/"+s.sentinel, "--", "/bin/true")
+		// inside the shim.
+		r := s.cli("run", "-d", "--name", "badwd", "--secret-env", secretEnvName, "-w", "/nonexistent/wd", "--", "/bin/true")
 		if r.code != 1 {
 			s.t.Fatalf("run -d with a missing workdir: %s; want exit 1", r)
 		}
@@ -204,6 +208,23 @@ var secretCases = []struct {
 		bad.Spec.GuestEntrypoint.Env = append(bad.Spec.GuestEntrypoint.Env, s.sentinel)
 		line, _ := json.Marshal(control.Request{Op: control.OpStart, Start: &bad})
 		s.raw("raw: bad env", string(line), false)
+		// Starts refused by validation before the box exists, with the
+		// secret in a field whose refusal used to quote it (a relative
+		// work_dir, a box_id that does not match), and in a label.
+		rel := s.secretSpec("relwd", "/bin/true")
+		rel.Spec.GuestEntrypoint.WorkDir = "rel/" + s.sentinel
+		line, _ = json.Marshal(control.Request{Op: control.OpStart, Start: &rel})
+		if reply := s.raw("raw: secret in a relative work_dir", string(line), false); !strings.Contains(reply, "guest_entrypoint.work_dir: holds the value of secret") {
+			s.t.Errorf("a secret in work_dir: reply %q; want the refusal naming the field", reply)
+		}
+		mismatch := s.secretSpec("mismatch", "/bin/true")
+		mismatch.Spec.BoxID = s.sentinel
+		line, _ = json.Marshal(control.Request{Op: control.OpStart, Start: &mismatch})
+		s.raw("raw: secret as the spec's box_id", string(line), false)
+		labelled := s.secretSpec("labelled", "/bin/true")
+		labelled.Labels = map[string]string{"token": s.sentinel}
+		line, _ = json.Marshal(control.Request{Op: control.OpStart, Start: &labelled})
+		s.raw("raw: secret in a label", string(line), false)
 		// An unknown operation that carries a secret.
 		odd := s.secretSpec("odd", "/bin/true")
 		line, _ = json.Marshal(control.Request{Op: "frobnicate", Start: &odd})

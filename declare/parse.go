@@ -208,6 +208,9 @@ func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*Dec
 	// What the supervisor would refuse, refused here with the line.
 	spec := b.Start.Spec
 	spec.BoxID = id
+	if err := spec.CheckSecretsConfined(b.UserLabels); err != nil {
+		return nil, errorAt(at.box(id), "box %s: %v", id, err)
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, errorAt(at.box(id), "box %s: %v", id, err)
 	}

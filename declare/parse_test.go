@@ -188,6 +188,24 @@ func TestSecretValuesNeverInErrors(t *testing.T) {
 	}
 }
 
+// TestSecretValueOutsideItsEntryIsRefused: a plan must never show a
+// secret, so a file that puts one's value in a command, env or label is
+// refused, naming the field and not the value.
+func TestSecretValueOutsideItsEntryIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{
+		"    command: [a, " + secretValue + "]\n",
+		"    command: [a]\n    env: {COPY: " + secretValue + "}\n",
+		"    command: [a]\n    labels: {token: " + secretValue + "}\n",
+	} {
+		src := "boxes:\n  web:\n" + where + "    secrets: {X: {env: DB_PASSWORD}}\n"
+		_, err := parse(t, src)
+		if !errors.Is(err, messages.ErrBadSpec) || strings.Contains(err.Error(), secretValue) || !strings.Contains(err.Error(), "holds the value of secret X") {
+			t.Errorf("%q: Parse = %v, want ErrBadSpec naming secret X without its value", where, err)
+		}
+	}
+}
+
 func TestWavesFollowDependencies(t *testing.T) {
 	t.Parallel()
 	f := mustParse(t, `boxes:

@@ -163,7 +163,13 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(requestReadTimeout))
 	var req Request
-	if err := json.NewDecoder(io.LimitReader(conn, maxRequestBytes)).Decode(&req); err != nil {
+	dec := json.NewDecoder(io.LimitReader(conn, maxRequestBytes))
+	// A field this server does not know would be dropped without a word
+	// (a spec's "security": {"user": ...} from a newer or mistaken client,
+	// and the guest would run as root): refuse it instead. The decoder's
+	// message names the field, never a value.
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
 		s.reply(conn, Response{Error: messages.Errorf(messages.ErrBadSpec, "control request: %v", err)})
 		return
 	}

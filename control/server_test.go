@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -122,6 +123,47 @@ func TestErrorsKeepTheirCodeAcrossTheSocket(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sup.Home(), "boxes", "x")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused start left a box directory behind: %v", err)
 	}
+}
+
+// TestUnknownRequestFieldsAreRefused: a field the server does not know is
+// refused with its name, never dropped: a spec asking for a user the
+// server cannot read must not run as root.
+func TestUnknownRequestFieldsAreRefused(t *testing.T) {
+	t.Parallel()
+	sup := newSupervisor(t)
+	srv := serve(t, sup, ServerOptions{})
+	for _, line := range []string{
+		`{"op":"start","start":{"id":"u1","detach":true,"spec":{"guest_entrypoint":{"executable":"/bin/sleep","args":["100"]},"security":{"user":"nobody"}}}}`,
+		`{"op":"start","start":{"id":"u1","detach":true,"memory_limit":"64m","spec":{"guest_entrypoint":{"executable":"/bin/sleep","args":["100"]}}}}`,
+		`{"op":"start","frobnicate":1,"start":{"id":"u1","spec":{"guest_entrypoint":{"executable":"/bin/sleep"}}}}`,
+	} {
+		resp := rawRequest(t, srv.Path(), line)
+		if !errors.Is(messages.Err(resp.Error), messages.ErrBadSpec) || !strings.Contains(resp.Error.Error(), "unknown field") {
+			t.Errorf("%s: got %+v; want ErrBadSpec naming the unknown field", line, resp.Error)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sup.Home(), "boxes", "u1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused start left a box directory behind: %v", err)
+	}
+}
+
+// rawRequest sends one request line on the socket and decodes the reply.
+func rawRequest(t *testing.T, path, line string) Response {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write([]byte(line + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	var resp Response
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		t.Fatalf("reading the reply to %s: %v", line, err)
+	}
+	return resp
 }
 
 // TestWaitFollowsABoxUntilItExits waits through the socket for a box that

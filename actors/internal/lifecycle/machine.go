@@ -78,6 +78,7 @@ type Machine struct {
 	failErr      *messages.Error      // Killing after a failed start: the error to record
 	stopDeadline time.Time            // Stopping: when the kill timer fires
 	retries      int                  // Unknown: consecutive unverified outcomes
+	shortages    int                  // Restarting: consecutive restarts that failed for want of a host resource
 	reload       bool                 // Unknown: the files could not be read; read them again
 	adopting     adoptKind            // Adopting
 	handedW      Waiter               // Adopting a handed-over process: its caller

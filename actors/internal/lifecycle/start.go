@@ -111,6 +111,7 @@ func onSpawned(m *Machine, ev Event) Phase {
 	if e.Err != nil {
 		return m.spawnFailed(e.Err)
 	}
+	m.shortages = 0
 	m.proc = &e.Proc
 	m.spawnedAt = m.env.Now()
 	m.rec.Identity = e.Proc.Identity
@@ -149,9 +150,12 @@ func (m *Machine) spawnFailed(err error) Phase {
 		return m.becomeUnknown(err)
 	}
 	if len(m.startW) == 0 && len(m.cancelled) == 0 {
+		if isHostShortage(err) {
+			return m.retryRestartLater(err)
+		}
 		// A restart the policy granted: a failed spawn is a failed run,
-		// judged like a crash (and counted against the restart limit), so
-		// that a transient EAGAIN does not end the box for good.
+		// judged like a crash (and counted against the restart limit): the
+		// box's own failure to start (exec failed) ends it within the limit.
 		exit := messages.ExitRecord{ExitCode: -1, Reason: "start failed: " + err.Error(), FinishedAt: m.env.Now().UTC(), Source: messages.SourceNone}
 		return m.judgeExit(exit, 0, 0)
 	}

@@ -197,7 +197,7 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 	}
 	spawnedAt := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, messages.Errorf(messages.ErrStartFailed, "box %s: starting the box runner %s: %v", p.box.ID, p.binary, err)
+		return nil, messages.Errorf(messages.ErrStartFailed, "box %s: starting the box runner %s: %w", p.box.ID, p.binary, err)
 	}
 	pid := cmd.Process.Pid
 	// Our own unreaped child cannot be recycled, so this pidfd is race-free.

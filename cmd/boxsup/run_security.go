@@ -90,9 +90,25 @@ func (s *securityFlags) apply(spec *messages.InstanceSpec) error {
 		if err := applySecurityOpt(sec, opt); err != nil {
 			return err
 		}
+		if explicitlyOff(opt, "no-new-privileges") && (sec.UID != 0 || sec.GID != 0) {
+			// The engine always sets no_new_privs on a guest given an
+			// identity (docs/SECURITY.md): "false" could not be honoured.
+			return messages.Errorf(messages.ErrBadSpec,
+				"--security-opt %q: a guest given --user always runs with no_new_privs; drop the option", opt)
+		}
 	}
 	sec.SanitizeEnv = s.envClear
 	return nil
+}
+
+// explicitlyOff reports whether opt sets key to false (key=false, key:0).
+func explicitlyOff(opt, key string) bool {
+	k, value, ok := strings.Cut(strings.Replace(opt, ":", "=", 1), "=")
+	if !ok || k != key {
+		return false
+	}
+	v, err := strconv.ParseBool(value)
+	return err == nil && !v
 }
 
 // applySecurityOpt applies one --security-opt value.

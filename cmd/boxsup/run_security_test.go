@@ -64,6 +64,9 @@ func TestSecurityFlagsMapToTheSpec(t *testing.T) {
 		{securityOpt: []string{"seccomp=/etc/profile.json"}},
 		{securityOpt: []string{"apparmor=unconfined"}},
 		{securityOpt: []string{"no-new-privileges=maybe"}},
+		// Always on for a guest given an identity: "false" cannot be honoured.
+		{user: "65534:65534", securityOpt: []string{"no-new-privileges=false"}},
+		{user: "65534:65534", securityOpt: []string{"no-new-privileges:0"}},
 	}
 	for _, f := range bad {
 		var spec messages.InstanceSpec

@@ -40,6 +40,9 @@ type psRow struct {
 	// sampled: CPUPercent and MemoryBytes come from a sample (a box whose
 	// process is unknown, or that exited meanwhile, has none).
 	sampled bool
+	// uptimeKnown: UptimeSecs comes from the recorded start or a sample;
+	// a box adopted without either shows "-", not 0ms.
+	uptimeKnown bool
 }
 
 func (a *app) psCommand() *cobra.Command {
@@ -106,6 +109,8 @@ func psCells(r psRow) []string {
 	pid, cpu, mem, up := "-", "-", "-", "-"
 	if r.PID != 0 {
 		pid = fmt.Sprint(r.PID)
+	}
+	if r.PID != 0 && r.uptimeKnown {
 		up = humanDuration(time.Duration(r.UptimeSecs * float64(time.Second)))
 	}
 	if r.sampled {
@@ -188,8 +193,13 @@ func newPSRow(st messages.BoxStatus, m messages.BoxMetrics, now time.Time) psRow
 		r.StartedAt = &t
 	}
 	if st.State.Live() {
-		if r.StartedAt != nil {
-			r.UptimeSecs = now.Sub(st.StartedAt).Seconds()
+		switch {
+		case r.StartedAt != nil:
+			r.UptimeSecs, r.uptimeKnown = now.Sub(st.StartedAt).Seconds(), true
+		case m.ID == st.ID && m.Uptime > 0:
+			// Adopted without its start time (state.json was damaged or
+			// missing): the sample's, from the process's own start.
+			r.UptimeSecs, r.uptimeKnown = m.Uptime.Seconds(), true
 		}
 		r.CPUPercent = m.CPUPercent
 		r.MemoryBytes = m.MemoryBytes

@@ -232,11 +232,47 @@ func (c *Client) stream(ctx context.Context, req *Request, lines func(Response))
 	case writeErr != nil:
 		return Response{}, fmt.Errorf("control socket %s: sending the request: %w", c.path, writeErr)
 	case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF) || errors.Is(readErr, syscall.ECONNRESET):
+		gone := ""
+		if serverExited(int(cred.Pid)) {
+			// Killed (or crashed) rather than shut down: say what the
+			// caller cannot know.
+			gone = "; it has exited, so whether the request took effect is unknown (see boxsup ps)"
+		}
 		return Response{}, messages.Errorf(messages.ErrShuttingDown,
-			"control socket %s: the server (pid %d) closed the connection before replying", c.path, cred.Pid)
+			"control socket %s: the server (pid %d) %w%s", c.path, cred.Pid, errHungUp, gone)
 	}
 	return Response{}, fmt.Errorf("control socket %s: reading the reply: %w", c.path, readErr)
 }
+
+// exitWait bounds how long a hung-up client waits to learn whether the
+// server is exiting: a server that dies closes its connections in its exit,
+// just before the kernel reports the exit.
+const exitWait = 200 * time.Millisecond
+
+// serverExited reports whether process pid (the server, by the socket's
+// credentials) has exited or exits within exitWait, through a pidfd.
+func serverExited(pid int) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true // exited and reaped already
+	}
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(exitWait/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 1
+	}
+}
+
+// errHungUp is the cause of a request whose server closed the connection
+// without a reply (resendable tells queries that may be sent again by it).
+var errHungUp = errors.New("closed the connection before replying")
 
 // checkServer reads the listening process's credentials from the kernel
 // and refuses a server that runs as another user: it could be anyone's

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childDialEnv); path != "" {
 		os.Exit(childDial(path))
 	}
+	if path := os.Getenv(childHangUpEnv); path != "" {
+		os.Exit(childHangUp(path))
+	}
 	dir, err := os.MkdirTemp("", "boxsup-control-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -83,7 +82,7 @@ func resendable(err error, query bool) bool {
 	}
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
-		(errors.Is(err, messages.ErrShuttingDown) && strings.Contains(err.Error(), "closed the connection before replying"))
+		errors.Is(err, errHungUp)
 }
 
 func (r *reconnecting) Start(ctx context.Context, req messages.StartBox) (messages.BoxStatus, error) {

@@ -21,8 +21,9 @@ type wrappedLogger struct{ *logrus.Entry }
 // TestEveryConfigLoggerIsScrubbed: whatever logger an embedder gives
 // (a plain logrus.New(), as README's example does, an Entry with fields, or
 // an adapter of its own), nothing boxsup logs through it at trace carries a
-// box's secret: not on a failed start whose reason quotes it (the box's
-// secrets stay registered until its last line), not on a run and its stop
+// box's secret: not on a start refused because a path holds it, not on a
+// failed start (the box's secrets stay registered until its last line),
+// not on a run and its stop
 // (issue: a debug "box runner exited" line leaked through README's logger,
 // and "box failed to start reason=..." at info).
 func TestEveryConfigLoggerIsScrubbed(t *testing.T) {
@@ -58,8 +59,14 @@ func TestEveryConfigLoggerIsScrubbed(t *testing.T) {
 				}
 			}()
 			secret := []messages.SecretVar{{Name: "TOKEN", Value: messages.NewSecret(sentinel)}}
-			_, err = sup.Start(ctx, messages.StartBox{ID: "bad", Spec: messages.InstanceSpec{
+			// A path that holds the secret is refused before anything runs.
+			_, err = sup.Start(ctx, messages.StartBox{ID: "inpath", Spec: messages.InstanceSpec{
 				GuestEntrypoint: messages.Entrypoint{Executable: "/nonexistent/" + sentinel + "/prog"}, Secrets: secret}})
+			if !errors.Is(err, messages.ErrBadSpec) || strings.Contains(err.Error(), sentinel) {
+				t.Fatalf("Start with the secret in the executable's path: %v; want ErrBadSpec without the secret", err)
+			}
+			_, err = sup.Start(ctx, messages.StartBox{ID: "bad", Spec: messages.InstanceSpec{
+				GuestEntrypoint: messages.Entrypoint{Executable: "/nonexistent/prog"}, Secrets: secret}})
 			if !errors.Is(err, messages.ErrStartFailed) || strings.Contains(err.Error(), sentinel) {
 				t.Fatalf("Start of a missing executable: %v; want ErrStartFailed without the secret", err)
 			}

@@ -29,9 +29,25 @@ import (
 // Nothing is changed to make a check pass: a directory boxsup did not create
 // is never chmod'ed or chown'ed behind the user's back.
 
-// trustedUID reports whether uid may own what boxsup reads: this process's
+// The three rules below are exported for the other files boxsup trusts the
+// same way though they lie outside the home (the shim binary, which gets
+// every secret of its boxes: shimproc.CheckShimBinary), so that there is one
+// definition of "controlled by nobody else".
+
+// TrustedUID reports whether uid may own what boxsup acts on: this process's
 // effective uid, or root.
-func trustedUID(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid()) }
+func TrustedUID(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid()) }
+
+// WritableByOthers reports whether a file or directory of mode mode (a
+// st_mode) may be written by its group or by others.
+func WritableByOthers(mode uint32) bool { return mode&0o022 != 0 }
+
+// ReplaceableByOthers reports whether users other than the owner of a
+// directory of mode mode may rename or remove its entries, and so put
+// another file under a name it holds: it is writable by group or others
+// without the sticky bit (a sticky /tmp lets each user touch only their
+// own entries).
+func ReplaceableByOthers(mode uint32) bool { return WritableByOthers(mode) && mode&unix.S_ISVTX == 0 }
 
 // ownerFix is the advice for a path owned by someone else.
 func ownerFix(path string) string {
@@ -48,11 +64,11 @@ func checkHomeDir(path string, st *unix.Stat_t) error {
 		return messages.Errorf(messages.ErrUnsafeHome, "%s is a symbolic link; fix: give the real directory as the home", path)
 	case mode&unix.S_IFMT != unix.S_IFDIR:
 		return messages.Errorf(messages.ErrUnsafeHome, "%s is not a directory; fix: remove it, or choose another home (--home or BOXSUP_HOME)", path)
-	case !trustedUID(st.Uid):
+	case !TrustedUID(st.Uid):
 		return messages.Errorf(messages.ErrUnsafeHome,
 			"%s is owned by uid %d, not by uid %d or root, so that user could plant the files boxsup acts on; %s",
 			path, st.Uid, os.Geteuid(), ownerFix(path))
-	case mode&0o022 != 0:
+	case WritableByOthers(mode):
 		return messages.Errorf(messages.ErrUnsafeHome,
 			"%s has mode %04o: group or others may write it and plant the files boxsup acts on; fix: chmod go-w %s",
 			path, mode&0o7777, path)
@@ -66,11 +82,11 @@ func checkAncestor(path string, st *unix.Stat_t) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return messages.Errorf(messages.ErrUnsafeHome, "%s (above the home) is not a directory", path)
-	case !trustedUID(st.Uid):
+	case !TrustedUID(st.Uid):
 		return messages.Errorf(messages.ErrUnsafeHome,
 			"%s (above the home) is owned by uid %d, not by uid %d or root, so that user could replace the home; fix: put the home elsewhere (--home or BOXSUP_HOME)",
 			path, st.Uid, os.Geteuid())
-	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+	case ReplaceableByOthers(st.Mode):
 		return messages.Errorf(messages.ErrUnsafeHome,
 			"%s (above the home) has mode %04o: others may write it without the sticky bit and replace the home; fix: chmod go-w %s, or put the home elsewhere",
 			path, st.Mode&0o7777, path)
@@ -122,7 +138,7 @@ func checkFileStat(path string, st *unix.Stat_t, rule fileRule) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return messages.Errorf(messages.ErrUnsafeHome, "%s is not a regular file; fix: remove it", path)
-	case !trustedUID(st.Uid):
+	case !TrustedUID(st.Uid):
 		return messages.Errorf(messages.ErrUnsafeHome,
 			"%s is owned by uid %d, not by uid %d or root: boxsup does not act on a file another user wrote; fix: remove it (or chown %d it, if you wrote it)",
 			path, st.Uid, os.Geteuid(), os.Geteuid())

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/messages"
 )
@@ -31,14 +32,17 @@ const maxCapabilitiesBytes = 64 << 10
 const legacyExitCode = 125
 
 // Capabilities returns what the shim binary at path honours, reading it
-// once per version of the file: the answer is cached by path and by the
-// file's identity (device, inode, size, mtime and ctime), so a replaced or
-// rewritten binary is asked again. A shim that predates --capabilities
-// yields a document with Legacy set that honours no optional field.
+// once per version of the file: the answer is cached by the binary's real
+// path and the file's identity (device, inode, size, mtime and ctime), so a
+// replaced or rewritten binary is asked again. The binary must pass
+// CheckShimBinary on every call, cached answer or not, since asking runs it
+// as this uid. A shim that predates --capabilities yields a document with
+// Legacy set that honours no optional field.
 //
-// Errors are not cached: a missing binary is messages.ErrShimNotFound, one
-// that does not answer in time messages.ErrTimeout, a malformed answer
-// messages.ErrStartFailed; a ctx that ends first returns ctx.Err().
+// Errors are not cached: a missing or untrusted binary is
+// messages.ErrShimNotFound, one that does not answer in time
+// messages.ErrTimeout, a malformed answer messages.ErrStartFailed; a ctx
+// that ends first returns ctx.Err().
 func Capabilities(ctx context.Context, path string) (messages.EngineCapabilities, error) {
 	return defaultCapabilityCache.get(ctx, path)
 }
@@ -128,18 +132,19 @@ type fileID struct {
 }
 
 func statFileID(path string) (fileID, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
 		return fileID{}, messages.Errorf(messages.ErrShimNotFound, "%s: %v", path, err)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, messages.Errorf(messages.ErrShimNotFound, "%s: no file identity", path)
-	}
+	return fileIDOf(&st), nil
+}
+
+// fileIDOf is the identity in a stat already made.
+func fileIDOf(st *unix.Stat_t) fileID {
 	return fileID{
 		dev: st.Dev, ino: st.Ino, size: st.Size,
 		mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(),
-	}, nil
+	}
 }
 
 // capabilityCache holds one answer per shim path, for the file's current
@@ -168,13 +173,20 @@ func newCapabilityCache(read func(context.Context, string) (messages.EngineCapab
 // being asked.
 const changingRetries = 3
 
+// get checks the binary (CheckShimBinary) on every call, before the cache
+// is consulted, and keys the answer by the real path and by the identity of
+// the very file the check passed: a binary swapped or chmod'ed after an
+// earlier check is checked again and, being another file version (its
+// ctime moved), asked again; a cached answer never stands in for the check.
+// The binary is run by its real path.
 func (c *capabilityCache) get(ctx context.Context, path string) (messages.EngineCapabilities, error) {
 	for range changingRetries {
-		id, err := statFileID(path)
+		real, st, err := checkShimBinary(path)
 		if err != nil {
 			return messages.EngineCapabilities{}, err
 		}
-		e := c.entry(ctx, path, id)
+		id := fileIDOf(st)
+		e := c.entry(ctx, real, id)
 		select {
 		case <-e.done:
 		case <-ctx.Done():
@@ -183,12 +195,12 @@ func (c *capabilityCache) get(ctx context.Context, path string) (messages.Engine
 		if e.err != nil {
 			return messages.EngineCapabilities{}, e.err
 		}
-		if now, err := statFileID(path); err == nil && now == id {
+		if now, err := statFileID(real); err == nil && now == id {
 			return e.caps, nil
 		}
 		// The file changed while it was asked: the answer may be either
 		// version's. Ask again.
-		c.forget(path, e)
+		c.forget(real, e)
 	}
 	return messages.EngineCapabilities{}, messages.Errorf(messages.ErrStartFailed, "%s: the binary kept changing while its capabilities were read", path)
 }

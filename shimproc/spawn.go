@@ -24,8 +24,10 @@ import (
 type SpawnRequest struct {
 	// Box is the box's directory; it must exist (layout.Box.Create).
 	Box layout.Box
-	// Binary is the shim's path. It must exist and be executable, else
-	// messages.ErrShimNotFound "box runner binary not found: PATH".
+	// Binary is the shim's path. It must exist, be executable and pass
+	// CheckShimBinary (nobody but this uid or root controls it), else
+	// messages.ErrShimNotFound "box runner binary not found: ...". The
+	// shim runs from its real path, every symbolic link resolved.
 	Binary string
 	// Spec is handed to the shim on stdin. Spawn fills BoxID, ConsoleOutput
 	// (Box.ConsoleLogPath()), ExitFile (Box.ExitPath()) and Version when empty.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/logging"
@@ -24,7 +23,7 @@ import (
 // typed error and leaves no trace.
 type spawnPlan struct {
 	box          layout.Box
-	binary       string // absolute
+	binary       string // absolute, every link resolved, checked (CheckShimBinary)
 	spec         messages.InstanceSpec
 	specJSON     []byte // holds secrets: goes to the shim's stdin only
 	secrets      []string
@@ -79,7 +78,10 @@ func planSpawn(req SpawnRequest) (*spawnPlan, error) {
 	}
 	p.spec, p.specJSON, p.secrets = spec, specJSON, spec.SecretValues()
 
-	if p.binary, err = resolveBinary(req.Binary); err != nil {
+	// Checked at every spawn, not once per supervisor: the binary may
+	// have changed since the last. The real path it returns is what is
+	// exec'ed (see binary_trust.go for what that leaves open).
+	if p.binary, err = CheckShimBinary(req.Binary); err != nil {
 		return nil, err
 	}
 
@@ -179,29 +181,6 @@ func GenCgroupDir(boxDir string, gen uint64) string {
 		return ""
 	}
 	return filepath.Join(boxDir, "gen-"+strconv.FormatUint(gen, 10))
-}
-
-// resolveBinary checks that the shim binary exists and is an executable file,
-// and makes its path absolute.
-func resolveBinary(path string) (string, error) {
-	if path == "" {
-		return "", messages.Errorf(messages.ErrShimNotFound, "no path given")
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", messages.Errorf(messages.ErrShimNotFound, "%s", path)
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", messages.Errorf(messages.ErrShimNotFound, "%s", path)
-		}
-		return "", messages.Errorf(messages.ErrShimNotFound, "%s (%v)", path, err)
-	}
-	if !fi.Mode().IsRegular() || unix.Access(abs, unix.X_OK) != nil {
-		return "", messages.Errorf(messages.ErrShimNotFound, "%s (not an executable file)", path)
-	}
-	return abs, nil
 }
 
 // checkSocketPath inspects a socket path from the spec. Nothing there is fine;

@@ -637,19 +637,22 @@ func (a *boxActor) logEffect(e lifecycle.Log) {
 }
 
 // checkShim fails with messages.ErrShimNotFound when the engine's shim
-// binary is not an executable file.
+// binary is missing, not an executable file, or controlled by another user
+// (shimproc.CheckShimBinary), before anything of the box is created. Each
+// spawn checks it again.
 func (c *core) checkShim(engine messages.EngineKind) error {
 	bin, err := c.shimFor(engine)
 	if err != nil {
 		return err
 	}
 	if bin == "" {
+		if c.findShimErr != nil && (engine == "" || engine == messages.EngineProcess) {
+			return c.findShimErr // names the candidates refused, and why
+		}
 		return messages.Errorf(messages.ErrShimNotFound, "%s (set Config.ShimBinary)", ShimBinaryName)
 	}
-	if !isExecutable(bin) {
-		return messages.Errorf(messages.ErrShimNotFound, "%s", bin)
-	}
-	return nil
+	_, err = shimproc.CheckShimBinary(bin)
+	return err
 }
 
 // capabilityTimeout bounds asking a shim binary for its capabilities.

@@ -1,9 +1,6 @@
 package actors
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,9 +22,13 @@ type Config struct {
 	// Home is the state directory. One Supervisor per home at a time.
 	Home string
 	// ShimBinary is the default shim for boxes (engine "process"). Boxes of
-	// other engines use Engines.
+	// other engines use Engines. A shim gets every secret of its boxes: a
+	// binary that fails shimproc.CheckShimBinary (another user owns it, or
+	// could write it or a directory above it) is refused, at each Start
+	// and each spawn, with messages.ErrShimNotFound.
 	ShimBinary string
-	// Engines maps an engine name (e.g. "libkrun") to its shim binary.
+	// Engines maps an engine name (e.g. "libkrun") to its shim binary,
+	// checked like ShimBinary.
 	Engines map[messages.EngineKind]string
 	// Logger receives boxsup's logs and protoactor's (through a slog bridge).
 	// Any logrus.FieldLogger works, so one with fields already set (a
@@ -108,29 +109,6 @@ func (c Config) withDefaults() Config {
 		c.Cluster = &cl
 	}
 	return c
-}
-
-// FindShim returns the path of the reference shim: name beside the running
-// executable, else on PATH. It returns messages.ErrShimNotFound when neither
-// exists.
-func FindShim() (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), ShimBinaryName)
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath(ShimBinaryName); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs, nil
-		}
-	}
-	return "", messages.Errorf(messages.ErrShimNotFound, "%s (not beside the executable nor on PATH)", ShimBinaryName)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // ShutdownMode says what Shutdown does with running boxes.

@@ -37,6 +37,10 @@ type core struct {
 	health       *health.Scheduler
 	rootPID      atomic.Pointer[actor.PID] // set once the root is spawned
 
+	// findShimErr is why FindShim gave no default shim (cfg.ShimBinary
+	// empty): what a Start that needs one reports.
+	findShimErr error
+
 	mu      sync.Mutex
 	entries map[string]*boxEntry
 

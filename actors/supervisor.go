@@ -102,10 +102,12 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		_ = lock.Release()
 		return nil, err
 	}
+	var findShimErr error
 	if cfg.ShimBinary == "" {
 		// Not fatal here: a supervisor that only adopts needs no shim. A
-		// Start without one fails with ErrShimNotFound.
-		cfg.ShimBinary, _ = FindShim()
+		// Start without one fails with this error (ErrShimNotFound), which
+		// names any candidate refused as untrusted.
+		cfg.ShimBinary, findShimErr = FindShim()
 	}
 	sys, own := cfg.System, cfg.System == nil
 	if own {
@@ -115,6 +117,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 	tag := hex.EncodeToString(sum[:])[:12]
 	c := &core{
 		cfg:          cfg,
+		findShimErr:  findShimErr,
 		home:         home,
 		log:          cfg.Logger,
 		system:       sys,

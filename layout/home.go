@@ -53,15 +53,15 @@ func ResolveHome() (string, error) {
 
 // Open makes sure root and root/boxes exist, checks that they can be
 // trusted, and returns the Home. root must be absolute; it is made canonical
-// first (symbolic links resolved, see Canonical), so that everything derived
-// from the home's path (the short socket directory, the cgroup parent) is
-// the same however the home was named. Directories Open creates get mode
-// 0700. Existing ones are used only when they pass the checks described in
-// trust.go (owned by this uid or root, not writable by group or others, no
-// untrusted directory above): otherwise the error is messages.ErrUnsafeHome
-// naming the path and the fix. Open never chmods or chowns an existing
-// directory. A root that exists and is not a directory is refused before
-// anything is created.
+// first (symbolic links resolved, see Canonical, which refuses a link
+// another user controls), so that everything derived from the home's path
+// (the short socket directory, the cgroup parent) is the same however the
+// home was named. Directories Open creates get mode 0700. Existing ones are
+// used only when they pass the checks described in trust.go (owned by this
+// uid or root, not writable by group or others, no untrusted directory
+// above): otherwise the error is messages.ErrUnsafeHome naming the path and
+// the fix. Open never chmods or chowns an existing directory. A root that
+// exists and is not a directory is refused before anything is created.
 func Open(root string) (*Home, error) {
 	if !filepath.IsAbs(root) {
 		return nil, messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
@@ -105,28 +105,6 @@ func Open(root string) (*Home, error) {
 		return nil, err
 	}
 	return &Home{Root: root}, nil
-}
-
-// Canonical returns the absolute path root with every symbolic link
-// resolved (filepath.EvalSymlinks), for the part of it that exists; the
-// missing tail is appended as it is. Two names for one home give one path.
-func Canonical(root string) (string, error) {
-	if !filepath.IsAbs(root) {
-		return "", messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
-	}
-	root = filepath.Clean(root)
-	var tail []string
-	for p := root; ; p = filepath.Dir(p) {
-		real, err := filepath.EvalSymlinks(p)
-		if err == nil {
-			slices.Reverse(tail)
-			return filepath.Join(append([]string{real}, tail...)...), nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) || p == "/" {
-			return "", fmt.Errorf("open home %s: %w", root, err)
-		}
-		tail = append(tail, filepath.Base(p))
-	}
 }
 
 // checkOpenDir checks an open directory of the home (see trust.go).

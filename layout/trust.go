@@ -20,6 +20,10 @@ import (
 //   - Every ancestor of the home must be owned by this uid or root, and may
 //     be writable by others only with the sticky bit set (/tmp): otherwise
 //     its owner could rename the home away and put another in its place.
+//   - Every symbolic link on the way to the home (see Canonical) must be
+//     owned by this uid or root, and the directories above it must pass the
+//     ancestor rule: the link decides where the home is, so whoever owns it,
+//     or can replace it, could otherwise point boxsup at any directory.
 //   - spec.json and state.json must be regular files owned by this uid or
 //     root, with no permission bits for group or others (spec.json holds
 //     secrets; both are written 0600); exit.json and the logs must not be
@@ -79,30 +83,43 @@ func checkHomeDir(path string, st *unix.Stat_t) error {
 // checkAncestor checks a directory above the home: owned by a trusted uid,
 // and writable by group or others only when sticky.
 func checkAncestor(path string, st *unix.Stat_t) error {
+	return checkDirAbove(path, st, "the home")
+}
+
+// checkDirAbove applies checkAncestor's rule to a directory above what
+// ("the home", "the symbolic link /tmp/x"), naming it in the message: its
+// owner, and anyone who may write it without the sticky bit, could rename
+// what away and put something else in its place.
+func checkDirAbove(path string, st *unix.Stat_t, what string) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
-		return messages.Errorf(messages.ErrUnsafeHome, "%s (above the home) is not a directory", path)
+		return messages.Errorf(messages.ErrUnsafeHome, "%s (above %s) is not a directory", path, what)
 	case !TrustedUID(st.Uid):
 		return messages.Errorf(messages.ErrUnsafeHome,
-			"%s (above the home) is owned by uid %d, not by uid %d or root, so that user could replace the home; fix: put the home elsewhere (--home or BOXSUP_HOME)",
-			path, st.Uid, os.Geteuid())
+			"%s (above %s) is owned by uid %d, not by uid %d or root, so that user could replace %s; fix: put the home elsewhere (--home or BOXSUP_HOME)",
+			path, what, st.Uid, os.Geteuid(), what)
 	case ReplaceableByOthers(st.Mode):
 		return messages.Errorf(messages.ErrUnsafeHome,
-			"%s (above the home) has mode %04o: others may write it without the sticky bit and replace the home; fix: chmod go-w %s, or put the home elsewhere",
-			path, st.Mode&0o7777, path)
+			"%s (above %s) has mode %04o: others may write it without the sticky bit and replace %s; fix: chmod go-w %s, or put the home elsewhere",
+			path, what, st.Mode&0o7777, what, path)
 	}
 	return nil
 }
 
 // checkAncestors checks every directory from / down to dir's parent. dir is
 // absolute and canonical.
-func checkAncestors(dir string) error {
-	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+func checkAncestors(dir string) error { return checkDirsAbove(dir, "the home") }
+
+// checkDirsAbove applies checkDirAbove to every directory from path's
+// parent up to /. Those directories must hold no symbolic link (path comes
+// from Canonical's walk, which has resolved them).
+func checkDirsAbove(path, what string) error {
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
 			return &os.PathError{Op: "lstat", Path: p, Err: err}
 		}
-		if err := checkAncestor(p, &st); err != nil {
+		if err := checkDirAbove(p, &st, what); err != nil {
 			return err
 		}
 		if p == "/" {

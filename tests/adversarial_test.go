@@ -234,6 +234,39 @@ func TestAdversaryHomeCreatedByAnotherUserIsRefused(t *testing.T) {
 	}
 }
 
+// TestAdversaryHomeLinkIsNotFollowed: a symbolic link nobody made in the
+// sticky base, pointing at root's real home or at any directory of root's,
+// must not be followed: boxsup would act on that home, or create boxes/ and
+// a lock where nobody chose.
+func TestAdversaryHomeLinkIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	a := newAdversary(t)
+	planted := a.home
+	real := filepath.Join(t.TempDir(), "real-home")
+	a.home = real
+	if r := a.boxsup(30*time.Second, nil, "run", "-d", "--name", "roots-box", "--", "/bin/true"); r.code != 0 {
+		t.Fatalf("run -d on root's own home: %s", r)
+	}
+	someDir := t.TempDir()
+	evil2 := filepath.Join(a.base, "evil2")
+	a.nobodySh(fmt.Sprintf("ln -s %s %s; ln -s %s %s", real, planted, someDir, evil2))
+
+	for _, link := range []string{planted, evil2} {
+		a.home = link
+		r := a.boxsup(30*time.Second, nil, "ps")
+		refusedUnsafe(t, "ps through nobody's link "+link, r)
+		if strings.Contains(r.stdout, "roots-box") {
+			t.Errorf("ps through nobody's link %s listed root's real home: %s", link, r.stdout)
+		}
+		if !strings.Contains(r.stderr, link) || !strings.Contains(r.stderr, "uid 65534") {
+			t.Errorf("the refusal does not name the link %s and its owner: %s", link, r.stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(someDir); len(entries) != 0 {
+		t.Errorf("boxsup created %v in the directory nobody's link points at", entries)
+	}
+}
+
 // TestAdversaryLockSymlinkIsNotTruncated (issue 9, item 3): a lock file
 // planted as a symbolic link to a root-owned file must not lead boxsup to
 // chmod or truncate that file.

@@ -60,8 +60,10 @@ func ResolveHome() (string, error) {
 // used only when they pass the checks described in trust.go (owned by this
 // uid or root, not writable by group or others, no untrusted directory
 // above): otherwise the error is messages.ErrUnsafeHome naming the path and
-// the fix. Open never chmods or chowns an existing directory. A root that
-// exists and is not a directory is refused before anything is created.
+// the fix. A missing directory above the home is created only in one that
+// passed those checks, so a refused home leaves nothing behind. Open never
+// chmods or chowns an existing directory. A root that exists and is not a
+// directory is refused before anything is created.
 func Open(root string) (*Home, error) {
 	if !filepath.IsAbs(root) {
 		return nil, messages.Errorf(messages.ErrBadSpec, "home %q: must be an absolute path", root)
@@ -73,10 +75,7 @@ func Open(root string) (*Home, error) {
 	if fi, err := os.Lstat(root); err == nil && !fi.IsDir() {
 		return nil, messages.Errorf(messages.ErrBadSpec, "home %s: exists and is not a directory", root)
 	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
-		return nil, fmt.Errorf("open home %s: %w", root, err)
-	}
-	if err := checkAncestors(root); err != nil {
+	if err := makeAncestors(root); err != nil {
 		return nil, err
 	}
 	if err := ensurePrivateDir(root); err != nil {

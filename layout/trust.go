@@ -20,6 +20,7 @@ import (
 //   - Every ancestor of the home must be owned by this uid or root, and may
 //     be writable by others only with the sticky bit set (/tmp): otherwise
 //     its owner could rename the home away and put another in its place.
+//     Missing ancestors are created only inside ones that passed.
 //   - Every symbolic link on the way to the home (see Canonical) must be
 //     owned by this uid or root, and the directories above it must pass the
 //     ancestor rule: the link decides where the home is, so whoever owns it,
@@ -105,10 +106,6 @@ func checkDirAbove(path string, st *unix.Stat_t, what string) error {
 	}
 	return nil
 }
-
-// checkAncestors checks every directory from / down to dir's parent. dir is
-// absolute and canonical.
-func checkAncestors(dir string) error { return checkDirsAbove(dir, "the home") }
 
 // checkDirsAbove applies checkDirAbove to every directory from path's
 // parent up to /. Those directories must hold no symbolic link (path comes

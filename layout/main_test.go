@@ -20,8 +20,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// withUmask sets the process umask for the rest of the test. Tests in this
-// package do not run in parallel, so the change is not seen by other tests.
+// withUmask sets the process umask for the rest of the test. A test that
+// calls it must not call t.Parallel: parallel tests run only after every
+// sequential one has returned, so they never see the change.
 func withUmask(t *testing.T, mask int) {
 	t.Helper()
 	old := syscall.Umask(mask)

@@ -119,41 +119,55 @@ func checkBoxCgroupFree(dir, boxID string) error {
 	return nil
 }
 
-// createBoxCgroup creates generation dir under the box's cgroup boxDir (both
-// when missing; an existing, empty dir is reused) and opens it for
-// CLONE_INTO_CGROUP. created says whether this call made dir, so a failed
-// spawn can remove it again.
-func createBoxCgroup(boxDir, dir, boxID string) (fd *os.File, created bool, err error) {
+// createBoxCgroup creates generation dir under the box's cgroup boxDir
+// (both when missing) and opens it for CLONE_INTO_CGROUP.
+//
+// A dir that already exists (left by an earlier run) is removed when empty
+// and created again, never reused: the kernel SIGKILLs at once any process
+// cloned into a cgroup that was ever killed through cgroup.kill, itself or
+// through an ancestor, and such a leftover may have been (strays in the
+// box's cgroup are killed before a start, a stop kills the generation's),
+// which nothing tells from user space. A fresh directory starts with no
+// kill on it, even under a killed box cgroup. One that still holds a
+// process fails: another instance of the box is alive.
+func createBoxCgroup(boxDir, dir, boxID string) (*os.File, error) {
+	err := mkdirCgroup(boxDir, dir)
+	if errors.Is(err, fs.ErrExist) {
+		if err := checkBoxCgroupFree(dir, boxID); err != nil {
+			return nil, err
+		}
+		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			return nil, messages.Errorf(messages.ErrCgroup, "removing %s, left by an earlier run, to create it afresh: %v", dir, err)
+		}
+		err = mkdirCgroup(boxDir, dir)
+	}
+	if err != nil {
+		return nil, messages.Errorf(messages.ErrCgroup, "creating %s: %v", dir, err)
+	}
+	raw, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = unix.Rmdir(dir)
+		return nil, messages.Errorf(messages.ErrCgroup, "opening %s: %v", dir, err)
+	}
+	return os.NewFile(uintptr(raw), dir), nil
+}
+
+// mkdirCgroup creates the box's cgroup boxDir when missing and generation
+// dir under it; dir existing already is fs.ErrExist.
+func mkdirCgroup(boxDir, dir string) error {
 	mkdir := func() error {
 		if err := os.MkdirAll(boxDir, 0o755); err != nil {
 			return err
 		}
 		return os.Mkdir(dir, 0o755)
 	}
-	err = mkdir()
+	err := mkdir()
 	for tries := 0; errors.Is(err, fs.ErrNotExist) && tries < 3; tries++ {
 		// The previous generation's release removed the (then empty) box
 		// cgroup between the two mkdirs.
 		err = mkdir()
 	}
-	switch {
-	case err == nil:
-		created = true
-	case errors.Is(err, fs.ErrExist):
-		if err := checkBoxCgroupFree(dir, boxID); err != nil {
-			return nil, false, err
-		}
-	default:
-		return nil, false, messages.Errorf(messages.ErrCgroup, "creating %s: %v", dir, err)
-	}
-	raw, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if created {
-			_ = unix.Rmdir(dir)
-		}
-		return nil, false, messages.Errorf(messages.ErrCgroup, "opening %s: %v", dir, err)
-	}
-	return os.NewFile(uintptr(raw), dir), created, nil
+	return err
 }
 
 // removeIfEmpty removes a cgroup directory that holds no process and no

@@ -144,14 +144,12 @@ func launch(ctx context.Context, p *spawnPlan) (_ *Handle, err error) {
 	child := &childFiles{}
 	defer child.close() // the parent never keeps the child's ends
 	if p.cgroupDir != "" {
-		dirFD, created, err := createBoxCgroup(p.boxCgroup, p.cgroupDir, p.box.ID)
+		dirFD, err := createBoxCgroup(p.boxCgroup, p.cgroupDir, p.box.ID)
 		if err != nil {
 			return nil, err
 		}
 		child.cgroup = dirFD
-		if created {
-			undo = append(undo, func() { _ = removeCgroup(p.cgroupDir, cgroupRemoveWait) })
-		}
+		undo = append(undo, func() { _ = removeCgroup(p.cgroupDir, cgroupRemoveWait) })
 		if p.limits != nil {
 			undoLimits, err := p.limits.apply(p.cgroupRoot, p.cgroupDir)
 			if err != nil {

@@ -133,20 +133,6 @@ func TestSpawnRefusesPopulatedCgroup(t *testing.T) {
 	}
 }
 
-func TestSpawnReusesEmptyCgroup(t *testing.T) {
-	root := requireCgroup(t)
-	box := newBox(t, "reuse")
-	parent := testCgroupParent(t)
-	dir := filepath.Join(root, parent, box.ID, "gen-0")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	h := spawnBox(t, SpawnRequest{Box: box, Spec: guestSpec("/bin/sleep", "30"), Cgroup: CgroupRequired, CgroupParent: parent})
-	if h.CgroupPath() != dir {
-		t.Errorf("CgroupPath() = %q, want the existing %q", h.CgroupPath(), dir)
-	}
-}
-
 // boxListing lists a box directory's entries, to prove a failed call changed
 // nothing.
 func boxListing(t *testing.T, box layout.Box) string {

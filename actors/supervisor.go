@@ -132,6 +132,7 @@ func NewSupervisor(ctx context.Context, cfg Config) (*Supervisor, error) {
 		closed:       make(chan struct{}),
 	}
 	c.health = c.newHealthScheduler()
+	c.sweepHome()
 	s := &Supervisor{core: c, lock: lock, ownSys: own}
 	s.subs.init(sys, home.Root, c.events)
 	if cfg.OnEvent != nil {

@@ -558,12 +558,21 @@ func (a *boxActor) armKill(delay time.Duration, kt lifecycle.KillTimer, h *shimp
 }
 
 // removeDir deletes the box directory and its cgroups off the actor
-// goroutine.
+// goroutine. A directory already gone may be an earlier removal's that hid
+// it and failed to delete its files (the box stayed, and the error said a
+// removal again deletes them): this is that retry.
 func (a *boxActor) removeDir() {
 	inc, box, boxCg, c, log := a.inc, a.box, a.cgroup, a.core, a.log
 	c.goHelper(func() {
 		var err error
-		c.withIO(func() { err = box.Remove() })
+		c.withIO(func() {
+			err = box.Remove()
+			if errors.Is(err, messages.ErrNotFound) {
+				if serr := box.SweepRemoved(); serr != nil {
+					err = serr
+				}
+			}
+		})
 		if err == nil || errors.Is(err, messages.ErrNotFound) {
 			if cerr := shimproc.RemoveBoxCgroup(boxCg); cerr != nil {
 				log.WithError(cerr).Warn("removing the box's cgroup failed")

@@ -11,7 +11,26 @@ import (
 // home lock and before the root exists, so no box of this supervisor is
 // being created or removed meanwhile.
 func (c *core) sweepHome() {
+	c.sweepRemoved()
 	c.reportLeftCgroups()
+}
+
+// sweepRemoved deletes the files of removed boxes that are still there: a
+// supervisor died during a removal, or a file could not be deleted (the
+// removal's error said they would be deleted now). What still cannot be is
+// a warning, once per directory, at every start until it is gone.
+func (c *core) sweepRemoved() {
+	err := c.home.SweepRemoved()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, err := range errs {
+		c.log.WithError(err).Warn("deleting the files of a removed box failed; it is tried again when a supervisor next opens the home")
+	}
 }
 
 // reportLeftCgroups warns about processes in the cgroup of a box the home

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -29,6 +28,10 @@ const (
 // tombstoneMarker is part of the hidden name a box directory is renamed to
 // before it is deleted: boxes/.ID.removed-<random>.
 const tombstoneMarker = ".removed-"
+
+// tombstoneRandomBytes is the size of a hidden name's random part (twice
+// as many hex digits).
+const tombstoneRandomBytes = 8
 
 // removeAll deletes a tree. Tests replace it to simulate a crash half-way.
 var removeAll = os.RemoveAll
@@ -218,10 +221,11 @@ func (b Box) Exists() bool {
 
 // Remove deletes the box directory. It is crash-safe: the directory is first
 // renamed to a hidden boxes/.ID.removed-<random> (which BoxIDs skips and
-// Home.SweepRemoved deletes), so a crash during the deletion never leaves a
-// half box that looks real. A missing box is messages.ErrNotFound. The
-// deletion never follows a symbolic link out of the box directory. The box's
-// short socket directory, if any, is removed too (best effort).
+// Home.SweepRemoved and Box.SweepRemoved delete), so a crash or a failure
+// during the deletion never leaves a half box that looks real; the error of
+// a failure names that directory. A missing box is messages.ErrNotFound.
+// The deletion never follows a symbolic link out of the box directory. The
+// box's short socket directory, if any, is removed too (best effort).
 func (b Box) Remove() error {
 	if err := b.check(); err != nil {
 		return err
@@ -239,7 +243,7 @@ func (b Box) Remove() error {
 	if err != nil {
 		return fmt.Errorf("remove box %q: %w", b.ID, err)
 	}
-	tomb := "." + b.ID + tombstoneMarker + randomHex(8)
+	tomb := "." + b.ID + tombstoneMarker + randomHex(tombstoneRandomBytes)
 	if err := renameAt(boxes, b.ID, tomb); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return messages.Errorf(messages.ErrNotFound, "%q: no directory %s", b.ID, b.Dir)
@@ -255,17 +259,12 @@ func (b Box) Remove() error {
 	// is removed, never followed.
 	tombPath := filepath.Join(filepath.Dir(b.Dir), tomb)
 	if err := removeAll(tombPath); err != nil {
-		return fmt.Errorf("remove box %q: delete %s (Home.SweepRemoved will retry): %w", b.ID, tombPath, err)
+		return filesLeftError(b.ID, tombPath, err)
 	}
 	// A leftover short socket directory is empty, harmless and reused by a
 	// later box with the same ID, so a failure here is not the caller's concern.
 	_ = RemoveSocketDir(b.SocketsDir())
 	return nil
-}
-
-// isTombstone reports whether name is a box directory being removed.
-func isTombstone(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, tombstoneMarker)
 }
 
 // randomHex returns 2n random hex digits.

@@ -161,6 +161,11 @@ func TestBoxRemoveCrashMidwayLeavesNoHalfBox(t *testing.T) {
 	if !errors.Is(err, crash) {
 		t.Fatalf("Remove = %v, want the simulated crash", err)
 	}
+	// For people: where the files are, and when they go (no internal names).
+	if msg := err.Error(); !strings.Contains(msg, filepath.Join(h.BoxesDir(), ".web.removed-")) ||
+		!strings.Contains(msg, "deleted when the box is removed again or a supervisor next opens the home") || strings.Contains(msg, "Sweep") {
+		t.Errorf("Remove = %q, want it to name the directory left and say when it is deleted", msg)
+	}
 	if b.Exists() {
 		t.Error("half-removed box still visible under its own name")
 	}

@@ -178,28 +178,6 @@ func (h *Home) BoxIDs() ([]string, error) {
 	return ids, nil
 }
 
-// SweepRemoved deletes what a crash during Box.Remove left behind: the hidden
-// ".ID.removed-*" directories under root/boxes. Call it at start-up, under
-// the home lock.
-func (h *Home) SweepRemoved() error {
-	entries, err := os.ReadDir(h.BoxesDir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("sweep removed boxes: %w", err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if isTombstone(e.Name()) {
-			if err := removeAll(filepath.Join(h.BoxesDir(), e.Name())); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // ControlSocketPath returns the path of the supervisor's control socket:
 // root/boxsup.sock, or the same name in a short directory (see SocketDir)
 // when that would not fit in sun_path. The short directory is created.

@@ -2,13 +2,11 @@ package tests
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -86,43 +84,4 @@ func TestBoxDirectoryDeletedUnderADeadSupervisor(t *testing.T) {
 	eventually(t, "the deleted box's shim to be killed", func() (bool, string) {
 		return !old.alive(), "still alive"
 	})
-}
-
-// warnings records the warnings a supervisor logs.
-type warnings struct {
-	mu      sync.Mutex
-	entries []*logrus.Entry
-}
-
-func (w *warnings) Levels() []logrus.Level { return []logrus.Level{logrus.WarnLevel} }
-
-func (w *warnings) Fire(e *logrus.Entry) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	// The entry is reused once Fire returns: keep a copy.
-	w.entries = append(w.entries, &logrus.Entry{Message: e.Message, Data: maps.Clone(e.Data)})
-	return nil
-}
-
-// about returns the first warning whose box_id is id, or nil.
-func (w *warnings) about(id string) *logrus.Entry {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, e := range w.entries {
-		if e.Data["box_id"] == id {
-			return e
-		}
-	}
-	return nil
-}
-
-// all returns the warnings' messages.
-func (w *warnings) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []string
-	for _, e := range w.entries {
-		out = append(out, e.Message)
-	}
-	return out
 }

@@ -129,14 +129,6 @@ func runRole(role string) int {
 	return 2
 }
 
-// requireRoot skips a test that needs root (namespaces, identities).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: joins namespaces and cgroups, changes identity")
-	}
-}
-
 // box is a running box for the exec and namespace tests: a real shim
 // spawned through shimproc, in a cgroup of its own where the host has one.
 type box struct {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
 )
@@ -141,7 +142,7 @@ func requireKilled(t *testing.T, output string) {
 
 func TestExecProbeAsTheGuestUser(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	spec := guestSpec("/bin/sleep", "300")
 	spec.Security.UID, spec.Security.GID, spec.Security.Groups = 65534, 65534, []uint32{65533}
 	b := startBox(t, spec)
@@ -154,7 +155,7 @@ func TestExecProbeAsTheGuestUser(t *testing.T) {
 
 func TestExecProbeInTheGuestNamespaces(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	spec := guestSpec("/bin/sleep", "300")
 	spec.Security.NewPIDNS = true
 	spec.DisableNetwork = true
@@ -184,7 +185,7 @@ func TestExecProbeInTheGuestNamespaces(t *testing.T) {
 
 func TestNetworkProbesInTheGuestNetworkNamespace(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	addr := freeAddr(t) // free on the host's loopback: a probe from the host is refused
 	spec := listenerSpec(t, addr)
 	spec.DisableNetwork = true
@@ -212,7 +213,7 @@ func TestNetworkProbesInTheGuestNetworkNamespace(t *testing.T) {
 
 func TestExecProbeJoinsTheV1Mirrors(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	if len(v1MountPoints()) == 0 {
 		t.Skip("no cgroup v1 hierarchies here: limits live in cgroup v2 alone")
 	}
@@ -234,7 +235,7 @@ func TestExecProbeJoinsTheV1Mirrors(t *testing.T) {
 
 func TestExecProbeWithoutItsGuestIsNoVerdict(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	spec := guestSpec("/bin/sleep", "300")
 	spec.DisableNetwork = true
 	b := startBox(t, spec)
@@ -256,7 +257,7 @@ func TestThreadsOfProbesAreNotReused(t *testing.T) {
 	// not leak into the supervisor's later dials, nor stay on a thread
 	// (the main thread above all, which Go parks rather than ends). Not
 	// parallel: it looks at every thread of the process.
-	requireRoot(t)
+	testutil.RequireRoot(t, "joins namespaces and cgroups, changes identity")
 	addr := freeAddr(t)
 	spec := listenerSpec(t, addr)
 	spec.DisableNetwork = true

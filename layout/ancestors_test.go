@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // TestOpenCreatesNothingAboveAnUntrustedAncestor: the directories above the
@@ -23,7 +25,7 @@ func TestOpenCreatesNothingAboveAnUntrustedAncestor(t *testing.T) {
 // TestOpenCreatesNothingInADirectoryOfAnotherUser is the same below
 // another user's directory (BOXSUP_HOME=/home/them/x/y/z).
 func TestOpenCreatesNothingInADirectoryOfAnotherUser(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	theirs := filepath.Join(t.TempDir(), "them")
 	mustMkdir(t, theirs)

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -48,7 +49,7 @@ func assertEmpty(t *testing.T, dir string) {
 // directory it points at, whether the link is the home itself or a
 // directory above it.
 func TestOpenRefusesALinkOfAnotherUser(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	tmp := stickyDir(t)
 	target := t.TempDir() // root's own directory, perfectly trusted
@@ -69,7 +70,7 @@ func TestOpenRefusesALinkOfAnotherUser(t *testing.T) {
 // TestOpenRefusesALinkInAChainOfLinks: a trusted link that leads to
 // another user's link is refused all the same.
 func TestOpenRefusesALinkInAChainOfLinks(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	tmp := stickyDir(t)
 	target := t.TempDir()
@@ -133,7 +134,7 @@ func TestOpenRefusesALinkOthersCanReplace(t *testing.T) {
 // TestOpenRefusesALinkInADirectoryOfAnotherUser: the directory holding a
 // link belongs to another user, who can replace the link at will.
 func TestOpenRefusesALinkInADirectoryOfAnotherUser(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	target := t.TempDir()
 	theirs := filepath.Join(t.TempDir(), "theirs")

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -252,7 +253,7 @@ func TestSocketDirRefusesWhenEveryParentIsSquatted(t *testing.T) {
 // to /run, which only root may write, so the squat is never even looked
 // at; only when /run is unfit is the squat met, and named.
 func TestSocketDirOfRootSkipsASquattedTmp(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	real := longDir(t)
 	roots := runtimeRoots{run: shortTempDir(t), runUser: shortTempDir(t), tmp: shortTempDir(t)}
@@ -313,7 +314,7 @@ func TestSocketDirErrors(t *testing.T) {
 // private, then /run when it is root's and not writable by others, then
 // /tmp, each once.
 func TestRuntimeBasesForRoot(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	roots := runtimeRoots{run: t.TempDir(), runUser: t.TempDir(), tmp: stickyDir(t)}
 	if err := os.Chmod(roots.run, 0o755); err != nil {
@@ -381,7 +382,7 @@ func TestRuntimeBasesForRoot(t *testing.T) {
 // TestRuntimeBasesForAUser: another user gets /run/user/UID (when it is
 // theirs and 0700) after a private $XDG_RUNTIME_DIR, never /run.
 func TestRuntimeBasesForAUser(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
 	const uid = 4242
 	roots := runtimeRoots{run: t.TempDir(), runUser: t.TempDir(), tmp: stickyDir(t)}

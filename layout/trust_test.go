@@ -10,19 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
 // nobodyUID is the uid tests give files "another user" planted.
 const nobodyUID = 65534
-
-// requireRoot skips a test that must chown files to another user.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chowns files to another user")
-	}
-}
 
 func wantUnsafe(t *testing.T, what string, err error, mention string) {
 	t.Helper()
@@ -64,7 +57,7 @@ func TestOpenRefusesBoxesOthersCanWrite(t *testing.T) {
 }
 
 func TestOpenRefusesAHomeOwnedByAnotherUser(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	root := filepath.Join(t.TempDir(), "home")
 	if err := os.Mkdir(root, 0o700); err != nil {
 		t.Fatal(err)
@@ -189,7 +182,7 @@ func TestABoxDirectoryLinkIsRefused(t *testing.T) {
 }
 
 func TestRecordsOthersWroteAreRefused(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	b := createdBox(t)
 	if err := b.WriteSpec(messages.StartBox{ID: "web"}); err != nil {
 		t.Fatal(err)
@@ -263,7 +256,7 @@ func TestTheLockFileIsNeverFollowedOrTruncated(t *testing.T) {
 }
 
 func TestALockFileOfAnotherUserIsNotTouched(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user")
 	h := openHome(t)
 	if err := os.WriteFile(h.LockPath(), []byte("theirs\n"), 0o644); err != nil {
 		t.Fatal(err)

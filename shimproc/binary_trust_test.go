@@ -12,19 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
 // nobodyUID is the uid tests give what "another user" planted.
 const nobodyUID = 65534
-
-// requireRoot skips a test that must chown files to another user.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chowns files to another user (nobody, 65534)")
-	}
-}
 
 // trustDir makes a fresh directory for one case, 0755 as a bin directory
 // would be (t.TempDir's 0700 says nothing about the mode rules).
@@ -189,7 +182,7 @@ func TestCheckShimBinaryRefusesWhatOthersCanWrite(t *testing.T) {
 // What another user owns: the binary, a directory above it (also under a
 // sticky one, the /tmp/x of /tmp/x/boxsup-shim), a link on the way.
 func TestCheckShimBinaryRefusesWhatAnotherUserOwns(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "chowns files to another user (nobody, 65534)")
 	t.Parallel()
 	t.Run("binary", func(t *testing.T) {
 		t.Parallel()
@@ -247,7 +240,7 @@ func TestSpawnRefusesAShimOthersControl(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.root {
-				requireRoot(t)
+				testutil.RequireRoot(t, "chowns files to another user (nobody, 65534)")
 			}
 			t.Parallel()
 			stolen := filepath.Join(t.TempDir(), "stolen")

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -214,20 +215,11 @@ func openDir(t *testing.T) string {
 	return dir
 }
 
-// requireRoot skips a test that needs root (to change the guest's
-// identity or create namespaces).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the shim can only change a guest's identity or create namespaces as root")
-	}
-}
-
 // requireNamespace skips a test when this kernel or sandbox cannot create
 // the namespace kind ("pid", "net", "mnt").
 func requireNamespace(t *testing.T, kind string) {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "the shim can only change a guest's identity or create namespaces as root")
 	if _, err := os.Stat("/proc/self/ns/" + kind); err != nil {
 		t.Skipf("the kernel offers no %s namespaces (%v)", kind, err)
 	}

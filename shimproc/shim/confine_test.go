@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxsup/boxsup/internal/testutil"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -17,7 +18,7 @@ import (
 // supplementary groups, and with no_new_privs; given groups, it has exactly
 // those. As a shell sees it too (id, ulimit, /proc/self/status).
 func TestGuestIdentity(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "the shim can only change a guest's identity or create namespaces as root")
 	t.Run("uid and gid", func(t *testing.T) {
 		t.Parallel()
 		dir := openDir(t)
@@ -111,7 +112,7 @@ func TestSeccompDefaultProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			if tc.sec.UID != 0 {
-				requireRoot(t)
+				testutil.RequireRoot(t, "the shim can only change a guest's identity or create namespaces as root")
 			}
 			dir := openDir(t)
 			spec := reportSpec(t, dir, "seccomp")
@@ -329,7 +330,7 @@ func TestConfinementFailureIsAStartFailure(t *testing.T) {
 // clears it on a credential change; the init sets it again): a confined
 // guest dies with its shim.
 func TestConfinedGuestDiesWithItsShim(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "the shim can only change a guest's identity or create namespaces as root")
 	t.Parallel()
 	dir := openDir(t)
 	spec := newSpec(dir, "orphan", "sleep", "300")
@@ -349,7 +350,7 @@ func TestConfinedGuestDiesWithItsShim(t *testing.T) {
 // The working directory is entered as the guest: one its uid may not enter
 // fails the start as an exec failure, like a missing one.
 func TestWorkDirEnteredAsTheGuest(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "the shim can only change a guest's identity or create namespaces as root")
 	t.Parallel()
 	dir := openDir(t)
 	private := filepath.Join(dir, "root-only")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,9 +26,11 @@ type Lock struct {
 	path string
 }
 
-// Lock takes the home lock without waiting and writes this process's pid into
-// the lock file for the benefit of the next contender. When another holder
-// has it, the error is messages.ErrHomeLocked naming the holder's pid.
+// Lock takes the home lock without waiting for a holder and writes this
+// process's pid into the lock file for the benefit of the next contender.
+// When another holder has it, the error is messages.ErrHomeLocked naming the
+// holder's pid. A lock whose file names no holder (one just released, or just
+// taken) is tried again for up to lockReleaseGrace first.
 //
 // The lock file is opened relative to the checked home directory without
 // following a symbolic link, and it must be a regular file with one link,
@@ -41,7 +44,7 @@ func (h *Home) Lock() (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flockReleasedGrace(f); err != nil {
 		holder := describeHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -122,6 +125,39 @@ func (l *Lock) Release() error {
 	return nil
 }
 
+// A lock released by its holder can stay held for a moment: flock belongs
+// to the open file description, and a process that forked just before the
+// release (a shim being spawned by any goroutine of the releasing process,
+// or of an embedder) holds a copy of the descriptor until its exec closes
+// it. A holder that released truncates the file first, and so does one that
+// has not yet written its pid; so while the file names no holder, the lock
+// is tried again for up to lockReleaseGrace. A holder that names itself is
+// reported at once.
+const (
+	lockReleaseGrace = 250 * time.Millisecond
+	lockRetryEvery   = 5 * time.Millisecond
+)
+
+// lockRetried, when set (tests), is called after each failed attempt that
+// will be retried.
+var lockRetried func(attempt int)
+
+// flockReleasedGrace takes f's lock without blocking, retrying while the
+// file names no holder (see above).
+func flockReleasedGrace(f *os.File) error {
+	deadline := time.Now().Add(lockReleaseGrace)
+	for attempt := 1; ; attempt++ {
+		err := flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || describeHolder(f) != unknownHolder || time.Now().After(deadline) {
+			return err
+		}
+		if lockRetried != nil {
+			lockRetried(attempt)
+		}
+		time.Sleep(lockRetryEvery)
+	}
+}
+
 // flock retries flock(2) when a signal interrupts it.
 func flock(f *os.File, how int) error {
 	for {
@@ -156,5 +192,8 @@ func describeHolder(f *os.File) string {
 	if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
 		return "held by pid " + strconv.Itoa(pid)
 	}
-	return "held by another process (pid unknown)"
+	return unknownHolder
 }
+
+// unknownHolder is describeHolder's text for a lock file that names nobody.
+const unknownHolder = "held by another process (pid unknown)"

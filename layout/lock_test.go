@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -185,6 +187,43 @@ func TestLockHeldWithoutPidSaysUnknown(t *testing.T) {
 	_, err = home.Lock()
 	if !errors.Is(err, messages.ErrHomeLocked) || !strings.Contains(err.Error(), "pid unknown") {
 		t.Fatalf("Lock = %v, want ErrHomeLocked saying the pid is unknown", err)
+	}
+}
+
+// TestLockReleasedButStillReferencedIsTakenOnceFree: a process forked just
+// before the holder released (a shim being spawned by another goroutine)
+// keeps the released lock until its exec closes its copy of the
+// descriptor; a Lock in that moment waits for it rather than failing (CI
+// saw a test's next supervisor refused so). Not parallel: it sets the
+// package's retry hook.
+func TestLockReleasedButStillReferencedIsTakenOnceFree(t *testing.T) {
+	home := openHome(t)
+	l, err := home.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := unix.Dup(int(l.f.Fd())) // what a forked child holds until its exec
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var retries []int
+	lockRetried = func(attempt int) {
+		retries = append(retries, attempt)
+		if attempt == 2 {
+			_ = unix.Close(child) // the child execs
+		}
+	}
+	t.Cleanup(func() { lockRetried = nil })
+	l2, err := home.Lock()
+	if err != nil {
+		t.Fatalf("Lock once the released lock's last copy closed: %v", err)
+	}
+	defer l2.Release()
+	if len(retries) != 2 {
+		t.Fatalf("retries %v; want two before the copy closed", retries)
 	}
 }
 

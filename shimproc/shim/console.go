@@ -156,11 +156,16 @@ func (c *console) finishNow() {
 }
 
 // beginFinish tells the copiers to drain and stop: a parked read wakes, a
-// read to come fails at once, and no data is lost either way.
+// read to come fails at once, and no data is lost either way. Only the first
+// call sets the deadline: the drain clears it to read what is left, and a
+// second deadline set meanwhile would cut the drain short (finish after an
+// explicit beginFinish did, rarely, in TestConsoleFinishDrainsThePipe).
 func (c *console) beginFinish() {
 	c.started()
 	for _, s := range c.streams {
-		s.finishing.Store(true)
+		if s.finishing.Swap(true) {
+			continue
+		}
 		_ = s.r.SetReadDeadline(time.Now())
 	}
 }

@@ -129,6 +129,10 @@ func (a *boxActor) Receive(ctx actor.Context) {
 	case *messages.Adopt:
 		a.feed(ctx, lifecycle.Adopt{W: a.waiter(ctx.Sender()), PID: m.PID})
 	case *messages.UpdateBox:
+		if err := a.labelsHoldNoSecret(m); err != nil {
+			ctx.Respond(a.m.Status(messages.AsError(err)))
+			return
+		}
 		a.feed(ctx, lifecycle.Update{W: a.waiter(ctx.Sender()), Set: lifecycle.Settings{
 			Restart: m.Restart, StopTimeout: m.StopTimeout, Labels: m.Labels, AddLabels: m.AddLabels, RemoveLabels: m.RemoveLabels}})
 	case *messages.SignalBox:
@@ -164,6 +168,18 @@ func (a *boxActor) setSpec(req messages.StartBox) {
 		a.secrets.Release()
 	}
 	a.secrets = logging.Register(req.Spec.SecretValues()...)
+}
+
+// labelsHoldNoSecret refuses an update whose labels hold one of the box's
+// secret values: labels are shown by ps and inspect, and a Start with such
+// labels is refused the same way (StartBox.CheckSecretsConfined).
+func (a *boxActor) labelsHoldNoSecret(u *messages.UpdateBox) error {
+	for _, set := range []map[string]string{u.Labels, u.AddLabels} {
+		if err := a.spec.Spec.CheckLabelsConfined(set); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // optionsOf extracts a box's supervision settings from its request.

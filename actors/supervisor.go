@@ -363,7 +363,7 @@ func (c *core) checkStart(req *messages.StartBox) error {
 	if req.Spec.BoxID == "" {
 		req.Spec.BoxID = req.ID
 	}
-	if err := req.Spec.CheckSecretsConfined(req.Labels); err != nil {
+	if err := req.CheckSecretsConfined(); err != nil {
 		return err
 	}
 	if err := layout.ValidateID(req.ID); err != nil {

@@ -110,8 +110,13 @@ func ParseFile(absPath string, data []byte, opts Options) (*BoxesFile, error) {
 	return f, nil
 }
 
-// buildBox validates one declaration into a Box.
-func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*DeclaredBox, error) {
+// buildBox validates one declaration into a Box. Once its secrets are
+// read, no error it returns quotes one: a field that holds a secret's value
+// is refused by name (CheckSecretsConfined), and every error is scrubbed of
+// the values besides (a malformed health check address, say, is quoted).
+func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (built *DeclaredBox, err error) {
+	var secretValues []string
+	defer func() { err = messages.RedactSecrets(err, secretValues) }()
 	where := func(field string) pos { return at.field(id, field) }
 	if err := layout.ValidateID(id); err != nil {
 		return nil, errorAt(at.box(id), "box %q: %v", id, err)
@@ -170,6 +175,7 @@ func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*Dec
 	if err := resolveSecrets(b, d.Secrets, dir, where("secrets"), opts); err != nil {
 		return nil, err
 	}
+	secretValues = b.Start.Spec.SecretValues()
 	if err := setLabels(b, d.Labels, where("labels")); err != nil {
 		return nil, err
 	}
@@ -208,7 +214,10 @@ func buildBox(id string, d boxDoc, dir string, at positions, opts Options) (*Dec
 	// What the supervisor would refuse, refused here with the line.
 	spec := b.Start.Spec
 	spec.BoxID = id
-	if err := spec.CheckSecretsConfined(b.UserLabels); err != nil {
+	whole := b.Start
+	whole.Spec = spec
+	whole.Labels = b.UserLabels
+	if err := whole.CheckSecretsConfined(); err != nil {
 		return nil, errorAt(at.box(id), "box %s: %v", id, err)
 	}
 	if err := spec.Validate(); err != nil {

@@ -147,9 +147,7 @@ func scrub(text string, spec *messages.InstanceSpec, limit int) string {
 	if text == "" {
 		return ""
 	}
-	for _, v := range secretValues(spec) {
-		text = strings.ReplaceAll(text, v, messages.Redacted)
-	}
+	text = messages.ScrubSecrets(text, secretValues(spec)) // the longest first
 	text = strings.ToValidUTF8(logging.Scrub(text), "\uFFFD")
 	if len(text) > limit {
 		cut := limit

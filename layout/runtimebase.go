@@ -29,12 +29,13 @@ func currentBases() []string {
 // runtimeBases lists the candidate bases for the short socket directories
 // of uid, best first, each once:
 //
+//   - for root, roots.run (/run) when it is a real directory owned by root
+//     and not writable by group or others; for another user,
+//     roots.runUser/UID (/run/user/UID, made by the login manager) when it
+//     is a real directory owned by uid with mode 0700;
 //   - xdg ($XDG_RUNTIME_DIR), when it is an absolute path to a real
 //     directory owned by uid and not writable by group or others (a
 //     $XDG_RUNTIME_DIR of another user kept by sudo -E is passed over);
-//   - for root, roots.run (/run) on the same terms; for another user,
-//     roots.runUser/UID (/run/user/UID, made by the login manager) when it
-//     is a real directory owned by uid with mode 0700;
 //   - roots.tmp (/tmp), always.
 //
 // Only the last may hold entries of other users, so a boxsup-UID squatted
@@ -48,10 +49,10 @@ func runtimeBases(xdg string, uid int, roots runtimeRoots) []string {
 			bases = append(bases, dir)
 		}
 	}
-	if filepath.IsAbs(xdg) {
-		xdg = filepath.Clean(xdg)
-		add(xdg, privateBase(xdg, uid))
-	}
+	// The system's place first: it is the same in every environment of
+	// uid, while $XDG_RUNTIME_DIR is set for a login and unset for a
+	// systemd unit or cron, and a server and a client that chose by it
+	// would miss each other.
 	if uid == 0 {
 		add(roots.run, privateBase(roots.run, 0))
 	} else {
@@ -59,6 +60,10 @@ func runtimeBases(xdg string, uid int, roots runtimeRoots) []string {
 		var st unix.Stat_t
 		add(dir, unix.Lstat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
 			int(st.Uid) == uid && st.Mode&0o7777 == 0o700)
+	}
+	if filepath.IsAbs(xdg) {
+		xdg = filepath.Clean(xdg)
+		add(xdg, privateBase(xdg, uid))
 	}
 	add(roots.tmp, true)
 	return bases

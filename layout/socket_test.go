@@ -87,6 +87,9 @@ func TestSocketDirLongPathGetsShortPrivateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first candidate: /run for root, /run/user/UID or this
+	// XDG_RUNTIME_DIR for another user.
+	runtime = currentBases()[0]
 	if filepath.Dir(got) != runtimeParent(runtime) {
 		t.Fatalf("SocketDir = %q, want it under %s", got, runtimeParent(runtime))
 	}
@@ -336,8 +339,8 @@ func TestRuntimeBasesForRoot(t *testing.T) {
 	symlink(t, xdg, xdgLink, -1)
 	for value, want := range map[string][]string{
 		"":                              {roots.run, roots.tmp},
-		xdg:                             {xdg, roots.run, roots.tmp},
-		xdg + "/":                       {xdg, roots.run, roots.tmp},
+		xdg:                             {roots.run, xdg, roots.tmp},
+		xdg + "/":                       {roots.run, xdg, roots.tmp},
 		"relative":                      {roots.run, roots.tmp},
 		filepath.Join(xdg, "missing"):   {roots.run, roots.tmp},
 		roots.tmp:                       {roots.run, roots.tmp}, // shared: never first
@@ -348,11 +351,11 @@ func TestRuntimeBasesForRoot(t *testing.T) {
 		theirs:                          {roots.run, roots.tmp}, // sudo -E keeping a user's
 		xdgLink:                         {roots.run, roots.tmp},
 		filepath.Join(xdg, "..", "x"):   {roots.run, roots.tmp},
-		filepath.Join(roots.runUser):    {roots.runUser, roots.run, roots.tmp},
+		filepath.Join(roots.runUser):    {roots.run, roots.runUser, roots.tmp},
 		filepath.Join(roots.tmp, "..."): {roots.run, roots.tmp},
 	} {
 		if want == nil {
-			want = []string{value, roots.run, roots.tmp}
+			want = []string{roots.run, value, roots.tmp}
 		}
 		if got := runtimeBases(value, 0, roots); !slices.Equal(got, want) {
 			t.Errorf("XDG_RUNTIME_DIR=%q: runtimeBases = %q, want %q", value, got, want)
@@ -380,7 +383,7 @@ func TestRuntimeBasesForRoot(t *testing.T) {
 }
 
 // TestRuntimeBasesForAUser: another user gets /run/user/UID (when it is
-// theirs and 0700) after a private $XDG_RUNTIME_DIR, never /run.
+// theirs and 0700), then a private $XDG_RUNTIME_DIR, never /run.
 func TestRuntimeBasesForAUser(t *testing.T) {
 	testutil.RequireRoot(t, "chowns files to another user")
 	t.Parallel()
@@ -404,8 +407,8 @@ func TestRuntimeBasesForAUser(t *testing.T) {
 	if err := os.Chown(xdg, uid, uid); err != nil {
 		t.Fatal(err)
 	}
-	if got := runtimeBases(xdg, uid, roots); !slices.Equal(got, []string{xdg, mine, roots.tmp}) {
-		t.Errorf("with XDG_RUNTIME_DIR: runtimeBases = %q, want [%s %s %s]", got, xdg, mine, roots.tmp)
+	if got := runtimeBases(xdg, uid, roots); !slices.Equal(got, []string{mine, xdg, roots.tmp}) {
+		t.Errorf("with XDG_RUNTIME_DIR: runtimeBases = %q, want [%s %s %s]", got, mine, xdg, roots.tmp)
 	}
 	if got := runtimeBases(roots.run, uid, roots); !slices.Equal(got, []string{mine, roots.tmp}) {
 		t.Errorf("XDG_RUNTIME_DIR of root's: runtimeBases = %q, want [%s %s]", got, mine, roots.tmp)

@@ -1,99 +1,162 @@
 package messages
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// A secret's value may appear in exactly one place of a spec: its own
-// entry. Anywhere else it would be shown or shared where secrets never go:
-// a guest argument is in /proc/PID/cmdline for every user to read, the
-// executable, working directory, env and paths are printed by inspect and
-// in error messages, and a label by ps. Validate therefore refuses a spec
-// in which any other field holds a secret value, and names the field, never
-// the value. It runs before every other check, so that no later error
-// message can quote a field that holds a secret.
+// A secret's value may appear in exactly one place of a start request: its
+// own entry. Anywhere else it would be shown or shared where secrets never
+// go: a guest argument is in /proc/PID/cmdline for every user to read; the
+// executable, working directory, env, paths, a health check, a label or a
+// secret's name are printed by inspect, ps and error messages. So a request
+// in which any other text holds a secret's value, or one long line of a
+// multi-line secret (the forms the log redactor hides), is refused, naming
+// the field and the secret but never the value, before anything else is
+// checked, so that no later error message can quote such a field.
 
-// secretOutsideItsEntry returns the JSON path ("guest_entrypoint.args[1]")
-// of the first field of s, other than the secrets themselves, whose text
-// contains the value of one of s's secrets, and the secret's name.
-func (s *InstanceSpec) secretOutsideItsEntry() (path, secret string, found bool) {
-	named := s.namedSecretValues()
-	if len(named) == 0 {
-		return "", "", false
-	}
-	rest := *s
-	rest.Secrets = nil
-	if s.NetworkConfig != nil {
-		nc := *s.NetworkConfig
-		nc.CAKeyPEM = Secret{}
-		rest.NetworkConfig = &nc
-	}
-	raw, err := json.Marshal(&rest)
-	if err != nil {
-		// Cannot happen for a spec (plain data); refuse rather than let an
-		// unchecked spec through.
-		return "(the spec could not be encoded)", "", true
-	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		return "(the spec could not be encoded)", "", true
-	}
-	return findSecret(tree, "", named)
-}
+// MinSecretLineLen is the shortest single line of a multi-line secret (a
+// PEM key) that is treated as the secret itself: the log redactor hides
+// such lines, and a request may not hold one elsewhere.
+const MinSecretLineLen = 16
 
-// namedSecret is one secret's name and value.
-type namedSecret struct{ name, value string }
+// secretForm is one text that must not appear outside the secrets: a value,
+// or a long line of a multi-line value, with the secret's name.
+type secretForm struct{ name, text string }
 
-// namedSecretValues lists the spec's secrets with their names.
-func (s *InstanceSpec) namedSecretValues() []namedSecret {
-	var out []namedSecret
-	for _, sv := range s.Secrets {
-		if !sv.Value.IsZero() {
-			out = append(out, namedSecret{sv.Name, sv.Value.Reveal()})
+// secretForms lists the forms of the spec's secret values.
+func (s *InstanceSpec) secretForms() []secretForm {
+	var out []secretForm
+	add := func(name, value string) {
+		if value == "" {
+			return
+		}
+		out = append(out, secretForm{name, value})
+		if strings.Contains(value, "\n") {
+			for _, line := range strings.Split(value, "\n") {
+				if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen && line != value {
+					out = append(out, secretForm{name, line})
+				}
+			}
 		}
 	}
-	if s.NetworkConfig != nil && !s.NetworkConfig.CAKeyPEM.IsZero() {
-		out = append(out, namedSecret{"network_config.ca_key_pem", s.NetworkConfig.CAKeyPEM.Reveal()})
+	for _, sv := range s.Secrets {
+		add(sv.Name, sv.Value.Reveal())
+	}
+	if s.NetworkConfig != nil {
+		add("network_config.ca_key_pem", s.NetworkConfig.CAKeyPEM.Reveal())
 	}
 	return out
 }
 
-// findSecret walks a decoded JSON value in a fixed order (object keys
-// sorted) and returns the path of the first string, or object key, that
-// contains one of the secrets.
-func findSecret(v any, path string, secrets []namedSecret) (string, string, bool) {
-	switch v := v.(type) {
-	case string:
-		for _, s := range secrets {
-			if strings.Contains(v, s.value) {
-				return path, s.name, true
+// CheckSecretsConfined refuses, as ErrBadSpec, a start request in which a
+// text other than a secret's value holds one of the spec's secret values (or
+// a long line of a multi-line one): any field of the spec, a secret's name,
+// and everything else the request carries (labels, health check, ready
+// condition, placement). The message names the field and the secret, never
+// the value. Validate makes the spec's part of this check first of all.
+func (r *StartBox) CheckSecretsConfined() error {
+	forms := r.Spec.secretForms()
+	if len(forms) == 0 {
+		return nil
+	}
+	req := *r
+	req.Spec = r.Spec.withoutSupervisorPaths()
+	if path, name, found := findSecret(reflect.ValueOf(&req).Elem(), "", forms); found {
+		return secretElsewhere(path, name)
+	}
+	return nil
+}
+
+// withoutSupervisorPaths returns a copy of the spec without the paths the
+// supervisor fills in from the box's directory (console_output, exit_file;
+// a caller may not set them): they are not the caller's text, and a word
+// of the home's path that happens to be a secret's value must not make
+// every start fail in the shim, which checks the spec as it receives it.
+func (s *InstanceSpec) withoutSupervisorPaths() InstanceSpec {
+	c := *s
+	c.ConsoleOutput, c.ExitFile = "", ""
+	return c
+}
+
+// CheckLabelsConfined refuses labels (keys or values) that hold one of the
+// spec's secret values: an update's labels are checked against the box's
+// spec this way.
+func (s *InstanceSpec) CheckLabelsConfined(labels map[string]string) error {
+	forms := s.secretForms()
+	if len(forms) == 0 || len(labels) == 0 {
+		return nil
+	}
+	if path, name, found := findSecret(reflect.ValueOf(labels), "labels", forms); found {
+		return secretElsewhere(path, name)
+	}
+	return nil
+}
+
+// secretOutsideItsEntry is CheckSecretsConfined for the spec alone.
+func (s *InstanceSpec) secretOutsideItsEntry() (path, secret string, found bool) {
+	forms := s.secretForms()
+	if len(forms) == 0 {
+		return "", "", false
+	}
+	c := s.withoutSupervisorPaths()
+	return findSecret(reflect.ValueOf(&c).Elem(), "", forms)
+}
+
+// secretType is skipped by findSecret: a Secret's value is where the value
+// belongs.
+var secretType = reflect.TypeOf(Secret{})
+
+// findSecret walks v (structs by their JSON names, slices, maps with their
+// keys, pointers and interfaces) in a fixed order, and returns the path of
+// the first string that contains one of the forms, with the secret's name.
+// It compares the raw strings, so invalid UTF-8 cannot hide a value.
+func findSecret(v reflect.Value, path string, forms []secretForm) (string, string, bool) {
+	switch v.Kind() {
+	case reflect.String:
+		for _, f := range forms {
+			if strings.Contains(v.String(), f.text) {
+				return path, f.name, true
 			}
 		}
-	case []any:
-		for i, e := range v {
-			if p, name, ok := findSecret(e, fmt.Sprintf("%s[%d]", path, i), secrets); ok {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return findSecret(v.Elem(), path, forms)
+		}
+	case reflect.Struct:
+		if v.Type() == secretType {
+			return "", "", false
+		}
+		for i := range v.NumField() {
+			field := v.Type().Field(i)
+			if !field.IsExported() {
+				continue
+			}
+			if p, name, ok := findSecret(v.Field(i), join(path, jsonName(field)), forms); ok {
 				return p, name, true
 			}
 		}
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", "", false // bytes, not text
 		}
-		slices.Sort(keys)
+		for i := range v.Len() {
+			if p, name, ok := findSecret(v.Index(i), path+"["+strconv.Itoa(i)+"]", forms); ok {
+				return p, name, true
+			}
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
+			if _, name, ok := findSecret(k, path, forms); ok {
+				return path + " (a key)", name, true
 			}
-			if _, name, ok := findSecret(k, p, secrets); ok {
-				return p + " (a key)", name, true
-			}
-			if p, name, ok := findSecret(v[k], p, secrets); ok {
+			if p, name, ok := findSecret(v.MapIndex(k), path+"."+fmt.Sprint(k), forms); ok {
 				return p, name, true
 			}
 		}
@@ -101,62 +164,65 @@ func findSecret(v any, path string, secrets []namedSecret) (string, string, bool
 	return "", "", false
 }
 
-// CheckSecretsConfined refuses, as ErrBadSpec, a spec in which a field
-// other than the secrets holds one of their values, and the same for the
-// box's labels (keys and values). The message names the field and the
-// secret, never the value. Validate makes the spec's part of this check
-// first of all; a caller that quotes anything of a start request in an
-// error (its box_id, a label) makes the whole check before.
-func (s *InstanceSpec) CheckSecretsConfined(labels map[string]string) error {
-	if path, name, found := s.secretOutsideItsEntry(); found {
-		return secretElsewhere(path, name)
-	}
-	named := s.namedSecretValues()
-	if len(named) == 0 || len(labels) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, sec := range named {
-			if strings.Contains(k, sec.value) {
-				return secretElsewhere("labels (a key)", sec.name)
-			}
-			if strings.Contains(labels[k], sec.value) {
-				return secretElsewhere("labels."+k, sec.name)
-			}
+// jsonName is a field's name in JSON.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch name {
+	case "-":
+		return f.Name
+	case "":
+		if f.Anonymous {
+			return ""
 		}
+		return f.Name
 	}
-	return nil
+	return name
+}
+
+// join appends a field's name to a path.
+func join(path, name string) string {
+	switch {
+	case name == "":
+		return path
+	case path == "":
+		return name
+	}
+	return path + "." + name
 }
 
 // secretElsewhere is the refusal of a secret's value outside its entry.
 func secretElsewhere(path, secret string) error {
 	return Errorf(ErrBadSpec,
-		"%s: holds the value of secret %s; a secret's value may appear only in its own entry (pass it to the guest through the secret's environment variable, never in arguments, paths, env, labels or names, which are shown to others)",
+		"%s: holds the value of secret %s; a secret's value may appear only in its own entry (pass it to the guest through the secret's environment variable, never in arguments, paths, env, labels, checks or names, which are shown to others)",
 		path, secret)
 }
 
+// ScrubSecrets returns text with each of values (those at least
+// MinSecretLen bytes long) replaced by Redacted, the longest first: a
+// secret that contains a shorter one is hidden whole, not around it.
+func ScrubSecrets(text string, values []string) string {
+	ordered := slices.Clone(values)
+	slices.SortFunc(ordered, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range ordered {
+		if len(v) >= MinSecretLen {
+			text = strings.ReplaceAll(text, v, Redacted)
+		}
+	}
+	return text
+}
+
 // RedactSecrets returns err with each of values replaced by Redacted in its
-// text; nil stays nil, and an error whose text holds none of the values is
-// returned as it is. A redacted error is an *Error of err's code: errors.Is
-// still matches whatever err matched, but the original error, whose text
-// holds a secret, can no longer be reached through errors.Unwrap or
-// errors.As.
+// text (ScrubSecrets); nil stays nil, and an error whose text holds none of
+// the values is returned as it is. A redacted error is an *Error of err's
+// code: errors.Is still matches whatever err matched, but the original
+// error, whose text holds a secret, can no longer be reached through
+// errors.Unwrap or errors.As.
 func RedactSecrets(err error, values []string) error {
 	if err == nil {
 		return nil
 	}
 	text := err.Error()
-	scrubbed := text
-	for _, v := range values {
-		if len(v) >= MinSecretLen {
-			scrubbed = strings.ReplaceAll(scrubbed, v, Redacted)
-		}
-	}
+	scrubbed := ScrubSecrets(text, values)
 	if scrubbed == text {
 		return err
 	}

@@ -43,22 +43,84 @@ func TestValidateRefusesASecretOutsideItsEntry(t *testing.T) {
 	}
 }
 
-func TestCheckSecretsConfinedCoversLabels(t *testing.T) {
+func TestCheckSecretsConfinedCoversTheWholeRequest(t *testing.T) {
 	t.Parallel()
-	spec := sampleSpec()
-	spec.Secrets = []SecretVar{{Name: "TOKEN", Value: NewSecret(sentinel)}}
-	if err := spec.CheckSecretsConfined(map[string]string{"team": "infra"}); err != nil {
-		t.Fatalf("a spec without the value elsewhere: %v", err)
+	base := func() StartBox {
+		spec := sampleSpec()
+		spec.Secrets = []SecretVar{{Name: "TOKEN", Value: NewSecret(sentinel)}}
+		return StartBox{ID: "web", Spec: spec, Labels: map[string]string{"team": "infra"}}
 	}
-	for _, labels := range []map[string]string{{"x": sentinel}, {"k" + sentinel: "v"}} {
-		err := spec.CheckSecretsConfined(labels)
-		if !errors.Is(err, ErrBadSpec) || strings.Contains(err.Error(), sentinel) {
-			t.Fatalf("labels %v: want ErrBadSpec without the value, got %v", labels, err)
+	ok := base()
+	if err := ok.CheckSecretsConfined(); err != nil {
+		t.Fatalf("a request without the value elsewhere: %v", err)
+	}
+	cases := map[string]func(*StartBox){
+		"labels.x":       func(r *StartBox) { r.Labels = map[string]string{"x": sentinel} },
+		"labels (a key)": func(r *StartBox) { r.Labels = map[string]string{"k" + sentinel: "v"} },
+		"health_check":   func(r *StartBox) { r.HealthCheck = &HealthCheck{TCP: sentinel} },
+		"ready_when":     func(r *StartBox) { r.ReadyWhen = ReadyCondition("x" + sentinel) },
+		"spec.secrets[1].name": func(r *StartBox) {
+			r.Spec.Secrets = append(r.Spec.Secrets, SecretVar{Name: sentinel, Value: NewSecret("other-value")})
+		},
+		"spec.guest_entrypoint.args[0]": func(r *StartBox) { r.Spec.GuestEntrypoint.Args = []string{"Ab\xffcd" + sentinel} },
+	}
+	for want, set := range cases {
+		r := base()
+		set(&r)
+		err := r.CheckSecretsConfined()
+		if !errors.Is(err, ErrBadSpec) || strings.Contains(err.Error(), sentinel) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v; want ErrBadSpec naming %s without the value", want, err, want)
 		}
 	}
-	var none InstanceSpec
-	if err := none.CheckSecretsConfined(map[string]string{"x": sentinel}); err != nil {
-		t.Fatalf("a spec without secrets has nothing to confine: %v", err)
+	var none StartBox
+	none.Labels = map[string]string{"x": sentinel}
+	if err := none.CheckSecretsConfined(); err != nil {
+		t.Fatalf("a request without secrets has nothing to confine: %v", err)
+	}
+}
+
+// TestFieldNamesAreNotSearched: a secret whose value is a word that names a
+// field ("console", "version") is not refused because of the name.
+func TestFieldNamesAreNotSearched(t *testing.T) {
+	t.Parallel()
+	spec := sampleSpec()
+	spec.Secrets = []SecretVar{{Name: "WORD", Value: NewSecret("console")}, {Name: "OTHER", Value: NewSecret("version")}}
+	r := StartBox{ID: "web", Spec: spec}
+	if err := r.CheckSecretsConfined(); err != nil {
+		t.Fatalf("field names were searched: %v", err)
+	}
+}
+
+// TestInvalidUTF8CannotHideAValue: the check compares raw strings.
+func TestInvalidUTF8CannotHideAValue(t *testing.T) {
+	t.Parallel()
+	value := "Ab\xffcdEFGH9"
+	spec := sampleSpec()
+	spec.Secrets = []SecretVar{{Name: "TOKEN", Value: NewSecret(value)}}
+	spec.GuestEntrypoint.Args = []string{value}
+	if err := spec.Validate(); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "args[0]") {
+		t.Fatalf("a value with invalid UTF-8 in args: %v; want it refused", err)
+	}
+}
+
+// TestALineOfAMultiLineSecretIsConfinedToo: one long line of a PEM key is
+// as secret as the key (the log redactor hides such lines).
+func TestALineOfAMultiLineSecretIsConfinedToo(t *testing.T) {
+	t.Parallel()
+	line := "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+	spec := sampleSpec()
+	spec.Secrets = []SecretVar{{Name: "KEY", Value: NewSecret("-----BEGIN PRIVATE KEY-----\n" + line + "\n-----END PRIVATE KEY-----\n")}}
+	spec.GuestEntrypoint.Args = []string{"-c", "sleep 100 " + line}
+	if err := spec.Validate(); !errors.Is(err, ErrBadSpec) || strings.Contains(err.Error(), line) {
+		t.Fatalf("a line of a multi-line secret in args: %v; want it refused", err)
+	}
+}
+
+func TestScrubSecretsHidesTheLongestFirst(t *testing.T) {
+	t.Parallel()
+	got := ScrubSecrets("x PREFIXabcd1234SUFFIX y abcd1234", []string{"abcd1234", "PREFIXabcd1234SUFFIX"})
+	if want := "x " + Redacted + " y " + Redacted; got != want {
+		t.Fatalf("ScrubSecrets = %q, want %q", got, want)
 	}
 }
 

@@ -109,7 +109,14 @@ func (a *app) runCommand() *cobra.Command {
 // returns the secret values (for log redaction). It validates what the flags
 // alone can tell; the supervisor validates the rest before anything is
 // written.
-func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []string, error) {
+func buildStartRequest(o *runOptions, args []string) (_ messages.StartBox, _ []string, err error) {
+	// The secrets first: no error below may quote one (a malformed flag's
+	// value is quoted, and a secret can be pasted into the wrong flag).
+	secrets, values, err := secretVars(o.secretEnv)
+	if err != nil {
+		return messages.StartBox{}, nil, err
+	}
+	defer func() { err = messages.RedactSecrets(err, values) }()
 	mode, err := messages.ParseRestartMode(o.restart)
 	if err != nil {
 		return messages.StartBox{}, nil, err
@@ -121,10 +128,6 @@ func buildStartRequest(o *runOptions, args []string) (messages.StartBox, []strin
 		return messages.StartBox{}, nil, messages.Errorf(messages.ErrBadSpec, "--stop-timeout and --ready-timeout must not be negative")
 	}
 	env, err := guestEnv(o.env, o.security.envClear)
-	if err != nil {
-		return messages.StartBox{}, nil, err
-	}
-	secrets, values, err := secretVars(o.secretEnv)
 	if err != nil {
 		return messages.StartBox{}, nil, err
 	}

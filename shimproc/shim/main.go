@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -89,12 +88,7 @@ const minSecretLen = 4
 // reason can quote the spec: an executable or working directory whose path
 // holds a secret) with messages.Redacted.
 func (s *shim) scrub(text string) string {
-	for _, v := range s.secrets {
-		if len(v) >= minSecretLen {
-			text = strings.ReplaceAll(text, v, messages.Redacted)
-		}
-	}
-	return text
+	return messages.ScrubSecrets(text, s.secrets) // the longest first
 }
 
 // writeExit writes the exit record, its reason scrubbed.

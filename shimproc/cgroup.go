@@ -136,7 +136,7 @@ func createBoxCgroup(boxDir, dir, boxID string) (*os.File, error) {
 		if err := checkBoxCgroupFree(dir, boxID); err != nil {
 			return nil, err
 		}
-		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := removeCgroupTree(dir); err != nil {
 			return nil, messages.Errorf(messages.ErrCgroup, "removing %s, left by an earlier run, to create it afresh: %v", dir, err)
 		}
 		err = mkdirCgroup(boxDir, dir)

@@ -17,10 +17,14 @@ func TestSpawnMakesAnExistingCgroupAfresh(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		killed func(box, gen string) string // the cgroup killed before the spawn, "" for none
+		nested bool                         // the guest made cgroups of its own in gen
 	}{
-		{"left-empty", func(string, string) string { return "" }},
-		{"box-killed", func(box, _ string) string { return box }},
-		{"generation-killed", func(_, gen string) string { return gen }},
+		{"left-empty", func(string, string) string { return "" }, false},
+		{"box-killed", func(box, _ string) string { return box }, false},
+		{"generation-killed", func(_, gen string) string { return gen }, false},
+		// A guest made cgroups of its own in its generation's (found by an
+		// operator: the ID could never be started again).
+		{"with-nested-cgroups", func(_, gen string) string { return gen }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -31,6 +35,11 @@ func TestSpawnMakesAnExistingCgroupAfresh(t *testing.T) {
 			gen := GenCgroupDir(boxCg, 1)
 			if err := os.MkdirAll(gen, 0o755); err != nil {
 				t.Fatal(err)
+			}
+			if tc.nested {
+				if err := os.MkdirAll(filepath.Join(gen, "sub", "subsub"), 0o755); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if dir := tc.killed(boxCg, gen); dir != "" {
 				if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {

@@ -187,8 +187,9 @@ func removeV1Box(boxDir string) error {
 	return errors.Join(errs...)
 }
 
-// removeCgroupTree removes dir and the (empty) cgroups directly below it; a
-// missing dir is not an error.
+// removeCgroupTree removes dir and every (empty) cgroup below it, deepest
+// first (a guest may make cgroups of its own); a missing dir is not an
+// error.
 func removeCgroupTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -200,7 +201,9 @@ func removeCgroupTree(dir string) error {
 	var errs []error
 	for _, e := range entries {
 		if e.IsDir() {
-			errs = append(errs, removeCgroup(filepath.Join(dir, e.Name()), cgroupRemoveWait))
+			// A child of a child: a guest that made cgroups of its own
+			// (systemd, a container runtime) leaves them, deepest first.
+			errs = append(errs, removeCgroupTree(filepath.Join(dir, e.Name())))
 		}
 	}
 	errs = append(errs, removeCgroup(dir, cgroupRemoveWait))

@@ -224,7 +224,7 @@ func RemoveBoxCgroup(dir string) error {
 // shim exited), with its cgroup v1 mirrors, and the box's cgroup above it
 // when no generation's is left. A busy or missing cgroup is left as it is.
 func RemoveGenCgroup(dir string) {
-	if dir != "" && removeCgroup(dir, cgroupRemoveWait) == nil && strings.HasPrefix(filepath.Base(dir), "gen-") {
+	if dir != "" && removeCgroupTree(dir) == nil && strings.HasPrefix(filepath.Base(dir), "gen-") {
 		removeIfEmpty(filepath.Dir(dir))
 	}
 	_ = removeV1Gen(dir, cgroupRemoveWait)

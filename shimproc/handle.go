@@ -161,7 +161,7 @@ func (h *Handle) RemoveCgroup() error {
 	if h.cgroup == "" {
 		return nil
 	}
-	if err := removeCgroup(h.cgroup, cgroupRemoveWait); err != nil {
+	if err := removeCgroupTree(h.cgroup); err != nil { // with any cgroups the guest made
 		return err
 	}
 	if strings.HasPrefix(filepath.Base(h.cgroup), "gen-") {

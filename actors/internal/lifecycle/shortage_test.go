@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -50,6 +51,17 @@ func TestHostShortageDoesNotUseUpTheRestartLimit(t *testing.T) {
 	}
 	if st := d.m.Status(nil); st.Restarts != 1 {
 		t.Fatalf("restarts = %d after ten shortages; want 1 (the crash's)", st.Restarts)
+	}
+	// An operator's start meanwhile (found by an operator: it failed the
+	// same way and ended the box) is refused as busy; the retry stays armed.
+	w := d.waiter()
+	d.feed(Start{W: w})
+	d.expectPhase(Restarting)
+	if st := d.mustReply(w); !errors.Is(messages.Err(st.Err), messages.ErrBusy) {
+		t.Fatalf("a start during the shortage: %+v; want ErrBusy", st.Err)
+	}
+	if len(find[Disarm](d.last)) != 0 {
+		t.Fatalf("the start disarmed the retry: %s", describe(d.last))
 	}
 	// The shortage is over: the restart happens, and the next start resets
 	// the delay.

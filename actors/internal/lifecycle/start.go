@@ -61,6 +61,14 @@ func onStartAtRest(m *Machine, ev Event) Phase {
 }
 
 func onStartRestarting(m *Machine, ev Event) Phase {
+	if m.shortages > 0 {
+		// The restart waits out a host shortage (retryRestartLater): a start
+		// now would most likely fail the same way, and a failed start ends
+		// the box for good where the policy keeps retrying.
+		m.reply(ev.(Start).W, m.Status(messages.Errorf(messages.ErrBusy,
+			"box %s: its restart waits for the host to have room again, and happens by itself (%s)", m.id, m.rec.Reason)))
+		return Restarting
+	}
 	m.emit(Disarm{Timer: RestartTimer{}})
 	return onStartAtRest(m, ev)
 }

@@ -58,7 +58,7 @@ var table = []row{
 	// Start (StartExisting)
 	{transientPhases, KStart, nil, deferRequest, "deferred"},
 	{restPhases, KStart, one(Intent), onStartAtRest, "new generation (ErrBadSpec without a usable spec)"},
-	{one(Restarting), KStart, one(Intent), onStartRestarting, "start now, restart history cleared"},
+	{one(Restarting), KStart, one(Intent, Restarting), onStartRestarting, "start now, restart history cleared (ErrBusy while a host shortage is waited out)"},
 	{one(Intent, AwaitReady, AwaitHealthy), KStart, nil, joinStart, "joins the start"},
 	{one(Running), KStart, nil, replyStatus, "already running"},
 	{one(Stopping, Killing), KStart, nil, replyBusy, "ErrBusy"},

@@ -200,7 +200,15 @@ func onReady(m *Machine, ev Event) Phase {
 		exit = m.pendingExit
 	}
 	if exit != nil {
+		pid := m.pid()
 		m.release()
+		if len(m.startW) == 0 && len(m.cancelled) == 0 {
+			// A restart the policy granted, whose guest could not be run
+			// (the shim reports an exec failure through the ready path): a
+			// failed run, judged like a crash within the restart limit, as
+			// a spawn that failed is (spawnFailed).
+			return m.judgeExit(*exit, 0, pid)
+		}
 		return m.failStart(failure, exit)
 	}
 	// WaitReady killed the tree but did not see it end: answer now, and

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors/internal/lifecycle"
+	"github.com/boxsup/boxsup/layout"
 	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 	"github.com/boxsup/boxsup/shimproc"
@@ -578,7 +579,7 @@ func (a *boxActor) removeDir() {
 				log.WithError(cerr).Warn("removing the box's cgroup failed")
 			}
 		}
-		a.deliverAs(inc, lifecycle.Removed{Err: err})
+		a.deliverAs(inc, lifecycle.Removed{Err: err, Hidden: errors.Is(err, layout.ErrFilesLeft)})
 	})
 }
 

@@ -56,12 +56,29 @@ func sweepTombstones(boxesDir string, match func(name string) bool, left func(pa
 	return errors.Join(errs...)
 }
 
+// ErrFilesLeft marks the error of a removal that hid the box directory but
+// could not delete all of it: the box is gone from view and from its
+// directory, its files are not (errors.Is). Nothing can be written for the
+// box any more; only another removal, or the next supervisor, finishes it.
+var ErrFilesLeft = errors.New("the box's directory is hidden for removal, with files left")
+
 // filesLeftError is the error of a removal that hid the box directory but
-// could not delete all of it: the box is gone from view, its files are not.
+// could not delete all of it (ErrFilesLeft).
 func filesLeftError(id, path string, err error) error {
-	return fmt.Errorf("remove box %q: its files are left in %s and are deleted when the box is removed again or a supervisor next opens the home: %w",
-		id, path, err)
+	return &filesLeft{msg: fmt.Sprintf("remove box %q: its files are left in %s and are deleted when the box is removed again or a supervisor next opens the home: %v",
+		id, path, err), cause: err}
 }
+
+// filesLeft is ErrFilesLeft with its text and cause.
+type filesLeft struct {
+	msg   string
+	cause error
+}
+
+func (e *filesLeft) Error() string { return e.msg }
+
+// Unwrap returns the cause and ErrFilesLeft.
+func (e *filesLeft) Unwrap() []error { return []error{e.cause, ErrFilesLeft} }
 
 // isTombstone reports whether name is a box directory being removed.
 func isTombstone(name string) bool {

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/internal/testutil"
+	"github.com/boxsup/boxsup/messages"
 )
 
 // TestFilesOfAFailedRemovalAreDeletedLater: a removal hides the box's
@@ -53,6 +55,11 @@ func TestFilesOfAFailedRemovalAreDeletedLater(t *testing.T) {
 	}
 	if _, err := h.sup.Remove(h.ctx(), "tomb", false); err == nil || !strings.Contains(err.Error(), tomb) {
 		t.Errorf("Remove again while the file still cannot be deleted = %v; want the same error (it was tried again)", err)
+	}
+	// A start meanwhile is refused at once: its record could never be
+	// written (an operator's start used to wait 40 s for it, then time out).
+	if _, err := h.sup.StartExisting(h.ctx(), "tomb"); !errors.Is(err, messages.ErrBusy) || !strings.Contains(err.Error(), "remove it again") {
+		t.Errorf("StartExisting of a box whose removal left files = %v; want ErrBusy saying to remove it again", err)
 	}
 	unpin(t, filepath.Join(tomb, "keep"))
 	if _, err := h.sup.Remove(h.ctx(), "tomb", false); err != nil {

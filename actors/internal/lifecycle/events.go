@@ -236,7 +236,13 @@ type (
 		Err error
 	}
 	// Removed: the box directory was deleted (or the deletion failed).
-	Removed struct{ Err error }
+	Removed struct {
+		Err error
+		// Hidden: the removal failed after the directory was hidden for
+		// deletion (layout.ErrFilesLeft): nothing can be written for the box
+		// any more, and only another removal finishes it.
+		Hidden bool
+	}
 	// SpecWritten: the WriteSpec of an Update is durable (Err nil), or
 	// failed.
 	SpecWritten struct{ Err error }

@@ -79,6 +79,7 @@ type Machine struct {
 	stopDeadline time.Time            // Stopping: when the kill timer fires
 	retries      int                  // Unknown: consecutive unverified outcomes
 	shortages    int                  // Restarting: consecutive restarts that failed for want of a host resource
+	removalLeft  string               // a removal hid the directory and left files (why): no start until removed
 	reload       bool                 // Unknown: the files could not be read; read them again
 	adopting     adoptKind            // Adopting
 	handedW      Waiter               // Adopting a handed-over process: its caller

@@ -80,6 +80,9 @@ func onRemoved(m *Machine, ev Event) Phase {
 	err := ev.(Removed).Err
 	if err != nil && !errors.Is(err, messages.ErrNotFound) { // not found: already gone
 		m.logf("warn", err, "removing the box directory failed")
+		if ev.(Removed).Hidden {
+			m.removalLeft = err.Error()
+		}
 		m.replyAll(&m.removeW, m.Status(messages.AsError(err)))
 		m.replyAll(&m.cancelled, m.cancelledStatus()) // undone, though its directory is left
 		return m.prevPhase

@@ -87,37 +87,3 @@ func TestHostShortageDoesNotUseUpTheRestartLimit(t *testing.T) {
 		t.Fatalf("phase %s after the third failure within the window; want Failed", d.m.Phase())
 	}
 }
-
-// TestRestartWhoseGuestCannotRunIsJudgedLikeACrash (found by an operator:
-// a box whose script was removed ended failed at its first restart, though
-// ARCHITECTURE says a restart that cannot start is judged within the
-// limit): the shim reports the exec failure through the ready path.
-func TestRestartWhoseGuestCannotRunIsJudgedLikeACrash(t *testing.T) {
-	t.Parallel()
-	d, _ := runningBox(t)
-	d.m.opts.Restart = messages.RestartPolicy{Mode: messages.RestartOnFailure, MaxRestarts: 2, Window: time.Hour}
-	d.m.opts.Startable = true
-	d.feed(ProcExited{Gen: 1, Exit: messages.ExitRecord{ExitCode: 2}})
-	d.ackAll()
-	gen := uint64(1)
-	for restart := 1; ; restart++ {
-		d.expectPhase(Restarting)
-		d.feed(RestartTimer{Gen: gen})
-		d.ackAll()
-		gen = d.m.rec.Generation
-		d.feed(Spawned{Gen: gen, Proc: Proc{Identity: messages.Identity{PID: 500 + restart}}})
-		d.ackAll()
-		execFailed := messages.ExitRecord{ExitCode: 127, Reason: "exec failed: /tmp/p.sh: no such file or directory"}
-		d.feed(Ready{Gen: gen, Err: messages.Errorf(messages.ErrStartFailed, "the box runner ended without signalling ready"), Exit: &execFailed})
-		d.ackAll()
-		if d.m.Phase() == Failed {
-			if restart != 2 {
-				t.Fatalf("failed after restart %d; want after 2 (the limit)", restart)
-			}
-			return
-		}
-		if restart > 2 {
-			t.Fatalf("still %s after %d restarts with a limit of 2", d.m.Phase(), restart)
-		}
-	}
-}

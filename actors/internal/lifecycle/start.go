@@ -51,6 +51,14 @@ func onCreated(m *Machine, ev Event) Phase {
 }
 
 func onStartAtRest(m *Machine, ev Event) Phase {
+	if m.removalLeft != "" {
+		// Its directory is hidden for deletion: the start's record could
+		// never be written, and the start would wait for it until its
+		// caller gave up.
+		m.reply(waiterOf(ev), m.Status(messages.Errorf(messages.ErrBusy,
+			"box %q is being removed and cannot start (%s); remove it again", m.id, m.removalLeft)))
+		return m.phase
+	}
 	if !m.opts.Startable {
 		m.reply(waiterOf(ev), m.Status(messages.Errorf(messages.ErrBadSpec, "box %q has no usable spec.json", m.id)))
 		return m.phase

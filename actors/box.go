@@ -302,6 +302,11 @@ func (a *boxActor) reply(w lifecycle.Waiter, st messages.BoxStatus) {
 	pid := a.waiters[w]
 	delete(a.waiters, w)
 	if pid != nil {
+		if st.Err != nil {
+			// An error may quote what the caller sent (an update's label
+			// key): never one of the box's secrets.
+			st.Err = messages.AsError(messages.RedactSecrets(st.Err, a.spec.Spec.SecretValues()))
+		}
 		a.core.root.Send(pid, st)
 	}
 }

@@ -24,7 +24,7 @@ func (m *member) respond(to *actor.PID, st messages.BoxStatus) {
 func (m *member) onStart(ctx actor.Context, req messages.StartBox) {
 	sender := ctx.Sender()
 	if err := m.core.validateStart(&req); err != nil {
-		m.respond(sender, messages.BoxStatus{ID: req.ID, Err: messages.AsError(err)})
+		m.respond(sender, messages.BoxStatus{ID: messages.ScrubSecrets(req.ID, req.Spec.SecretValues()), Err: messages.AsError(err)})
 		return
 	}
 	p := messages.Placement{Kind: messages.PlaceNode}

@@ -368,7 +368,7 @@ func (r *rootSupervisor) onStart(ctx actor.Context, m *messages.StartBox) {
 	if err := r.core.validateStart(&req); err != nil {
 		// StartBox sent straight to the root is checked like the facade's
 		// Start: bad input leaves no trace.
-		ctx.Respond(messages.BoxStatus{ID: m.ID, Err: messages.AsError(err)})
+		ctx.Respond(messages.BoxStatus{ID: messages.ScrubSecrets(m.ID, m.Spec.SecretValues()), Err: messages.AsError(err)})
 		return
 	}
 	if _, ok := r.children[m.ID]; ok {

@@ -287,7 +287,8 @@ func (s *Supervisor) Start(ctx context.Context, req messages.StartBox) (messages
 		return messages.BoxStatus{ID: req.ID}, messages.Errorf(messages.ErrShuttingDown, "box %q was not started", req.ID)
 	}
 	if err := s.core.validateStart(&req); err != nil {
-		return messages.BoxStatus{ID: req.ID}, err
+		// The ID too may be what holds a secret.
+		return messages.BoxStatus{ID: messages.ScrubSecrets(req.ID, req.Spec.SecretValues())}, err
 	}
 	if err := s.core.checkShim(req.Spec.Engine); err != nil {
 		return messages.BoxStatus{ID: req.ID}, err

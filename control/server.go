@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/boxsup/boxsup/actors"
+	"github.com/boxsup/boxsup/logging"
 	"github.com/boxsup/boxsup/messages"
 )
 
@@ -177,6 +178,12 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	if s.closing.Load() {
 		s.reply(conn, Response{NotServed: true, Error: messages.Errorf(messages.ErrShuttingDown, "control socket %s: the server is closing; the request was not served", s.path)})
 		return
+	}
+	if req.Start != nil {
+		// Whatever this request makes the server log, at any level (its box
+		// ID included, even when the start is refused), is scrubbed of its
+		// secrets; the box registers them itself for its life.
+		defer logging.Register(req.Start.Spec.SecretValues()...).Release()
 	}
 	o, ok := operationFor(req.Op)
 	if !ok {

@@ -68,14 +68,20 @@ type Options struct {
 // ParseFile validates the file at absolute path absPath whose content is data.
 // Every error is messages.ErrBadSpec and names the file and, where the fault
 // has one, the line: an unknown key, a duplicate box, a bad value, an
-// unknown dependency, a dependency cycle (naming the cycle).
-func ParseFile(absPath string, data []byte, opts Options) (*BoxesFile, error) {
+// unknown dependency, a dependency cycle (naming the cycle). No error quotes
+// the value of a secret the file names, wherever the fault is.
+func ParseFile(absPath string, data []byte, opts Options) (_ *BoxesFile, err error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadSecretFile == nil {
 		opts.ReadSecretFile = ReadSecretFile
 	}
+	defer func() {
+		if err != nil {
+			err = messages.RedactSecrets(err, fileSecretValues(absPath, data, opts))
+		}
+	}()
 	name := filepath.Base(absPath)
 	ast, err := parser.ParseBytes(data, 0)
 	if err != nil {

@@ -298,3 +298,21 @@ func TestReadSecretFile(t *testing.T) {
 		t.Fatalf("ReadSecretFile of a big file = %v", err)
 	}
 }
+
+// TestErrorsBeforeTheSecretsAreReadNeverQuoteThem (found by a trial: a
+// secret's value pasted into restart or stop_timeout was quoted by the
+// error, and supervise logged it at error on SIGHUP).
+func TestErrorsBeforeTheSecretsAreReadNeverQuoteThem(t *testing.T) {
+	t.Parallel()
+	for _, field := range []string{
+		"    restart: " + secretValue + "\n",
+		"    stop_timeout: " + secretValue + "\n",
+		"    " + secretValue + ": 1\n",
+	} {
+		src := "boxes:\n  web:\n    command: [a]\n" + field + "    secrets: {X: {env: DB_PASSWORD}}\n"
+		_, err := parse(t, src)
+		if err == nil || !errors.Is(err, messages.ErrBadSpec) || strings.Contains(err.Error(), secretValue) {
+			t.Errorf("%q: Parse = %v; want ErrBadSpec without the secret's value", field, err)
+		}
+	}
+}

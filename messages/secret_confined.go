@@ -198,10 +198,21 @@ func secretElsewhere(path, secret string) error {
 }
 
 // ScrubSecrets returns text with each of values (those at least
-// MinSecretLen bytes long) replaced by Redacted, the longest first: a
-// secret that contains a shorter one is hidden whole, not around it.
+// MinSecretLen bytes long), and each line of MinSecretLineLen bytes or more
+// of a multi-line value (a PEM key quoted line by line), replaced by
+// Redacted, the longest first: a secret that contains a shorter one is
+// hidden whole, not around it.
 func ScrubSecrets(text string, values []string) string {
 	ordered := slices.Clone(values)
+	for _, v := range values {
+		if strings.Contains(v, "\n") {
+			for _, line := range strings.Split(v, "\n") {
+				if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
+					ordered = append(ordered, line)
+				}
+			}
+		}
+	}
 	slices.SortFunc(ordered, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range ordered {
 		if len(v) >= MinSecretLen {

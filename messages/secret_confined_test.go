@@ -158,3 +158,12 @@ func TestRedactSecretsKeepsTheCodeAndTheChain(t *testing.T) {
 		t.Fatal("an error without a secret must be returned as it is, nil as nil")
 	}
 }
+
+func TestScrubSecretsHidesEachLongLineOfAMultiLineSecret(t *testing.T) {
+	t.Parallel()
+	line := "MIIBVwIBADANBgkqhkiG9w0BAQEFAASC"
+	pem := "-----BEGIN KEY-----\n" + line + "\n-----END KEY-----\n"
+	if got := ScrubSecrets(`restart: "`+line+`" is not no`, []string{pem}); strings.Contains(got, line) {
+		t.Fatalf("a line of the key was left: %q", got)
+	}
+}

@@ -94,7 +94,11 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.logFormat, "log-format", "text", "text|json")
 	pf.StringVar(&a.shim, "shim", "", "box runner (shim) binary (default boxsup-shim beside boxsup, else on PATH)")
 	a.clusterFlags.register(pf)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// A flag's value is quoted ("invalid argument ... for --stop-timeout"):
+		// never a secret given with --secret-env, if one was pasted there.
+		return usageError(messages.RedactSecrets(err, argSecretValues(os.Args[1:])))
+	})
 	root.AddCommand(
 		a.runCommand(), a.startCommand(), a.psCommand(), a.stopCommand(), a.killCommand(), a.logsCommand(),
 		a.metricsCommand(), a.rmCommand(), a.superviseCommand(), a.demoCommand(), a.infoCommand(), a.clusterCommand(),

@@ -240,6 +240,29 @@ func secretVars(entries []string) ([]messages.SecretVar, []string, error) {
 	return vars, values, nil
 }
 
+// argSecretValues returns the values of the --secret-env flags among args,
+// as far as they can be read (KEY=VAL, or KEY from the environment), for
+// scrubbing errors raised before the flags were parsed.
+func argSecretValues(args []string) []string {
+	var entries []string
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		switch a := args[i]; {
+		case a == "--secret-env" && i+1 < len(args):
+			i++
+			entries = append(entries, args[i])
+		case strings.HasPrefix(a, "--secret-env="):
+			entries = append(entries, strings.TrimPrefix(a, "--secret-env="))
+		}
+	}
+	var values []string
+	for _, e := range entries {
+		if _, vals, err := secretVars([]string{e}); err == nil {
+			values = append(values, vals...)
+		}
+	}
+	return values
+}
+
 // randomID returns a short random box ID: 12 hex digits (48 random bits,
 // so a collision, which Start reports as ErrAlreadyExists, is negligible).
 func randomID() string {

@@ -33,3 +33,17 @@ func TestRunFlagErrorsNeverQuoteASecret(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagParseErrorsNeverQuoteASecret: a typed flag's parse error ("invalid
+// argument ... for --stop-timeout") comes before run reads its secrets.
+func TestFlagParseErrorsNeverQuoteASecret(t *testing.T) {
+	t.Parallel()
+	const value = "Zq9SecretVal77"
+	r := runBoxsup(t, []string{"TOK=" + value}, "run", "--secret-env", "TOK", "--stop-timeout", value, "--", "/bin/true")
+	if r.code != 2 || strings.Contains(r.stderr+r.stdout, value) || !strings.Contains(r.stderr, "--stop-timeout") {
+		t.Fatalf("a malformed --stop-timeout holding a secret: %s; want exit 2 naming the flag, not the value", r)
+	}
+	if got := argSecretValues([]string{"--secret-env", "A=abcd", "--secret-env=B=efgh", "--", "--secret-env", "C=ijkl"}); len(got) != 2 || got[0] != "abcd" || got[1] != "efgh" {
+		t.Fatalf("argSecretValues = %q; want [abcd efgh] (nothing after --)", got)
+	}
+}

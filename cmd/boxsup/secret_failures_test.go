@@ -221,6 +221,11 @@ var secretCases = []struct {
 		mismatch.Spec.BoxID = s.sentinel
 		line, _ = json.Marshal(control.Request{Op: control.OpStart, Start: &mismatch})
 		s.raw("raw: secret as the spec's box_id", string(line), false)
+		// The secret as the box's ID: refused, and the server's log line
+		// for the request (box_id=...) must not show it either.
+		named := s.secretSpec(s.sentinel, "/bin/true")
+		line, _ = json.Marshal(control.Request{Op: control.OpStart, ID: s.sentinel, Start: &named})
+		s.raw("raw: secret as the box ID", string(line), false)
 		labelled := s.secretSpec("labelled", "/bin/true")
 		labelled.Labels = map[string]string{"token": s.sentinel}
 		line, _ = json.Marshal(control.Request{Op: control.OpStart, Start: &labelled})

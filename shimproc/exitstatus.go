@@ -103,10 +103,44 @@ func (h *Handle) markOOM(rec messages.ExitRecord) messages.ExitRecord {
 	return rec
 }
 
+// A transient error reading exit.json (the supervisor short of descriptors
+// or memory) is not a verdict: the record is read again, a few times over
+// about 300 ms, before the exit is settled without it. An operator's trial
+// saw a guest's SIGKILL reported as "exit 137, no exit record" when the
+// read failed with EMFILE.
+const (
+	exitReadAttempts = 6
+	exitReadFirstGap = 10 * time.Millisecond
+)
+
+// readExitRecord reads the box's exit.json, through the handle's test hook
+// when it has one.
+func (h *Handle) readExitRecord() (messages.ExitRecord, error) {
+	if h.readExit != nil {
+		return h.readExit(h.box)
+	}
+	return h.box.ReadExit()
+}
+
+// transientReadError reports whether a failed read may succeed if tried
+// again soon.
+func transientReadError(err error) bool {
+	for _, errno := range []unix.Errno{unix.EMFILE, unix.ENFILE, unix.ENOMEM, unix.EINTR, unix.EAGAIN, unix.ENOBUFS} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
 // readThisRunsExitFile reads exit.json and accepts it only when it was
 // written after this shim started.
 func (h *Handle) readThisRunsExitFile() (messages.ExitRecord, bool) {
-	rec, err := h.box.ReadExit()
+	rec, err := h.readExitRecord()
+	for gap, attempt := exitReadFirstGap, 1; err != nil && transientReadError(err) && attempt < exitReadAttempts; gap, attempt = 2*gap, attempt+1 {
+		time.Sleep(gap)
+		rec, err = h.readExitRecord()
+	}
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			h.log.WithError(err).Warn("ignoring unreadable exit record")

@@ -33,8 +33,10 @@ type Handle struct {
 	pgid      int       // process group to kill when there is no cgroup; 0 = none
 	startedAt time.Time // wall time the shim started (from its start ticks)
 	log       logrus.FieldLogger
-	pidfd     *pidFD
-	secrets   []string // the spec's secret values, scrubbed from error text
+	// readExit, when set (tests), reads exit.json instead of the box.
+	readExit func(layout.Box) (messages.ExitRecord, error)
+	pidfd    *pidFD
+	secrets  []string // the spec's secret values, scrubbed from error text
 
 	inPlace      bool          // spawned with restart_in_place: fd 3 becomes the restart line
 	readyTimeout time.Duration // spawn → ready limit (spawned handles)

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/boxsup/boxsup/actors"
 	"github.com/boxsup/boxsup/internal/testutil"
@@ -33,28 +30,11 @@ func TestMain(m *testing.M) {
 	actors.SetTestShim(shimBinary)
 	code := m.Run()
 	if code == 0 {
-		if err := leaksAfterGrace(); err != nil {
+		if err := testutil.LeaksAfterGrace(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak: goroutines left behind:", err)
 			code = 1
 		}
 	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// leakPollInterval is how often leaksAfterGrace looks again.
-const leakPollInterval = 50 * time.Millisecond
-
-// leaksAfterGrace runs goleak.Find until it passes or 3 s have passed:
-// protoactor's dead-letter throttle (started by a late reply to a caller
-// who gave up) sleeps a second before it ends by itself.
-func leaksAfterGrace() error {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		err := goleak.Find()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(leakPollInterval)
-	}
 }

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/boxsup/boxsup/internal/testutil"
 )
 
 // TestMain doubles as the main of the member and asker processes the tests
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopParent()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := testutil.LeaksAfterGrace(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

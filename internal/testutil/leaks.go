@@ -1,0 +1,28 @@
+package testutil
+
+import (
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// leakGrace and leakPollInterval bound LeaksAfterGrace.
+const (
+	leakGrace        = 3 * time.Second
+	leakPollInterval = 50 * time.Millisecond
+)
+
+// LeaksAfterGrace runs goleak.Find until it passes or 3 s have passed, and
+// returns its last error: protoactor's dead-letter throttle, started by a
+// late message to an actor that is gone, waits a second before it ends by
+// itself, and that goroutine is no leak.
+func LeaksAfterGrace(opts ...goleak.Option) error {
+	deadline := time.Now().Add(leakGrace)
+	for {
+		err := goleak.Find(opts...)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(leakPollInterval)
+	}
+}

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"testing"
 	"time"
 
 	"go.uber.org/goleak"
@@ -25,4 +26,17 @@ func LeaksAfterGrace(opts ...goleak.Option) error {
 		}
 		time.Sleep(leakPollInterval)
 	}
+}
+
+// Settling wraps a testing.M for goleak.VerifyTestMain: after the tests, it
+// gives goroutines on their way out (protoactor's dead-letter throttle) up
+// to 3 s to end, so that VerifyTestMain's own check sees only real leaks.
+func Settling(m *testing.M) goleak.TestingM { return settlingM{m} }
+
+type settlingM struct{ m *testing.M }
+
+func (s settlingM) Run() int {
+	code := s.m.Run()
+	_ = LeaksAfterGrace()
+	return code
 }

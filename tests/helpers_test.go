@@ -130,32 +130,13 @@ func startHarness(t *testing.T, home string, opts ...harnessOption) *harness {
 	return h
 }
 
-// goroutineGrace is how long a leak check waits for goroutines to end
-// before calling them leaked (goleak alone gives up after about 0.4 s).
-// protoactor's dead-letter throttle starts a goroutine that sleeps
-// DeadLetterThrottleInterval (1 s) after the first dead letter of a period;
-// it ends by itself, so waiting it out is enough and no goroutine needs to
-// be ignored.
-const goroutineGrace = 3 * time.Second
-
-// findLeaks runs goleak.Find until it passes or goroutineGrace has passed.
-func findLeaks(opts ...goleak.Option) error {
-	deadline := time.Now().Add(goroutineGrace)
-	for {
-		err := goleak.Find(opts...)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-	}
-}
-
 // checkGoroutines fails the test if goroutines started during it are still
 // running once its cleanups have run (goleak retries for a while, so
 // goroutines on their way out are not reported).
 func checkGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
-		if err := findLeaks(before); err != nil {
+		if err := testutil.LeaksAfterGrace(before); err != nil {
 			t.Errorf("goroutines left behind by this test: %v", err)
 		}
 	})

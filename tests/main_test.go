@@ -35,19 +35,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	goleak.VerifyTestMain(settlingM{m}, goleak.Cleanup(func(code int) {
+	goleak.VerifyTestMain(testutil.Settling(m), goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))
-}
-
-// settlingM runs the tests and then gives goroutines on their way out
-// (protoactor's 1 s dead-letter throttle timer) goroutineGrace to end, so
-// that VerifyTestMain's own check only sees real leaks.
-type settlingM struct{ m *testing.M }
-
-func (s settlingM) Run() int {
-	code := s.m.Run()
-	_ = findLeaks()
-	return code
 }

@@ -23,7 +23,7 @@ const MinSecretLen = messages.MinSecretLen
 
 // MinSecretLineLen is the shortest single line of a multi-line secret that is
 // scrubbed on its own (see Register).
-const MinSecretLineLen = 16
+const MinSecretLineLen = messages.MinSecretLineLen
 
 // defaultRegistry is the process-wide registry Register fills and every
 // RedactionHook reads.
@@ -103,12 +103,8 @@ func appendForms(patterns []string, seen map[string]bool, v string) []string {
 	add(hex.EncodeToString([]byte(v)))
 	b := fmt.Sprint([]byte(v))
 	add(b[1 : len(b)-1])
-	if strings.Contains(v, "\n") {
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
-				add(line)
-			}
-		}
+	for _, line := range messages.SecretLines(v) {
+		add(line)
 	}
 	return patterns
 }

@@ -24,6 +24,22 @@ import (
 // such lines, and a request may not hold one elsewhere.
 const MinSecretLineLen = 16
 
+// SecretLines returns the lines of a multi-line secret value (a PEM key)
+// that are as secret as the value itself: each one, trimmed, of
+// MinSecretLineLen bytes or more. A single-line value has none.
+func SecretLines(value string) []string {
+	if !strings.Contains(value, "\n") {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(value, "\n") {
+		if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // secretForm is one text that must not appear outside the secrets: a value,
 // or a long line of a multi-line value, with the secret's name.
 type secretForm struct{ name, text string }
@@ -36,12 +52,8 @@ func (s *InstanceSpec) secretForms() []secretForm {
 			return
 		}
 		out = append(out, secretForm{name, value})
-		if strings.Contains(value, "\n") {
-			for _, line := range strings.Split(value, "\n") {
-				if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen && line != value {
-					out = append(out, secretForm{name, line})
-				}
-			}
+		for _, line := range SecretLines(value) {
+			out = append(out, secretForm{name, line})
 		}
 	}
 	for _, sv := range s.Secrets {
@@ -205,13 +217,7 @@ func secretElsewhere(path, secret string) error {
 func ScrubSecrets(text string, values []string) string {
 	ordered := slices.Clone(values)
 	for _, v := range values {
-		if strings.Contains(v, "\n") {
-			for _, line := range strings.Split(v, "\n") {
-				if line = strings.TrimSpace(line); len(line) >= MinSecretLineLen {
-					ordered = append(ordered, line)
-				}
-			}
-		}
+		ordered = append(ordered, SecretLines(v)...)
 	}
 	slices.SortFunc(ordered, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range ordered {

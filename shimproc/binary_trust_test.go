@@ -19,6 +19,19 @@ import (
 // nobodyUID is the uid tests give what "another user" planted.
 const nobodyUID = 65534
 
+// shimUnderStickyDir makes DIR/x/boxsup-shim with DIR sticky and
+// world-writable (as /tmp), and returns x and the shim's path.
+func shimUnderStickyDir(t *testing.T) (string, string) {
+	t.Helper()
+	sticky := trustDir(t)
+	chmod(t, sticky, 0o1777)
+	x := filepath.Join(sticky, "x")
+	if err := os.Mkdir(x, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return x, writeScript(t, x, "boxsup-shim", "exit 0")
+}
+
 // trustDir makes a fresh directory for one case, 0755 as a bin directory
 // would be (t.TempDir's 0700 says nothing about the mode rules).
 func trustDir(t *testing.T) string {
@@ -98,13 +111,7 @@ func TestCheckShimBinaryAccepts(t *testing.T) {
 	})
 	t.Run("under a sticky directory", func(t *testing.T) {
 		t.Parallel()
-		sticky := trustDir(t)
-		chmod(t, sticky, 0o1777)
-		x := filepath.Join(sticky, "x")
-		if err := os.Mkdir(x, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		shim := writeScript(t, x, "boxsup-shim", "exit 0")
+		_, shim := shimUnderStickyDir(t)
 		if _, err := CheckShimBinary(shim); err != nil {
 			t.Fatal(err)
 		}
@@ -201,13 +208,7 @@ func TestCheckShimBinaryRefusesWhatAnotherUserOwns(t *testing.T) {
 	})
 	t.Run("directory under a sticky one", func(t *testing.T) {
 		t.Parallel()
-		sticky := trustDir(t)
-		chmod(t, sticky, 0o1777)
-		x := filepath.Join(sticky, "x")
-		if err := os.Mkdir(x, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		shim := writeScript(t, x, "boxsup-shim", "exit 0")
+		x, shim := shimUnderStickyDir(t)
 		lchownNobody(t, x)
 		_, err := CheckShimBinary(shim)
 		wantRefused(t, err, shim, "directory "+x+" is owned by uid 65534")
